@@ -1,0 +1,44 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Pipeline layers, lowest first:
+//   PacketCore → Wire → Capture / Filters → Engine → flowtap (CLI)
+// CLibpcap is the thin system-library shim for libpcap.
+let package = Package(
+    name: "FlowTap",
+    products: [
+        .executable(name: "flowtap", targets: ["flowtap"]),
+        .library(name: "PacketCore", targets: ["PacketCore"]),
+        .library(name: "Wire", targets: ["Wire"]),
+        .library(name: "Capture", targets: ["Capture"]),
+        .library(name: "Filters", targets: ["Filters"]),
+        .library(name: "Engine", targets: ["Engine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibpcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
+        .target(name: "PacketCore"),
+        .target(name: "Wire", dependencies: ["PacketCore"]),
+        .target(name: "Capture", dependencies: ["PacketCore", "CLibpcap"]),
+        .target(name: "Filters", dependencies: ["PacketCore", "CLibpcap"]),
+        .target(name: "Engine", dependencies: ["PacketCore", "Wire", "Capture", "Filters"]),
+        .executableTarget(
+            name: "flowtap",
+            dependencies: [
+                "Engine", "Capture", "Filters", "Wire", "PacketCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "PacketCore"]),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Wire", "PacketCore"]),
+        .testTarget(name: "FiltersTests", dependencies: ["Filters", "Capture", "PacketCore"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Capture", "Wire", "PacketCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,35 @@
+/// A capture timestamp: nanoseconds since the Unix epoch.
+///
+/// Nanoseconds in an `Int64` reach the year 2262, and every capture format
+/// FlowTap reads (pcap µs/ns, pcapng with any `if_tsresol`) converts into it
+/// exactly or with sub-nanosecond rounding.
+public struct Timestamp: Hashable, Comparable, Sendable {
+    public var nanoseconds: Int64
+
+    @inlinable
+    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+
+    @inlinable
+    public init(seconds: Int64, microseconds: Int64) {
+        nanoseconds = seconds &* 1_000_000_000 &+ microseconds &* 1000
+    }
+
+    @inlinable
+    public init(seconds: Int64, nanosecondsPart: Int64) {
+        nanoseconds = seconds &* 1_000_000_000 &+ nanosecondsPart
+    }
+
+    public static let zero = Timestamp(nanoseconds: 0)
+
+    @inlinable public var seconds: Int64 { nanoseconds / 1_000_000_000 }
+    @inlinable public var subsecondNanoseconds: Int64 { nanoseconds % 1_000_000_000 }
+    @inlinable public var microseconds: Int64 { subsecondNanoseconds / 1000 }
+
+    /// Seconds as a `Double`, the way SF-TAP prints `time=`.
+    @inlinable public var secondsDouble: Double {
+        Double(seconds) + Double(subsecondNanoseconds) * 1e-9
+    }
+
+    @inlinable
+    public static func < (a: Timestamp, b: Timestamp) -> Bool { a.nanoseconds < b.nanoseconds }
+}

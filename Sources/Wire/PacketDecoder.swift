@@ -1,0 +1,93 @@
+import PacketCore
+
+/// Decodes link, network and transport headers into a caller-owned `DecodedPacket`.
+///
+/// Invariants:
+/// - Every read is preceded by a length check against the captured bytes;
+///   wire arithmetic uses wrapping operators, so no input traps.
+/// - No allocation or `String` per packet; problems become `Anomaly` codes,
+///   counted in `counters`. The first one is also kept in the packet.
+/// - Limits: `maxVLANDepth` tags (default 4, at most `DecodedPacket.maxVLANTags`),
+///   `maxIPv6Extensions` extension headers (default 8), 4 MPLS labels.
+public struct PacketDecoder: Sendable {
+    /// Verify IPv4 header, TCP, UDP and ICMP checksums (counted as anomalies).
+    public var verifyChecksums: Bool
+    public var maxVLANDepth: Int
+    public var maxIPv6Extensions: Int
+    public var counters = AnomalyCounters()
+
+    public init(verifyChecksums: Bool = false, maxVLANDepth: Int = 4, maxIPv6Extensions: Int = 8) {
+        self.verifyChecksums = verifyChecksums
+        self.maxVLANDepth = min(max(0, maxVLANDepth), DecodedPacket.maxVLANTags)
+        self.maxIPv6Extensions = max(0, maxIPv6Extensions)
+    }
+
+    /// Decodes one packet.
+    /// - Parameters:
+    ///   - bytes: the captured bytes.
+    ///   - originalLength: the length on the wire, which tells a snaplen cut
+    ///     from a lying length field; pass `bytes.count` when unknown.
+    ///   - linkType: the capture's link type for this packet.
+    /// - Returns: the first anomaly, `.none` for a clean packet.
+    @discardableResult
+    public mutating func decode(
+        _ bytes: UnsafeRawBufferPointer,
+        originalLength: Int,
+        linkType: LinkType,
+        into packet: inout DecodedPacket
+    ) -> Anomaly {
+        packet.reset(linkType: linkType, capturedLength: bytes.count)
+        let snapCut = originalLength > bytes.count
+        switch linkType {
+        case .ethernet:
+            guard bytes.count >= 14 else { return flag(.truncatedLinkHeader, &packet) }
+            decodeEtherType(bytes.beUInt16(at: 12), bytes, at: 14, snapCut: snapCut, &packet)
+        case .raw, .rawBSD12, .rawBSD14:
+            decodeRawIP(bytes, at: 0, snapCut: snapCut, &packet)
+        case .ipv4:
+            decodeIPv4(bytes, at: 0, snapCut: snapCut, &packet)
+        case .ipv6:
+            decodeIPv6(bytes, at: 0, snapCut: snapCut, &packet)
+        case .null, .loop:
+            guard bytes.count >= 4 else { return flag(.truncatedLinkHeader, &packet) }
+            // DLT_NULL is in the writer's byte order; a value above 0xFFFF means the other one.
+            var family = linkType == .loop ? bytes.beUInt32(at: 0) : bytes.leUInt32(at: 0)
+            if family > 0xFFFF { family = family.byteSwapped }
+            switch family {
+            case 2: decodeIPv4(bytes, at: 4, snapCut: snapCut, &packet)
+            case 10, 24, 28, 30: decodeIPv6(bytes, at: 4, snapCut: snapCut, &packet)
+            default: return flag(.unknownLoopbackFamily, &packet)
+            }
+        case .linuxSLL:
+            guard bytes.count >= 16 else { return flag(.truncatedLinkHeader, &packet) }
+            decodeEtherType(bytes.beUInt16(at: 14), bytes, at: 16, snapCut: snapCut, &packet)
+        case .linuxSLL2:
+            guard bytes.count >= 20 else { return flag(.truncatedLinkHeader, &packet) }
+            decodeEtherType(bytes.beUInt16(at: 0), bytes, at: 20, snapCut: snapCut, &packet)
+        default:
+            return flag(.unknownLinkType, &packet)
+        }
+        return packet.anomaly
+    }
+
+    /// Records an anomaly: counted always, kept in the packet if it is the first.
+    @inlinable @inline(__always)
+    @discardableResult
+    mutating func flag(_ anomaly: Anomaly, _ packet: inout DecodedPacket) -> Anomaly {
+        counters.record(anomaly)
+        if packet.anomaly == .none { packet.anomaly = anomaly }
+        return packet.anomaly
+    }
+
+    mutating func decodeRawIP(_ bytes: UnsafeRawBufferPointer, at offset: Int, snapCut: Bool, _ packet: inout DecodedPacket) {
+        guard offset < bytes.count else {
+            flag(.truncatedIPv4, &packet)
+            return
+        }
+        switch bytes[offset] >> 4 {
+        case 4: decodeIPv4(bytes, at: offset, snapCut: snapCut, &packet)
+        case 6: decodeIPv6(bytes, at: offset, snapCut: snapCut, &packet)
+        default: flag(.ipv4BadVersion, &packet)
+        }
+    }
+}

@@ -1,0 +1,175 @@
+import PacketCore
+
+/// IP protocol numbers (IANA "Assigned Internet Protocol Numbers").
+public enum IPProtocol {
+    public static let icmp: UInt8 = 1
+    public static let tcp: UInt8 = 6
+    public static let udp: UInt8 = 17
+    public static let icmpv6: UInt8 = 58
+}
+
+extension PacketDecoder {
+    /// Decodes the transport header that starts at `offset`.
+    /// - Parameters:
+    ///   - end: where the IP datagram's captured bytes end.
+    ///   - claimedLength: the transport length the IP header claims.
+    mutating func decodeTransport(
+        _ bytes: UnsafeRawBufferPointer, protocol proto: UInt8, at offset: Int, end: Int,
+        claimedLength: Int, snapCut: Bool, _ packet: inout DecodedPacket
+    ) {
+        packet.transportOffset = offset
+        packet.payloadOffset = offset
+        packet.payloadLength = max(0, claimedLength)
+        packet.payloadCapturedLength = max(0, end - offset)
+        // A non-first fragment continues the datagram's payload; there is no header to read.
+        if packet.isFragment && packet.fragmentOffset != 0 { return }
+        let complete = !packet.isFragment && end - offset == claimedLength
+        switch proto {
+        case IPProtocol.tcp: decodeTCP(bytes, at: offset, end: end, claimedLength: claimedLength, complete: complete, &packet)
+        case IPProtocol.udp: decodeUDP(bytes, at: offset, end: end, claimedLength: claimedLength, complete: complete, &packet)
+        case IPProtocol.icmp, IPProtocol.icmpv6:
+            guard offset + 4 <= end else {
+                flag(packet.isFragment ? .fragmentTiny : .truncatedICMP, &packet)
+                return
+            }
+            packet.transport = proto == IPProtocol.icmp ? .icmp : .icmpv6
+            packet.icmpType = bytes[offset]
+            packet.icmpCode = bytes[offset + 1]
+            if verifyChecksums && complete {
+                var sum = InternetChecksum.add(bytes.slice(offset, claimedLength))
+                if proto == IPProtocol.icmpv6 {
+                    sum &+= InternetChecksum.pseudoHeader(
+                        source: packet.source, destination: packet.destination,
+                        protocol: IPProtocol.icmpv6, length: claimedLength)
+                }
+                if InternetChecksum.finish(sum) != 0 { flag(.icmpBadChecksum, &packet) }
+            }
+        default:
+            packet.transport = .other
+        }
+    }
+
+    /// RFC 768.
+    mutating func decodeUDP(
+        _ bytes: UnsafeRawBufferPointer, at offset: Int, end: Int, claimedLength: Int,
+        complete: Bool, _ packet: inout DecodedPacket
+    ) {
+        guard offset + 8 <= end else {
+            flag(packet.isFragment ? .fragmentTiny : .truncatedUDP, &packet)
+            return
+        }
+        packet.transport = .udp
+        packet.sourcePort = bytes.beUInt16(at: offset)
+        packet.destinationPort = bytes.beUInt16(at: offset + 2)
+        var udpLength = Int(bytes.beUInt16(at: offset + 4))
+        // RFC 2675 §4: a zero UDP length in an IPv6 jumbogram means "use the IP length".
+        if udpLength == 0 && packet.network == .ipv6 { udpLength = claimedLength }
+        if udpLength < 8 || (!packet.isFragment && udpLength > claimedLength) {
+            flag(.udpBadLength, &packet)
+            udpLength = max(8, min(udpLength, claimedLength))
+        }
+        packet.payloadOffset = offset + 8
+        packet.payloadLength = udpLength - 8
+        packet.payloadCapturedLength = max(0, min(end, offset + udpLength) - packet.payloadOffset)
+        let checksum = bytes.beUInt16(at: offset + 6)
+        if verifyChecksums && complete && udpLength == claimedLength && !(checksum == 0 && packet.network == .ipv4) {
+            var sum = InternetChecksum.pseudoHeader(
+                source: packet.source, destination: packet.destination, protocol: IPProtocol.udp, length: udpLength)
+            sum = InternetChecksum.add(bytes.slice(offset, udpLength), to: sum)
+            if InternetChecksum.finish(sum) != 0 { flag(.udpBadChecksum, &packet) }
+        }
+    }
+
+    /// RFC 9293 §3.1 header and §3.2 options.
+    mutating func decodeTCP(
+        _ bytes: UnsafeRawBufferPointer, at offset: Int, end: Int, claimedLength: Int,
+        complete: Bool, _ packet: inout DecodedPacket
+    ) {
+        guard offset + 20 <= end else {
+            flag(packet.isFragment ? .fragmentTiny : .truncatedTCP, &packet)
+            return
+        }
+        packet.sourcePort = bytes.beUInt16(at: offset)
+        packet.destinationPort = bytes.beUInt16(at: offset + 2)
+        packet.tcpSequence = bytes.beUInt32(at: offset + 4)
+        packet.tcpAcknowledgement = bytes.beUInt32(at: offset + 8)
+        let headerLength = Int(bytes[offset + 12] >> 4) * 4
+        packet.tcpFlags = TCPFlags(rawValue: bytes[offset + 13])
+        packet.tcpWindow = bytes.beUInt16(at: offset + 14)
+        packet.transport = .tcp
+        guard headerLength >= 20, headerLength <= claimedLength || packet.isFragment else {
+            flag(.tcpBadDataOffset, &packet)
+            packet.tcpHeaderLength = 20
+            packet.payloadOffset = offset + 20
+            packet.payloadLength = 0
+            packet.payloadCapturedLength = 0
+            return
+        }
+        packet.tcpHeaderLength = headerLength
+        guard offset + headerLength <= end else {
+            flag(packet.isFragment ? .fragmentTiny : .truncatedTCP, &packet)
+            return
+        }
+        let flags = packet.tcpFlags
+        if flags.contains(.syn) && (flags.contains(.fin) || flags.contains(.rst)) { flag(.tcpBadFlags, &packet) }
+        if headerLength > 20 { decodeTCPOptions(bytes, from: offset + 20, to: offset + headerLength, &packet) }
+        packet.payloadOffset = offset + headerLength
+        packet.payloadLength = claimedLength - headerLength
+        packet.payloadCapturedLength = end - packet.payloadOffset
+        if verifyChecksums && complete {
+            var sum = InternetChecksum.pseudoHeader(
+                source: packet.source, destination: packet.destination, protocol: IPProtocol.tcp, length: claimedLength)
+            sum = InternetChecksum.add(bytes.slice(offset, claimedLength), to: sum)
+            if InternetChecksum.finish(sum) != 0 { flag(.tcpBadChecksum, &packet) }
+        }
+    }
+
+    /// MSS (2), window scale (3), SACK-permitted (4), SACK (5), timestamps (8); others skipped by length.
+    mutating func decodeTCPOptions(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int, _ packet: inout DecodedPacket) {
+        var i = start
+        while i < end {
+            let kind = bytes[i]
+            if kind == 0 { return }
+            if kind == 1 {
+                i += 1
+                continue
+            }
+            guard i + 1 < end else {
+                flag(.tcpBadOption, &packet)
+                return
+            }
+            let length = Int(bytes[i + 1])
+            guard length >= 2, i + length <= end else {
+                flag(.tcpBadOption, &packet)
+                return
+            }
+            switch (kind, length) {
+            case (2, 4):
+                packet.tcpOptions.hasMSS = true
+                packet.tcpOptions.mss = bytes.beUInt16(at: i + 2)
+            case (3, 3):
+                packet.tcpOptions.hasWindowScale = true
+                packet.tcpOptions.windowScale = bytes[i + 2]
+            case (4, 2):
+                packet.tcpOptions.sackPermitted = true
+            case (5, _) where (length - 2) % 8 == 0 && length >= 10:
+                var block = i + 2
+                while block + 8 <= i + length && Int(packet.tcpOptions.sackBlockCount) < TCPOptions.maxSACKBlocks {
+                    packet.tcpOptions.sackBlocks[Int(packet.tcpOptions.sackBlockCount)] =
+                        (bytes.beUInt32(at: block), bytes.beUInt32(at: block + 4))
+                    packet.tcpOptions.sackBlockCount &+= 1
+                    block += 8
+                }
+            case (8, 10):
+                packet.tcpOptions.hasTimestamp = true
+                packet.tcpOptions.timestampValue = bytes.beUInt32(at: i + 2)
+                packet.tcpOptions.timestampEcho = bytes.beUInt32(at: i + 6)
+            case (2, _), (3, _), (4, _), (5, _), (8, _):
+                flag(.tcpBadOption, &packet)
+            default:
+                break
+            }
+            i += length
+        }
+    }
+}

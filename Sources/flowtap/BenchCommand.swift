@@ -1,0 +1,9 @@
+import ArgumentParser
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure FlowTap against peers on the same input in the same run.",
+        subcommands: [BenchReadCommand.self]
+    )
+}

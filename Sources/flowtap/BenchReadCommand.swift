@@ -1,0 +1,136 @@
+import ArgumentParser
+import CLibpcap
+import Capture
+import PacketCore
+import Wire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Compares FlowTap's capture reading with libpcap's on the same file, in one process.
+///
+/// Each round reads the whole file three ways — FlowTap's reader alone,
+/// FlowTap's reader plus the decoder (what `flowtap stats` does per packet
+/// before counting), and libpcap's `pcap_next_ex` touching each packet's
+/// first byte — and the medians of `--runs` rounds are reported with ratios.
+struct BenchReadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read",
+        abstract: "Capture read speed: FlowTap's reader versus libpcap on the same file.",
+        discussion: """
+        Without -r, a synthetic capture of --packets TCP/UDP packets is generated first.
+
+        Examples:
+          flowtap bench read -r big.pcap --runs 7
+          flowtap bench read --packets 2000000
+        """
+    )
+
+    @Option(name: [.customShort("r"), .customLong("read")], help: "Capture file to measure.")
+    var file: String?
+
+    @Option(help: "Rounds to run; medians are reported.")
+    var runs: Int = 5
+
+    @Option(help: "Packets in the generated capture when no file is given.")
+    var packets: Int = 1_000_000
+
+    func validate() throws {
+        if runs < 1 { throw ValidationError("--runs must be at least 1") }
+    }
+
+    func run() throws {
+        let path: String
+        if let file {
+            path = file
+        } else {
+            path = "/tmp/flowtap-bench-\(getpid()).pcap"
+            try SyntheticCapture.write(path: path, packets: packets)
+        }
+        defer { if file == nil { unlink(path) } }
+
+        var flowtapRead: [Double] = [], flowtapDecode: [Double] = [], libpcap: [Double] = []
+        var count = 0
+        for _ in 0 ..< runs {
+            let (n1, t1) = try timeFlowTap(path, decode: false)
+            let (_, t2) = try timeFlowTap(path, decode: true)
+            let (n3, t3) = try timeLibpcap(path)
+            guard n1 == n3 else {
+                throw ValidationError("packet counts differ: FlowTap \(n1), libpcap \(n3)")
+            }
+            count = n1
+            flowtapRead.append(t1)
+            flowtapDecode.append(t2)
+            libpcap.append(t3)
+        }
+        func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+        let p = Double(count)
+        let rows = [("flowtap read", median(flowtapRead)), ("flowtap read+decode", median(flowtapDecode)), ("libpcap pcap_next_ex", median(libpcap))]
+        print("file \(path): \(count) packets, \(runs) runs, medians")
+        for (name, t) in rows {
+            let rate = p / t
+            print("  \(name.padding(20)) \(String(format3: t * 1000)) ms  \(String(format3: rate / 1e6)) Mpps")
+        }
+        print("  ratio read/libpcap         \(String(format3: median(libpcap) / median(flowtapRead)))x")
+        print("  ratio read+decode/libpcap  \(String(format3: median(libpcap) / median(flowtapDecode)))x")
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    func timeFlowTap(_ path: String, decode: Bool) throws -> (Int, Double) {
+        let start = Self.now()
+        let reader = try CaptureFileReader(path: path)
+        var n = 0
+        var sink: UInt64 = 0
+        var decoder = PacketDecoder()
+        var packet = DecodedPacket()
+        while let record = try reader.next() {
+            n += 1
+            if decode {
+                decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet)
+                sink &+= UInt64(packet.sourcePort)
+            } else if record.bytes.count > 0 {
+                sink &+= UInt64(record.bytes[0])
+            }
+        }
+        let elapsed = Self.now() - start
+        if sink == 42 { print("") }
+        return (n, elapsed)
+    }
+
+    func timeLibpcap(_ path: String) throws -> (Int, Double) {
+        let start = Self.now()
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        guard let handle = pcap_open_offline(path, &errorBuffer) else {
+            throw ValidationError("libpcap cannot open \(path): \(String(cString: errorBuffer))")
+        }
+        defer { pcap_close(handle) }
+        var header: UnsafeMutablePointer<pcap_pkthdr>?
+        var data: UnsafePointer<UInt8>?
+        var n = 0
+        var sink: UInt64 = 0
+        while pcap_next_ex(handle, &header, &data) == 1 {
+            n += 1
+            if let data, header!.pointee.caplen > 0 { sink &+= UInt64(data[0]) }
+        }
+        let elapsed = Self.now() - start
+        if sink == 42 { print("") }
+        return (n, elapsed)
+    }
+}
+
+extension String {
+    init(format3 value: Double) {
+        let scaled = Int((value * 1000).rounded())
+        let frac = String(abs(scaled) % 1000)
+        self = "\(scaled / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac
+    }
+
+    func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,18 @@
+import ArgumentParser
+
+@main
+struct FlowTap: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flowtap",
+        abstract: "A programmable network traffic analysis platform: packets in, flows and protocol records out.",
+        discussion: """
+        Examples:
+          flowtap stats -r capture.pcap
+          flowtap filter -r capture.pcapng -w web.pcap 'tcp port 80 or tcp port 443'
+          flowtap filter -i eth0 -w dns.pcap -c 100 'udp port 53'
+          flowtap bench read -r big.pcap
+        """,
+        version: "0.1.0",
+        subcommands: [StatsCommand.self, FilterCommand.self, BenchCommand.self]
+    )
+}
