@@ -35,10 +35,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "PacketCore"]),
-        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Wire", "PacketCore"]),
-        .testTarget(name: "FiltersTests", dependencies: ["Filters", "Capture", "PacketCore"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Capture", "Wire", "PacketCore"]),
+        // Corpus lookup and process helpers shared by the test targets.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "WireTests", dependencies: ["TestSupport", "Wire", "PacketCore"]),
+        .testTarget(name: "CaptureTests", dependencies: ["TestSupport", "Capture", "Wire", "PacketCore"]),
+        .testTarget(name: "FiltersTests", dependencies: ["TestSupport", "Filters", "Capture", "Engine", "PacketCore"]),
+        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Capture", "Filters", "Wire", "PacketCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

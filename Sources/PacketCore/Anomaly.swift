@@ -92,6 +92,9 @@ public enum Anomaly: UInt8, CaseIterable, Sendable {
         }
     }
 
+    /// `isTruncation` codes as a bit set over raw values.
+    public static let truncationBits: UInt64 = allCases.reduce(0) { $1.isTruncation ? $0 | (1 << UInt64($1.rawValue)) : $0 }
+
     /// True for the codes that mean "the bytes ended before the header did".
     public var isTruncation: Bool {
         switch self {

@@ -6,6 +6,16 @@ public struct LinkType: RawRepresentable, Hashable, Sendable, CustomStringConver
     /// BSD loopback: a 4-byte address family in the writer's byte order.
     public static let null = LinkType(rawValue: 0)
     public static let ethernet = LinkType(rawValue: 1)
+    /// BSD/OS SLIP: a 16-byte pseudo-header, then IP.
+    public static let slip = LinkType(rawValue: 8)
+    /// PPP: optional 0xFF 0x03, then a 1- or 2-byte PPP protocol.
+    public static let ppp = LinkType(rawValue: 9)
+    /// PPP in HDLC-like framing (RFC 1662).
+    public static let pppSerial = LinkType(rawValue: 50)
+    /// Cisco HDLC: address, control, then an EtherType.
+    public static let ciscoHDLC = LinkType(rawValue: 104)
+    /// Frame Relay: Q.922 address, then RFC 2427 NLPID encapsulation.
+    public static let frameRelay = LinkType(rawValue: 107)
     /// DLT_RAW as some BSDs number it.
     public static let rawBSD12 = LinkType(rawValue: 12)
     public static let rawBSD14 = LinkType(rawValue: 14)
@@ -21,6 +31,11 @@ public struct LinkType: RawRepresentable, Hashable, Sendable, CustomStringConver
         switch self {
         case .null: "NULL"
         case .ethernet: "EN10MB"
+        case .slip: "SLIP"
+        case .ppp: "PPP"
+        case .pppSerial: "PPP_HDLC"
+        case .ciscoHDLC: "C_HDLC"
+        case .frameRelay: "FRELAY"
         case .rawBSD12, .rawBSD14, .raw: "RAW"
         case .loop: "LOOP"
         case .linuxSLL: "LINUX_SLL"

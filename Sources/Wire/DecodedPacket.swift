@@ -112,6 +112,8 @@ public struct DecodedPacket: Sendable {
 
     /// The first anomaly seen, or `.none`.
     public var anomaly: Anomaly = .none
+    /// Every anomaly seen, one bit per `Anomaly.rawValue`.
+    public var anomalyBits: UInt64 = 0
 
     public init() {}
 
@@ -127,4 +129,9 @@ public struct DecodedPacket: Sendable {
     public var outerVLAN: UInt16? { vlanDepth > 0 ? vlanIDs[0] : nil }
 
     public var isIP: Bool { network == .ipv4 || network == .ipv6 }
+
+    public func has(_ anomaly: Anomaly) -> Bool { anomalyBits & (1 << UInt64(anomaly.rawValue)) != 0 }
+
+    /// True when any recorded anomaly says the bytes ended before a header did.
+    public var isTruncated: Bool { anomalyBits & Anomaly.truncationBits != 0 }
 }

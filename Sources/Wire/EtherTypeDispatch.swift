@@ -54,11 +54,7 @@ extension PacketDecoder {
                 return
             }
             packet.isPPPoE = true
-            switch bytes.beUInt16(at: offset + 6) {
-            case 0x0021: decodeIPv4(bytes, at: offset + 8, snapCut: snapCut, &packet)
-            case 0x0057: decodeIPv6(bytes, at: offset + 8, snapCut: snapCut, &packet)
-            default: packet.network = .other
-            }
+            decodePPPProtocol(bytes.beUInt16(at: offset + 6), bytes, at: offset + 8, snapCut: snapCut, &packet)
         default:
             packet.network = .other
         }

@@ -14,17 +14,9 @@ extension PacketDecoder {
             flag(.ipv4BadVersion, &packet)
             return
         }
-        let headerLength = Int(versionIHL & 0x0F) * 4
-        guard headerLength >= 20 else {
-            flag(.ipv4BadHeaderLength, &packet)
-            return
-        }
-        guard offset + headerLength <= bytes.count else {
-            flag(.truncatedIPv4, &packet)
-            return
-        }
+        // The fixed 20 bytes are present: keep what they say even if the rest is bad.
         packet.network = .ipv4
-        packet.ipHeaderLength = headerLength
+        let headerLength = Int(versionIHL & 0x0F) * 4
         let totalLength = Int(bytes.beUInt16(at: offset + 2))
         packet.ipTotalLength = totalLength
         packet.ipIdentification = UInt32(bytes.beUInt16(at: offset + 4))
@@ -37,6 +29,15 @@ extension PacketDecoder {
         packet.ipProtocol = bytes[offset + 9]
         packet.source = IPAddress.ipv4(bytes, at: offset + 12)
         packet.destination = IPAddress.ipv4(bytes, at: offset + 16)
+        packet.ipHeaderLength = max(20, headerLength)
+        guard headerLength >= 20 else {
+            flag(.ipv4BadHeaderLength, &packet)
+            return
+        }
+        guard offset + headerLength <= bytes.count else {
+            flag(snapCut ? .ipv4CapturedShort : .truncatedIPv4, &packet)
+            return
+        }
 
         if headerLength > 20 { walkIPv4Options(bytes, from: offset + 20, to: offset + headerLength, &packet) }
         if verifyChecksums {

@@ -44,10 +44,31 @@ public struct PacketDecoder: Sendable {
             decodeEtherType(bytes.beUInt16(at: 12), bytes, at: 14, snapCut: snapCut, &packet)
         case .raw, .rawBSD12, .rawBSD14:
             decodeRawIP(bytes, at: 0, snapCut: snapCut, &packet)
-        case .ipv4:
-            decodeIPv4(bytes, at: 0, snapCut: snapCut, &packet)
-        case .ipv6:
-            decodeIPv6(bytes, at: 0, snapCut: snapCut, &packet)
+        case .ipv4, .ipv6:
+            // Like tcpdump, trust the version nibble over the link type's promise.
+            decodeRawIP(bytes, at: 0, snapCut: snapCut, &packet)
+        case .slip:
+            guard bytes.count >= 16 else { return flag(.truncatedLinkHeader, &packet) }
+            decodeRawIP(bytes, at: 16, snapCut: snapCut, &packet)
+        case .ppp, .pppSerial:
+            // RFC 1662 address/control (0xFF 0x03) may be absent; RFC 1661 §2 allows a 1-byte protocol (odd value).
+            var offset = 0
+            if bytes.count >= 2 && bytes[0] == 0xFF && bytes[1] == 0x03 { offset = 2 }
+            guard offset < bytes.count else { return flag(.truncatedLinkHeader, &packet) }
+            var pppProtocol = UInt16(bytes[offset])
+            if pppProtocol & 1 == 0 {
+                guard offset + 2 <= bytes.count else { return flag(.truncatedLinkHeader, &packet) }
+                pppProtocol = bytes.beUInt16(at: offset)
+                offset += 2
+            } else {
+                offset += 1
+            }
+            decodePPPProtocol(pppProtocol, bytes, at: offset, snapCut: snapCut, &packet)
+        case .frameRelay:
+            decodeFrameRelay(bytes, snapCut: snapCut, &packet)
+        case .ciscoHDLC:
+            guard bytes.count >= 4 else { return flag(.truncatedLinkHeader, &packet) }
+            decodeEtherType(bytes.beUInt16(at: 2), bytes, at: 4, snapCut: snapCut, &packet)
         case .null, .loop:
             guard bytes.count >= 4 else { return flag(.truncatedLinkHeader, &packet) }
             // DLT_NULL is in the writer's byte order; a value above 0xFFFF means the other one.
@@ -75,8 +96,54 @@ public struct PacketDecoder: Sendable {
     @discardableResult
     mutating func flag(_ anomaly: Anomaly, _ packet: inout DecodedPacket) -> Anomaly {
         counters.record(anomaly)
+        packet.anomalyBits |= 1 << UInt64(anomaly.rawValue)
         if packet.anomaly == .none { packet.anomaly = anomaly }
         return packet.anomaly
+    }
+
+    /// RFC 2427: a Q.922 address (2–4 bytes, last byte has EA=1), UI control 0x03,
+    /// optional 0x00 pad, then an NLPID: 0xCC IPv4, 0x8E IPv6, 0x80 SNAP (OUI + EtherType);
+    /// or, in Cisco's variant, an EtherType right after the address.
+    mutating func decodeFrameRelay(_ bytes: UnsafeRawBufferPointer, snapCut: Bool, _ packet: inout DecodedPacket) {
+        var offset = 0
+        while offset < min(bytes.count, 4) && bytes[offset] & 1 == 0 { offset += 1 }
+        offset += 1
+        guard offset + 2 <= bytes.count else {
+            flag(.truncatedLinkHeader, &packet)
+            return
+        }
+        // Cisco's encapsulation puts an EtherType right after the address.
+        if bytes[offset] != 0x03 {
+            decodeEtherType(bytes.beUInt16(at: offset), bytes, at: offset + 2, snapCut: snapCut, &packet)
+            return
+        }
+        offset += 1
+        if bytes[offset] == 0x00 { offset += 1 }
+        guard offset < bytes.count else {
+            flag(.truncatedLinkHeader, &packet)
+            return
+        }
+        switch bytes[offset] {
+        case 0xCC: decodeIPv4(bytes, at: offset + 1, snapCut: snapCut, &packet)
+        case 0x8E: decodeIPv6(bytes, at: offset + 1, snapCut: snapCut, &packet)
+        case 0x80:
+            guard offset + 6 <= bytes.count else {
+                flag(.truncatedLinkHeader, &packet)
+                return
+            }
+            decodeEtherType(bytes.beUInt16(at: offset + 4), bytes, at: offset + 6, snapCut: snapCut, &packet)
+        default: packet.network = .other
+        }
+    }
+
+    /// PPP protocol numbers (RFC 1661 §2, IANA PPP DLL protocol numbers).
+    mutating func decodePPPProtocol(_ pppProtocol: UInt16, _ bytes: UnsafeRawBufferPointer, at offset: Int, snapCut: Bool, _ packet: inout DecodedPacket) {
+        switch pppProtocol {
+        case 0x0021: decodeIPv4(bytes, at: offset, snapCut: snapCut, &packet)
+        case 0x0057: decodeIPv6(bytes, at: offset, snapCut: snapCut, &packet)
+        case 0x0281, 0x0283: decodeMPLS(bytes, at: offset, snapCut: snapCut, &packet)
+        default: packet.network = .other
+        }
     }
 
     mutating func decodeRawIP(_ bytes: UnsafeRawBufferPointer, at offset: Int, snapCut: Bool, _ packet: inout DecodedPacket) {

@@ -49,12 +49,20 @@ extension PacketDecoder {
         }
     }
 
+    @inline(__always)
+    func readPorts(_ bytes: UnsafeRawBufferPointer, at offset: Int, _ packet: inout DecodedPacket) {
+        packet.sourcePort = bytes.beUInt16(at: offset)
+        packet.destinationPort = bytes.beUInt16(at: offset + 2)
+    }
+
     /// RFC 768.
     mutating func decodeUDP(
         _ bytes: UnsafeRawBufferPointer, at offset: Int, end: Int, claimedLength: Int,
         complete: Bool, _ packet: inout DecodedPacket
     ) {
         guard offset + 8 <= end else {
+            // Ports are kept when they were captured, as tcpdump prints them.
+            if offset + 4 <= end { readPorts(bytes, at: offset, &packet) }
             flag(packet.isFragment ? .fragmentTiny : .truncatedUDP, &packet)
             return
         }
@@ -86,6 +94,7 @@ extension PacketDecoder {
         complete: Bool, _ packet: inout DecodedPacket
     ) {
         guard offset + 20 <= end else {
+            if offset + 4 <= end { readPorts(bytes, at: offset, &packet) }
             flag(packet.isFragment ? .fragmentTiny : .truncatedTCP, &packet)
             return
         }
@@ -106,6 +115,8 @@ extension PacketDecoder {
             return
         }
         packet.tcpHeaderLength = headerLength
+        packet.payloadOffset = offset + headerLength
+        packet.payloadLength = claimedLength - headerLength
         guard offset + headerLength <= end else {
             flag(packet.isFragment ? .fragmentTiny : .truncatedTCP, &packet)
             return
@@ -113,8 +124,6 @@ extension PacketDecoder {
         let flags = packet.tcpFlags
         if flags.contains(.syn) && (flags.contains(.fin) || flags.contains(.rst)) { flag(.tcpBadFlags, &packet) }
         if headerLength > 20 { decodeTCPOptions(bytes, from: offset + 20, to: offset + headerLength, &packet) }
-        packet.payloadOffset = offset + headerLength
-        packet.payloadLength = claimedLength - headerLength
         packet.payloadCapturedLength = end - packet.payloadOffset
         if verifyChecksums && complete {
             var sum = InternetChecksum.pseudoHeader(

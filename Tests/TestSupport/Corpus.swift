@@ -1,0 +1,49 @@
+import Foundation
+import XCTest
+
+/// Locates `../shared/corpus` beside the checkout (or `$FLOWTAP_CORPUS`).
+public enum Corpus {
+    public static let root: URL? = {
+        if let env = ProcessInfo.processInfo.environment["FLOWTAP_CORPUS"] {
+            return URL(fileURLWithPath: env)
+        }
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0 ..< 3 { url.deleteLastPathComponent() }
+        let candidate = url.deletingLastPathComponent().appendingPathComponent("shared/corpus")
+        return FileManager.default.fileExists(atPath: candidate.path) ? candidate : nil
+    }()
+
+    public static func require(_ sub: String) throws -> URL {
+        guard let root else { throw XCTSkip("shared/corpus not found beside the checkout; set FLOWTAP_CORPUS") }
+        let url = root.appendingPathComponent(sub)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("\(sub) not in the corpus") }
+        return url
+    }
+
+    /// Path of an executable on PATH, or nil.
+    public static func tool(_ name: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/sbin").split(separator: ":") {
+            let path = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        for dir in ["/usr/sbin", "/usr/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
+            return "\(dir)/\(name)"
+        }
+        return nil
+    }
+
+    /// Runs a program and returns its standard output and exit status.
+    @discardableResult
+    public static func run(_ path: String, _ arguments: [String]) throws -> (String, Int32) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (String(decoding: data, as: UTF8.self), process.terminationStatus)
+    }
+}
