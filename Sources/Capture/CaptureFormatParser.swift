@@ -50,6 +50,9 @@ public struct CaptureFormatParser: Sendable {
     var bigEndian = false
     var pcapLinkType = LinkType.ethernet
     var pcapNanoseconds = false
+    var pcapSnapLength = CaptureFormatParser.maxSnapLength
+    /// libpcap's MAXIMUM_SNAPLEN.
+    public static let maxSnapLength = 262_144
 
     public init() {}
 
@@ -95,7 +98,10 @@ public struct CaptureFormatParser: Sendable {
                     guard major == 2, minor <= 4 else {
                         return .failure(offset: offset, reason: "unsupported pcap version \(major).\(minor) (expected 2.4)")
                     }
-                    let snap = Int(buffer.uint32(at: offset + 16, bigEndian: bigEndian))
+                    var snap = Int(buffer.uint32(at: offset + 16, bigEndian: bigEndian))
+                    // As libpcap does: a zero or oversized snaplen means the largest one.
+                    if snap == 0 || snap > Self.maxSnapLength { snap = Self.maxSnapLength }
+                    pcapSnapLength = snap
                     let linkField = buffer.uint32(at: offset + 20, bigEndian: bigEndian)
                     pcapLinkType = LinkType(rawValue: linkField & 0xFFFF)
                     noteLinkType(pcapLinkType)
@@ -134,12 +140,14 @@ public struct CaptureFormatParser: Sendable {
             return .failure(offset: offset, reason: "record claims \(captured) captured bytes, more than the \(maxRecordLength)-byte limit; the file is corrupt")
         }
         guard available >= 16 + captured else { return .needMore(16 + captured) }
+        // A record longer than the file's snaplen is cut to it, as libpcap does (the rest is skipped).
+        let kept = min(captured, pcapSnapLength)
         let timestamp = pcapNanoseconds
             ? Timestamp(seconds: seconds, nanosecondsPart: fraction)
             : Timestamp(seconds: seconds, microseconds: fraction)
         let record = PacketRecord(
-            timestamp: timestamp, originalLength: max(original, captured), linkType: pcapLinkType,
-            interfaceID: 0, bytes: buffer.slice(offset + 16, captured))
+            timestamp: timestamp, originalLength: original, linkType: pcapLinkType,
+            interfaceID: 0, bytes: buffer.slice(offset + 16, kept))
         offset += 16 + captured
         return .packet(record)
     }
@@ -173,8 +181,10 @@ public struct CaptureFormatParser: Sendable {
         case Self.pcapngSHB:
             guard body.count >= 16 else { return .failure(offset: blockOffset, reason: "pcapng section header block is too short") }
             let major = body.uint16(at: 4, bigEndian: bigEndian)
-            guard major == 1 else {
-                return .failure(offset: blockOffset, reason: "unsupported pcapng version \(major).\(body.uint16(at: 6, bigEndian: bigEndian)) (expected 1.x)")
+            let minor = body.uint16(at: 6, bigEndian: bigEndian)
+            // 1.0 is the only published version; libpcap also accepts 1.2, written by some old tools.
+            guard major == 1, minor == 0 || minor == 2 else {
+                return .failure(offset: blockOffset, reason: "unsupported pcapng version \(major).\(minor) (expected 1.0)")
             }
             interfaces.removeAll(keepingCapacity: true)
             return nil
@@ -201,7 +211,7 @@ public struct CaptureFormatParser: Sendable {
                 return .failure(offset: blockOffset, reason: "packet claims \(captured) captured bytes but its block holds \(body.count - 20)")
             }
             return .packet(PacketRecord(
-                timestamp: timestamp(units, interfaces[id]), originalLength: max(original, captured),
+                timestamp: timestamp(units, interfaces[id]), originalLength: original,
                 linkType: interfaces[id].linkType, interfaceID: id, bytes: body.slice(20, captured)))
         case 3: // Simple Packet Block: interface 0, no timestamp
             guard body.count >= 4 else { return .failure(offset: blockOffset, reason: "pcapng simple packet block is too short") }
@@ -212,7 +222,7 @@ public struct CaptureFormatParser: Sendable {
             var captured = min(original, body.count - 4)
             if interfaces[0].snapLength > 0 { captured = min(captured, interfaces[0].snapLength) }
             return .packet(PacketRecord(
-                timestamp: .zero, originalLength: max(original, captured), linkType: interfaces[0].linkType,
+                timestamp: .zero, originalLength: original, linkType: interfaces[0].linkType,
                 interfaceID: 0, bytes: body.slice(4, captured)))
         case 2: // Obsolete Packet Block
             guard body.count >= 20 else { return .failure(offset: blockOffset, reason: "pcapng packet block is too short") }
@@ -227,7 +237,7 @@ public struct CaptureFormatParser: Sendable {
                 return .failure(offset: blockOffset, reason: "packet claims \(captured) captured bytes but its block holds \(body.count - 20)")
             }
             return .packet(PacketRecord(
-                timestamp: timestamp(units, interfaces[id]), originalLength: max(original, captured),
+                timestamp: timestamp(units, interfaces[id]), originalLength: original,
                 linkType: interfaces[id].linkType, interfaceID: id, bytes: body.slice(20, captured)))
         default:
             return nil
