@@ -1,6 +1,9 @@
 import Capture
 import Filters
 import PacketCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Copies the packets a tcpdump expression keeps from capture files to a
 /// pcap or pcapng file; the loop behind `flowtap filter`.
@@ -22,6 +25,7 @@ public struct FilterRunner {
         case capture(CaptureError)
         case filter(BPFFilter.CompileError)
         case mixedLinkTypes(first: LinkType, then: LinkType, file: String)
+        case outputIsInput(String)
 
         public var description: String {
             switch self {
@@ -29,6 +33,8 @@ public struct FilterRunner {
             case .filter(let e): e.description
             case .mixedLinkTypes(let first, let then, let file):
                 "\(file): link type \(then) after \(first); a pcap file holds one link type, so write pcapng instead (an output name ending in .pcapng)"
+            case .outputIsInput(let file):
+                "\(file): the output is also an input; writing it would destroy it before it is read, so choose another output name"
             }
         }
     }
@@ -51,6 +57,7 @@ public struct FilterRunner {
         var sink: Sink?
         var progress = self.progress
         var firstLinkType: LinkType?
+        if let same = files.first(where: { Self.sameFile($0, output) }) { throw .outputIsInput(same) }
         do {
             if pcapng { sink = .pcapng(try PcapngWriter(path: output)) }
             for file in files {
@@ -100,6 +107,13 @@ public struct FilterRunner {
             throw .capture(CaptureError(source: output, reason: "\(error)"))
         }
         return summary
+    }
+
+    /// True when both paths name one existing file (same device and inode).
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var sa = stat(), sb = stat()
+        guard a != "-", b != "-", stat(a, &sa) == 0, stat(b, &sb) == 0 else { return false }
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
     }
 
     private func compile(_ linkType: LinkType) throws(Failure) -> BPFFilter {

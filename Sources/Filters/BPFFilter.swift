@@ -32,7 +32,7 @@ public final class BPFFilter {
 
     private func program(for linkType: LinkType) throws(CompileError) -> Int {
         if let index = programs.firstIndex(where: { $0.0 == linkType }) { return index }
-        guard let dead = pcap_open_dead(Int32(bitPattern: linkType.rawValue), Int32(snapLength)) else {
+        guard let dead = pcap_open_dead(Self.dlt(for: linkType), Int32(snapLength)) else {
             throw CompileError(expression: expression, linkType: linkType, message: "libpcap cannot open a handle for this link type")
         }
         defer { pcap_close(dead) }
@@ -42,6 +42,17 @@ public final class BPFFilter {
         }
         programs.append((linkType, compiled))
         return programs.count - 1
+    }
+
+    /// pcap files carry LINKTYPE_ values; `pcap_open_dead` takes the platform's DLT_ values.
+    /// They differ only below 104 (pcap-common.c's table); this maps the ones FlowTap meets.
+    static func dlt(for linkType: LinkType) -> Int32 {
+        switch linkType.rawValue {
+        case 101: 12 // LINKTYPE_RAW → DLT_RAW on Linux
+        case 102: 15 // SLIP_BSDOS
+        case 103: 16 // PPP_BSDOS
+        default: Int32(bitPattern: linkType.rawValue)
+        }
     }
 
     /// libpcap's return value: 0 to reject, otherwise the number of bytes to keep.
