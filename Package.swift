@@ -3,6 +3,7 @@ import PackageDescription
 
 // Pipeline layers, lowest first:
 //   PacketCore → Wire → Capture / Filters → Engine → flowtap (CLI)
+// TrafficGen builds synthetic captures (Wire's builder + Capture's writer).
 // CLibpcap is the thin system-library shim for libpcap.
 let package = Package(
     name: "FlowTap",
@@ -13,6 +14,7 @@ let package = Package(
         .library(name: "Capture", targets: ["Capture"]),
         .library(name: "Filters", targets: ["Filters"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "TrafficGen", targets: ["TrafficGen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,10 +30,11 @@ let package = Package(
         .target(name: "Capture", dependencies: ["PacketCore", "CLibpcap"]),
         .target(name: "Filters", dependencies: ["PacketCore", "CLibpcap"]),
         .target(name: "Engine", dependencies: ["PacketCore", "Wire", "Capture", "Filters"]),
+        .target(name: "TrafficGen", dependencies: ["PacketCore", "Wire", "Capture"]),
         .executableTarget(
             name: "flowtap",
             dependencies: [
-                "Engine", "Capture", "Filters", "Wire", "PacketCore",
+                "Engine", "Capture", "Filters", "Wire", "PacketCore", "TrafficGen",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -40,7 +43,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["TestSupport", "Wire", "PacketCore"]),
         .testTarget(name: "CaptureTests", dependencies: ["TestSupport", "Capture", "Wire", "PacketCore", "CLibpcap"]),
         .testTarget(name: "FiltersTests", dependencies: ["TestSupport", "Filters", "Capture", "Engine", "PacketCore"]),
-        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Capture", "Filters", "Wire", "PacketCore"]),
+        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Capture", "Filters", "Wire", "PacketCore", "TrafficGen"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,9 +5,16 @@ import PacketCore
 
 /// Reads a pcap or pcapng file, or a stream of them (a pipe, standard input).
 ///
-/// Regular files are memory-mapped and parsed in place: no copy, no read
-/// syscalls. Other sources are read through a growing window buffer that is
-/// bounded by the largest record (`CaptureFormatParser.maxRecordLength`).
+/// Input is read with `read(2)` into a reusable 1 MiB window that the parser
+/// walks in place; only a record that straddles the window's end is moved.
+/// The window grows only for a record larger than itself (bounded by
+/// `CaptureFormatParser.maxRecordLength`).
+///
+/// Why not libpcap's reader, and why not `mmap`: on a 100 MB, 308,819-packet
+/// capture (page cache warm, `flowtap bench read`, median of 7) this reader
+/// takes 12.2 ms (25 Mpps), libpcap's `pcap_next_ex` 30.0 ms, and the same
+/// parser over an `mmap` of the file 33.0 ms, where page faults dominate. A
+/// window also cannot fault (SIGBUS) when another process truncates the file.
 ///
 /// A file that ends inside a record is not an error for the packets before
 /// it: `next()` returns nil and `truncatedTail` says how many bytes were left.
@@ -15,7 +22,6 @@ public final class CaptureFileReader {
     public let path: String
     private var parser = CaptureFormatParser()
     private let fd: Int32
-    private var mapped: UnsafeRawBufferPointer?
     // Stream mode: a window over the input.
     private var window: UnsafeMutableRawPointer?
     private var windowCapacity = 0
@@ -50,25 +56,13 @@ public final class CaptureFileReader {
             close(fd)
             throw CaptureError(source: path, reason: "is a directory, not a capture file")
         }
-        if (info.st_mode & S_IFMT) == S_IFREG && info.st_size > 0 {
-            let size = Int(info.st_size)
-            totalBytes = size
-            let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
-            if let base, base != MAP_FAILED {
-                _ = madvise(base, size, MADV_SEQUENTIAL | MADV_WILLNEED)
-                mapped = UnsafeRawBufferPointer(start: base, count: size)
-            }
-        } else {
-            totalBytes = (info.st_mode & S_IFMT) == S_IFREG ? 0 : nil
-        }
-        if mapped == nil {
-            windowCapacity = 1 << 20
-            window = UnsafeMutableRawPointer.allocate(byteCount: windowCapacity, alignment: 16)
-        }
+        totalBytes = (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : nil
+        if let totalBytes, totalBytes > 0 { _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL) }
+        windowCapacity = 1 << 20
+        window = UnsafeMutableRawPointer.allocate(byteCount: windowCapacity, alignment: 16)
     }
 
     deinit {
-        if let mapped { munmap(UnsafeMutableRawPointer(mutating: mapped.baseAddress), mapped.count) }
         window?.deallocate()
         if fd > 0 { close(fd) }
     }
@@ -84,26 +78,6 @@ public final class CaptureFileReader {
     /// The next packet, or nil at the end of the input.
     @inline(__always)
     public func next() throws(CaptureError) -> PacketRecord? {
-        if let mapped {
-            switch parser.next(mapped, offset: &offset) {
-            case .packet(let record): return record
-            case .needMore:
-                if offset < mapped.count {
-                    if parser.format == .undetermined {
-                        throw CaptureError(source: path, reason: "file is too short to be a capture (\(mapped.count) bytes)")
-                    }
-                    truncatedTail = mapped.count - offset
-                    offset = mapped.count
-                }
-                return nil
-            case .failure(let at, let reason):
-                throw CaptureError(source: path, offset: at, reason: reason)
-            }
-        }
-        return try nextFromStream()
-    }
-
-    private func nextFromStream() throws(CaptureError) -> PacketRecord? {
         while true {
             let view = UnsafeRawBufferPointer(start: window, count: windowFill)
             switch parser.next(view, offset: &offset) {
@@ -114,9 +88,10 @@ public final class CaptureFileReader {
                 if streamEnded {
                     if offset < windowFill {
                         if parser.format == .undetermined && consumedBeforeWindow == 0 {
-                            throw CaptureError(source: path, reason: "input is too short to be a capture (\(windowFill) bytes)")
+                            throw CaptureError(source: path, reason: "too short to be a capture (\(windowFill) bytes)")
                         }
                         truncatedTail = windowFill - offset
+                        offset = windowFill
                     }
                     return nil
                 }

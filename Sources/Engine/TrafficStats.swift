@@ -4,7 +4,7 @@ import Wire
 
 /// Counters for `flowtap stats`: totals, link types, protocol mix, talkers, anomalies.
 ///
-/// Per packet it updates fixed counters and one dictionary entry for each
+/// Per packet it updates fixed counters and one `TalkerTable` entry for each
 /// endpoint address. The talker table is bounded (`maxTalkers`); addresses
 /// first seen after it is full are counted in `untrackedTalkerPackets`.
 public struct TrafficStats: Sendable {
@@ -25,10 +25,7 @@ public struct TrafficStats: Sendable {
         public var otherTransport: UInt64 = 0
     }
 
-    public struct Talker: Sendable, Equatable {
-        public var packets: UInt64 = 0
-        public var bytes: UInt64 = 0
-    }
+    public typealias Talker = TalkerTable.Talker
 
     public var packets: UInt64 = 0
     /// Captured bytes.
@@ -40,16 +37,15 @@ public struct TrafficStats: Sendable {
     /// Packets per link type, in first-seen order.
     public var linkTypes: [(LinkType, UInt64)] = []
     public var protocols = ProtocolCounts()
-    public var talkers: [IPAddress: Talker] = [:]
-    public let maxTalkers: Int
-    public var untrackedTalkerPackets: UInt64 = 0
+    public var talkers: TalkerTable
+    public var maxTalkers: Int { talkers.maxEntries }
+    public var untrackedTalkerPackets: UInt64 { talkers.untrackedPackets }
     public var anomalies = AnomalyCounters()
     /// Packets with at least one anomaly.
     public var anomalousPackets: UInt64 = 0
 
     public init(maxTalkers: Int = 100_000) {
-        self.maxTalkers = maxTalkers
-        talkers.reserveCapacity(min(maxTalkers, 4096))
+        talkers = TalkerTable(maxEntries: maxTalkers)
     }
 
     /// Counts one decoded packet.
@@ -110,14 +106,7 @@ public struct TrafficStats: Sendable {
 
     @usableFromInline
     mutating func countTalker(_ address: IPAddress, bytes: Int) {
-        if let index = talkers.index(forKey: address) {
-            talkers.values[index].packets &+= 1
-            talkers.values[index].bytes &+= UInt64(bytes)
-        } else if talkers.count < maxTalkers {
-            talkers[address] = Talker(packets: 1, bytes: UInt64(bytes))
-        } else {
-            untrackedTalkerPackets &+= 1
-        }
+        talkers.count(address, bytes: bytes)
     }
 
     /// Capture duration from the first to the last timestamp.
@@ -128,7 +117,7 @@ public struct TrafficStats: Sendable {
 
     /// The `count` busiest addresses by bytes (ties by address).
     public func topTalkers(_ count: Int) -> [(IPAddress, Talker)] {
-        talkers.sorted { a, b in a.value.bytes != b.value.bytes ? a.value.bytes > b.value.bytes : a.key < b.key }
-            .prefix(count).map { ($0.key, $0.value) }
+        talkers.entries.sorted { a, b in a.1.bytes != b.1.bytes ? a.1.bytes > b.1.bytes : a.0 < b.0 }
+            .prefix(count).map { $0 }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLibpcap
 import Capture
+import Engine
 import PacketCore
 import Wire
 #if canImport(Glibc)
@@ -9,10 +10,11 @@ import Glibc
 
 /// Compares FlowTap's capture reading with libpcap's on the same file, in one process.
 ///
-/// Each round reads the whole file three ways — FlowTap's reader alone,
-/// FlowTap's reader plus the decoder (what `flowtap stats` does per packet
-/// before counting), and libpcap's `pcap_next_ex` touching each packet's
-/// first byte — and the medians of `--runs` rounds are reported with ratios.
+/// Each round reads the whole file four ways — FlowTap's reader alone,
+/// FlowTap's reader plus the decoder, the whole `flowtap stats` pipeline
+/// (reader, decoder, counters and talker table), and libpcap's `pcap_next_ex`
+/// touching each packet's first byte — and the medians of `--runs` rounds are
+/// reported with ratios (above 1 means FlowTap is faster).
 struct BenchReadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "read",
@@ -49,12 +51,18 @@ struct BenchReadCommand: ParsableCommand {
         }
         defer { if file == nil { unlink(path) } }
 
-        var flowtapRead: [Double] = [], flowtapDecode: [Double] = [], libpcap: [Double] = []
+        var flowtapRead: [Double] = [], flowtapDecode: [Double] = [], flowtapStats: [Double] = [], libpcap: [Double] = []
         var count = 0
         for _ in 0 ..< runs {
             let (n1, t1) = try timeFlowTap(path, decode: false)
             let (_, t2) = try timeFlowTap(path, decode: true)
+            let statsStart = Self.now()
+            let statsResult = try StatsRunner().run(files: [path])
+            flowtapStats.append(Self.now() - statsStart)
             let (n3, t3) = try timeLibpcap(path)
+            guard statsResult.stats.packets == UInt64(n3) else {
+                throw ValidationError("packet counts differ: flowtap stats \(statsResult.stats.packets), libpcap \(n3)")
+            }
             guard n1 == n3 else {
                 throw ValidationError("packet counts differ: FlowTap \(n1), libpcap \(n3)")
             }
@@ -65,7 +73,7 @@ struct BenchReadCommand: ParsableCommand {
         }
         func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
         let p = Double(count)
-        let rows = [("flowtap read", median(flowtapRead)), ("flowtap read+decode", median(flowtapDecode)), ("libpcap pcap_next_ex", median(libpcap))]
+        let rows = [("flowtap read", median(flowtapRead)), ("flowtap read+decode", median(flowtapDecode)), ("flowtap stats", median(flowtapStats)), ("libpcap pcap_next_ex", median(libpcap))]
         print("file \(path): \(count) packets, \(runs) runs, medians")
         for (name, t) in rows {
             let rate = p / t
@@ -73,6 +81,7 @@ struct BenchReadCommand: ParsableCommand {
         }
         print("  ratio read/libpcap         \(String(format3: median(libpcap) / median(flowtapRead)))x")
         print("  ratio read+decode/libpcap  \(String(format3: median(libpcap) / median(flowtapDecode)))x")
+        print("  ratio stats/libpcap        \(String(format3: median(libpcap) / median(flowtapStats)))x")
     }
 
     static func now() -> Double {

@@ -10,9 +10,10 @@ struct FlowTap: ParsableCommand {
           flowtap stats -r capture.pcap
           flowtap filter -r capture.pcapng -w web.pcap 'tcp port 80 or tcp port 443'
           flowtap filter -i eth0 -w dns.pcap -c 100 'udp port 53'
+          flowtap generate -w sample.pcap --sessions 40
           flowtap bench read -r big.pcap
         """,
         version: "0.1.0",
-        subcommands: [StatsCommand.self, FilterCommand.self, BenchCommand.self]
+        subcommands: [StatsCommand.self, FilterCommand.self, GenerateCommand.self, BenchCommand.self]
     )
 }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages FlowTap builds against and the tools its tests
+# use as oracles. Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+build_deps=(libpcap-dev libvectorscan-dev pkg-config)
+# Oracles for differential tests and peers for benchmarks; tests skip cleanly without them.
+oracle_deps=(tcpdump tshark tcpflow libndpi-bin)
+
+missing=()
+for pkg in "${build_deps[@]}" "${oracle_deps[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: everything is installed"
+    exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if ! command -v swift >/dev/null 2>&1; then
+    echo "install-deps: no Swift toolchain on PATH; FlowTap needs Swift 6.0 or newer (https://www.swift.org/install/linux/)" >&2
+    exit 1
+fi
