@@ -2,6 +2,7 @@ import ArgumentParser
 import CLibpcap
 import Capture
 import Engine
+import TrafficGen
 import PacketCore
 import Wire
 #if canImport(Glibc)
@@ -20,11 +21,11 @@ struct BenchReadCommand: ParsableCommand {
         commandName: "read",
         abstract: "Capture read speed: FlowTap's reader versus libpcap on the same file.",
         discussion: """
-        Without -r, a synthetic capture of --packets TCP/UDP packets is generated first.
+        Without -r, a capture of --sessions sessions is generated first (as 'flowtap generate' does).
 
         Examples:
           flowtap bench read -r big.pcap --runs 7
-          flowtap bench read --packets 2000000
+          flowtap bench read --sessions 100000
         """
     )
 
@@ -34,8 +35,8 @@ struct BenchReadCommand: ParsableCommand {
     @Option(help: "Rounds to run; medians are reported.")
     var runs: Int = 5
 
-    @Option(help: "Packets in the generated capture when no file is given.")
-    var packets: Int = 1_000_000
+    @Option(help: "Sessions in the generated capture when no file is given (about 10 packets each).")
+    var sessions: Int = 30_000
 
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
@@ -47,7 +48,11 @@ struct BenchReadCommand: ParsableCommand {
             path = file
         } else {
             path = "/tmp/flowtap-bench-\(getpid()).pcap"
-            try SyntheticCapture.write(path: path, packets: packets)
+            var options = TrafficGenerator.Options()
+            options.sessions = sessions
+            options.sessionsPerSecond = 2000
+            let summary = try TrafficGenerator(options: options).write(to: path)
+            print("generated \(path): \(summary.sessions) sessions, \(summary.packets) packets")
         }
         defer { if file == nil { unlink(path) } }
 
