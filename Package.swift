@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Pipeline layers, lowest first:
-//   PacketCore → Wire → Capture / Filters → Engine → flowtap (CLI)
+//   PacketCore → Wire → Capture / Filters / Defragment / Flows / Reassembly → Engine → flowtap (CLI)
 // TrafficGen builds synthetic captures (Wire's builder + Capture's writer).
 // CLibpcap is the thin system-library shim for libpcap.
 let package = Package(
@@ -15,6 +15,9 @@ let package = Package(
         .library(name: "Filters", targets: ["Filters"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "TrafficGen", targets: ["TrafficGen"]),
+        .library(name: "Defragment", targets: ["Defragment"]),
+        .library(name: "Flows", targets: ["Flows"]),
+        .library(name: "Reassembly", targets: ["Reassembly"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,7 +32,10 @@ let package = Package(
         .target(name: "Wire", dependencies: ["PacketCore"]),
         .target(name: "Capture", dependencies: ["PacketCore", "CLibpcap"]),
         .target(name: "Filters", dependencies: ["PacketCore", "CLibpcap"]),
-        .target(name: "Engine", dependencies: ["PacketCore", "Wire", "Capture", "Filters"]),
+        .target(name: "Defragment", dependencies: ["PacketCore", "Wire"]),
+        .target(name: "Reassembly", dependencies: ["PacketCore"]),
+        .target(name: "Flows", dependencies: ["PacketCore", "Wire"]),
+        .target(name: "Engine", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Defragment", "Reassembly", "Flows"]),
         .target(name: "TrafficGen", dependencies: ["PacketCore", "Wire", "Capture"]),
         .executableTarget(
             name: "flowtap",
@@ -43,6 +49,9 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["TestSupport", "Wire", "PacketCore"]),
         .testTarget(name: "CaptureTests", dependencies: ["TestSupport", "Capture", "Wire", "PacketCore", "CLibpcap"]),
         .testTarget(name: "FiltersTests", dependencies: ["TestSupport", "Filters", "Capture", "Engine", "PacketCore"]),
+        .testTarget(name: "DefragmentTests", dependencies: ["TestSupport", "Defragment", "Capture", "Wire", "PacketCore"]),
+        .testTarget(name: "TrafficGenTests", dependencies: ["TestSupport", "TrafficGen", "Capture", "Wire", "PacketCore"]),
+        .testTarget(name: "FlowsTests", dependencies: ["TestSupport", "Flows", "Reassembly", "Wire", "PacketCore"]),
         .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Capture", "Filters", "Wire", "PacketCore", "TrafficGen"]),
     ],
     swiftLanguageModes: [.v6]

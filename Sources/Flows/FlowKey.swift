@@ -1,0 +1,1 @@
+// Flow identity and the bounded flow table.
