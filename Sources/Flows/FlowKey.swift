@@ -1,1 +1,85 @@
-// Flow identity and the bounded flow table.
+import PacketCore
+
+/// The identity of a flow: L3, L4, both endpoints, VLAN and hop.
+///
+/// Endpoints are ordered as SF-TAP orders them (`fabs_id::set_iph`):
+/// endpoint 1 (`ip1`/`port1`) is the one whose 16 address bytes, then port
+/// in network order, compare lower with `memcmp`, independent of who is the
+/// client. Both directions of a flow therefore make the same key, and
+/// `fromFirst` says which endpoint sent a packet (SF-TAP's `from=1`).
+public struct FlowKey: Hashable, Sendable {
+    public var address1: IPAddress
+    public var address2: IPAddress
+    public var port1: UInt16
+    public var port2: UInt16
+    /// Outermost 802.1Q VLAN ID, or `FlowKey.noVLAN`.
+    public var vlan: UInt16
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
+    public var ipProtocol: UInt8
+    /// How many times the flow came back through the L7 loopback (0 for captured traffic).
+    public var hop: UInt8
+
+    public static let noVLAN: UInt16 = 0xFFFF
+
+    public var isIPv6: Bool { address1.isIPv6 }
+
+    @inlinable
+    public init(address1: IPAddress, port1: UInt16, address2: IPAddress, port2: UInt16, ipProtocol: UInt8, vlan: UInt16 = FlowKey.noVLAN, hop: UInt8 = 0) {
+        self.address1 = address1
+        self.address2 = address2
+        self.port1 = port1
+        self.port2 = port2
+        self.ipProtocol = ipProtocol
+        self.vlan = vlan
+        self.hop = hop
+    }
+
+    /// True when (a, aPort) orders before or equal to (b, bPort) as SF-TAP compares them.
+    @inlinable @inline(__always)
+    public static func ordersFirst(_ a: IPAddress, _ aPort: UInt16, _ b: IPAddress, _ bPort: UInt16) -> Bool {
+        if a.high != b.high { return a.high < b.high }
+        if a.low != b.low { return a.low < b.low }
+        return aPort <= bPort
+    }
+
+    /// The key of a packet from (source, sourcePort) to (destination, destinationPort),
+    /// and whether the source is endpoint 1.
+    @inlinable
+    public static func make(
+        source: IPAddress, sourcePort: UInt16, destination: IPAddress, destinationPort: UInt16,
+        ipProtocol: UInt8, vlan: UInt16 = FlowKey.noVLAN, hop: UInt8 = 0
+    ) -> (key: FlowKey, fromFirst: Bool) {
+        if ordersFirst(source, sourcePort, destination, destinationPort) {
+            return (FlowKey(address1: source, port1: sourcePort, address2: destination, port2: destinationPort, ipProtocol: ipProtocol, vlan: vlan, hop: hop), true)
+        }
+        return (FlowKey(address1: destination, port1: destinationPort, address2: source, port2: sourcePort, ipProtocol: ipProtocol, vlan: vlan, hop: hop), false)
+    }
+
+    /// A seeded 64-bit hash for the flow table (same for both directions, since the key is canonical).
+    @inlinable @inline(__always)
+    public func tableHash(seed: UInt64) -> UInt64 {
+        var h = seed ^ (address1.high &* 0x9E37_79B9_7F4A_7C15)
+        h = (h ^ address1.low) &* 0xC2B2_AE3D_27D4_EB4F
+        h = (h ^ address2.high) &* 0x1656_67B1_9E37_79F9
+        h = (h ^ address2.low) &* 0x9E37_79B9_7F4A_7C15
+        let small = UInt64(port1) << 48 | UInt64(port2) << 32 | UInt64(vlan) << 16 | UInt64(ipProtocol) << 8 | UInt64(hop)
+        h = (h ^ small ^ (address1.isIPv6 ? 0x8000_0000_0000_0000 : 0)) &* 0xC2B2_AE3D_27D4_EB4F
+        return h ^ (h >> 31)
+    }
+
+    /// SF-TAP's balance hash (`fabs_id::get_hash`, reference §3): selects `<if>N` among `balance` sockets.
+    public var sftapHash: UInt16 {
+        var h32 = UInt32(port1) ^ UInt32(port2)
+        if isIPv6 {
+            // Four 32-bit words of each address; the original also XORs a fifth word that overlaps the port: port << 16.
+            let x = address1.high ^ address2.high ^ address1.low ^ address2.low
+            h32 ^= UInt32(truncatingIfNeeded: x >> 32) ^ UInt32(truncatingIfNeeded: x)
+            h32 ^= UInt32(port1) << 16 ^ UInt32(port2) << 16
+        } else {
+            h32 ^= address1.ipv4Value ^ address2.ipv4Value
+        }
+        if vlan != FlowKey.noVLAN { h32 ^= UInt32(vlan) }
+        h32 &+= UInt32(hop)
+        return UInt16(truncatingIfNeeded: h32 & 0xFFFF) ^ UInt16(truncatingIfNeeded: h32 >> 16)
+    }
+}

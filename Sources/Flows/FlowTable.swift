@@ -1,0 +1,195 @@
+import PacketCore
+
+/// Limits and timeouts of the flow table.
+public struct FlowTableConfig: Sendable {
+    /// At most this many flows at once; a new flow then evicts the least recently active (COMPROMISED).
+    public var maxFlows = 1_000_000
+    /// Idle timeout per timeout class, in nanoseconds of packet time. Class indices are the caller's
+    /// (the engine uses 0 TCP, 1 UDP, 2 ICMP, 3 TCP closing).
+    public var idleTimeouts: [Int64] = [300_000_000_000, 60_000_000_000, 30_000_000_000, 30_000_000_000]
+    public init() {}
+}
+
+/// A bounded table of flows, keyed by `FlowKey`, with idle expiry in packet time.
+///
+/// Storage is slot-indexed: a flow keeps its slot from insert to remove, so
+/// per-flow state elsewhere (TCP reassembly, counters) lives in arrays
+/// indexed by the same slot. Lookup is open addressing with linear probing
+/// and backward-shift deletion over a seeded hash; the index doubles while
+/// it is more than half full. Each timeout class keeps an LRU list ordered by
+/// last activity, so expiry pops from list heads in O(1) per expired flow.
+///
+/// Memory grows with the number of live flows (slots are reused) and never
+/// past `maxFlows`; nothing is allocated per packet once grown.
+public struct FlowTable {
+    public struct Entry: Sendable {
+        public var key: FlowKey
+        public var id: UInt64
+        public var created: Timestamp
+        public var lastSeen: Timestamp
+        var previous: Int32
+        var next: Int32
+        public var timeoutClass: UInt8
+        var live: Bool
+    }
+
+    public let config: FlowTableConfig
+    public private(set) var entries: [Entry] = []
+    private var freeSlots: [Int32] = []
+    private var index: [Int32]
+    private var indexMask: Int
+    private var heads: [Int32]
+    private var tails: [Int32]
+    private let seed: UInt64
+    private var nextID: UInt64 = 1
+    public private(set) var count = 0
+    public private(set) var peakCount = 0
+
+    public init(config: FlowTableConfig = FlowTableConfig()) {
+        self.config = config
+        index = [Int32](repeating: -1, count: 1024)
+        indexMask = 1023
+        heads = [Int32](repeating: -1, count: config.idleTimeouts.count)
+        tails = heads
+        seed = UInt64.random(in: 1 ... UInt64.max)
+    }
+
+    @inline(__always)
+    private func bucket(_ key: FlowKey) -> Int { Int(truncatingIfNeeded: key.tableHash(seed: seed)) & indexMask }
+
+    /// The slot of `key`, or nil.
+    @inline(__always)
+    public func find(_ key: FlowKey) -> Int? {
+        var i = bucket(key)
+        while true {
+            let slot = index[i]
+            if slot < 0 { return nil }
+            if entries[Int(slot)].key == key { return Int(slot) }
+            i = (i + 1) & indexMask
+        }
+    }
+
+    public var isFull: Bool { count >= config.maxFlows }
+
+    /// The least recently active flow of any class (the eviction victim).
+    public var leastRecentlyActive: Int? {
+        var best: Int32 = -1
+        for head in heads where head >= 0 {
+            if best < 0 || entries[Int(head)].lastSeen < entries[Int(best)].lastSeen { best = head }
+        }
+        return best < 0 ? nil : Int(best)
+    }
+
+    /// Adds a new flow; the caller has checked it is absent and made room (`isFull` is false).
+    public mutating func insert(_ key: FlowKey, time: Timestamp, timeoutClass: UInt8) -> Int {
+        precondition(count < config.maxFlows, "FlowTable.insert on a full table")
+        if 2 * (count + 1) > index.count { growIndex() }
+        let slot: Int32
+        let entry = Entry(key: key, id: nextID, created: time, lastSeen: time, previous: -1, next: -1, timeoutClass: timeoutClass, live: true)
+        nextID &+= 1
+        if let reused = freeSlots.popLast() {
+            slot = reused
+            entries[Int(slot)] = entry
+        } else {
+            slot = Int32(entries.count)
+            entries.append(entry)
+        }
+        var i = bucket(key)
+        while index[i] >= 0 { i = (i + 1) & indexMask }
+        index[i] = slot
+        linkTail(slot)
+        count += 1
+        peakCount = max(peakCount, count)
+        return Int(slot)
+    }
+
+    /// Marks activity at `time` (packet time; never moves backwards).
+    @inline(__always)
+    public mutating func touch(_ slot: Int, time: Timestamp) {
+        if entries[slot].lastSeen < time { entries[slot].lastSeen = time }
+        let s = Int32(slot)
+        guard tails[Int(entries[slot].timeoutClass)] != s else { return }
+        unlink(s)
+        linkTail(s)
+    }
+
+    /// Moves a flow to another timeout class.
+    public mutating func setTimeoutClass(_ slot: Int, _ timeoutClass: UInt8) {
+        guard entries[slot].timeoutClass != timeoutClass else { return }
+        unlink(Int32(slot))
+        entries[slot].timeoutClass = timeoutClass
+        linkTail(Int32(slot))
+    }
+
+    /// A flow idle past its class's timeout at `now`, or nil. Call until nil, removing each.
+    public func expired(now: Timestamp) -> Int? {
+        for (c, head) in heads.enumerated() where head >= 0 {
+            if now.nanoseconds - entries[Int(head)].lastSeen.nanoseconds > config.idleTimeouts[c] { return Int(head) }
+        }
+        return nil
+    }
+
+    /// Any live flow, oldest activity first within a class (for flushing at the end).
+    public var anyLive: Int? {
+        for head in heads where head >= 0 { return Int(head) }
+        return nil
+    }
+
+    public mutating func remove(_ slot: Int) {
+        guard entries[slot].live else { return }
+        let s = Int32(slot)
+        unlink(s)
+        // Backward-shift deletion keeps probe chains intact without tombstones.
+        var i = bucket(entries[slot].key)
+        while index[i] != s { i = (i + 1) & indexMask }
+        var hole = i
+        var j = (i + 1) & indexMask
+        while index[j] >= 0 {
+            let home = bucket(entries[Int(index[j])].key)
+            // Move j into the hole if its home is not in (hole, j] cyclically.
+            let inRange = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
+            if !inRange {
+                index[hole] = index[j]
+                hole = j
+            }
+            j = (j + 1) & indexMask
+        }
+        index[hole] = -1
+        entries[slot].live = false
+        freeSlots.append(s)
+        count -= 1
+    }
+
+    private mutating func growIndex() {
+        let capacity = index.count * 2
+        index = [Int32](repeating: -1, count: capacity)
+        indexMask = capacity - 1
+        for (slot, entry) in entries.enumerated() where entry.live {
+            var i = bucket(entry.key)
+            while index[i] >= 0 { i = (i + 1) & indexMask }
+            index[i] = Int32(slot)
+        }
+    }
+
+    private mutating func linkTail(_ slot: Int32) {
+        let c = Int(entries[Int(slot)].timeoutClass)
+        entries[Int(slot)].previous = tails[c]
+        entries[Int(slot)].next = -1
+        if tails[c] >= 0 { entries[Int(tails[c])].next = slot } else { heads[c] = slot }
+        tails[c] = slot
+    }
+
+    private mutating func unlink(_ slot: Int32) {
+        let c = Int(entries[Int(slot)].timeoutClass)
+        let p = entries[Int(slot)].previous, n = entries[Int(slot)].next
+        if p >= 0 { entries[Int(p)].next = n } else { heads[c] = n }
+        if n >= 0 { entries[Int(n)].previous = p } else { tails[c] = p }
+        entries[Int(slot)].previous = -1
+        entries[Int(slot)].next = -1
+    }
+
+    /// Bytes held by the table's arrays (capacity, not just live entries).
+    public var reservedBytes: Int {
+        entries.capacity * MemoryLayout<Entry>.stride + index.count * 4 + freeSlots.capacity * 4
+    }
+}
