@@ -4,13 +4,42 @@ import Wire
 
 /// Writes synthetic, protocol-correct traffic: whole TCP sessions (handshake,
 /// data segmented at the MSS, ACKs, FIN exchange), DNS over UDP, UDP and ICMP
-/// exchanges, over IPv4 or IPv6, optionally VLAN-tagged.
+/// exchanges, over IPv4 or IPv6, optionally VLAN-tagged, with optional seeded
+/// impairments (`Impairments`: reordering, retransmission, overlapping
+/// re-segmentation, IP fragmentation, mid-stream pickup, RST and no-FIN
+/// endings, sequence wraparound).
 ///
-/// Output is deterministic for a seed. Packets of concurrent sessions are
-/// interleaved in timestamp order; memory holds only the sessions still open.
+/// Alongside the packets it reports every session's expected application data
+/// (`SessionRecord`): the byte stream each TCP side's application reads, and
+/// the UDP datagrams and ICMP echo payloads in arrival order. A flow engine's
+/// reassembly can be checked against it byte for byte (`flowtap generate
+/// --manifest`).
+///
+/// Invariants:
+/// - Output is deterministic for a seed. Impairment decisions use a separate
+///   per-session random stream, so with every impairment at 0 the capture is
+///   byte-identical to one made before impairments existed (`samples/sample.pcap`).
+/// - Every packet is well formed: lengths and checksums are right, fragments
+///   reassemble, TCP sequence and acknowledgement numbers stay consistent.
+/// - Memory holds only the sessions still open: packets of concurrent sessions
+///   wait in a pending list and are flushed in timestamp order every 64 sessions,
+///   and each `SessionRecord` is handed out once and not kept.
 public struct TrafficGenerator {
     public enum Kind: String, CaseIterable, Sendable {
         case http, tls, dns, ssh, tcp, udp, icmp
+
+        /// The transport the kind runs over.
+        public var transport: Transport {
+            switch self {
+            case .http, .tls, .ssh, .tcp: .tcp
+            case .dns, .udp: .udp
+            case .icmp: .icmp
+            }
+        }
+    }
+
+    public enum Transport: String, Sendable {
+        case tcp, udp, icmp
     }
 
     public struct Options: Sendable {
@@ -23,15 +52,21 @@ public struct TrafficGenerator {
         public var vlanFraction = 0.1
         /// Capture start, seconds since the epoch.
         public var startTime: Int64 = 1_700_000_000
+        /// Seeded impairments; all off by default.
+        public var impairments = Impairments()
         public init() {}
     }
 
     /// One generated conversation: who talks, and what each side sends, in order.
     public struct Session: Sendable {
+        /// Position in the capture's session order, from 0.
+        public var id: Int
         public var kind: Kind
         public var client: IPAddress
         public var server: IPAddress
+        /// For ICMP, the echo identifier.
         public var clientPort: UInt16
+        /// 0 for ICMP.
         public var serverPort: UInt16
         public var vlan: UInt16?
         public var messages: [(fromClient: Bool, bytes: [UInt8])]
@@ -41,6 +76,11 @@ public struct TrafficGenerator {
         public var sessions = 0
         public var packets = 0
         public var bytes = 0
+        /// What the impairments did, over all sessions.
+        public var impairments = ImpairmentCounts()
+        /// The most packets held at once waiting for their time: what memory
+        /// is bounded by (the sessions still open), not the capture size.
+        public var peakPendingPackets = 0
     }
 
     public var options: Options
@@ -49,6 +89,16 @@ public struct TrafficGenerator {
 
     /// Generates every session and hands each packet, in time order, to `emit`.
     public func generate(_ emit: (Timestamp, [UInt8]) throws -> Void) rethrows -> Summary {
+        try generate(emit, sessions: { _ in })
+    }
+
+    /// Generates every session: each packet, in time order, goes to `emit`, and
+    /// each session's record to `record`, in session order, as soon as the
+    /// session is planned (before its last packets are emitted).
+    public func generate(
+        _ emit: (Timestamp, [UInt8]) throws -> Void,
+        sessions record: (SessionRecord) throws -> Void
+    ) rethrows -> Summary {
         var rng = SplitMix64(seed: options.seed)
         var pending: [(Timestamp, Int, [UInt8])] = []
         var order = 0
@@ -70,21 +120,31 @@ public struct TrafficGenerator {
             let start = Timestamp(nanoseconds: options.startTime * 1_000_000_000 + Int64(Double(index) * interval) + Int64(rng.next() % 1000))
             if index % 64 == 0 { try flush(before: start) }
             let session = makeSession(index: index, rng: &rng)
-            for (time, frame) in packets(of: session, start: start, rng: &rng) {
+            let plan = self.plan(session, start: start, rng: &rng)
+            for (time, frame) in plan.packets {
                 pending.append((time, order, frame))
                 order += 1
             }
+            summary.peakPendingPackets = max(summary.peakPendingPackets, pending.count)
             summary.sessions += 1
+            summary.impairments.add(plan.counts)
+            try record(SessionRecord(session: session, impairments: plan.impairments, packets: plan.packets.count,
+                                     firstPacket: plan.packets.first?.0 ?? start, lastPacket: plan.packets.last?.0 ?? start))
         }
         try flush(before: nil)
         return summary
     }
 
-    /// Generates into a pcap file.
-    public func write(to path: String) throws -> Summary {
+    /// Generates into a pcap file, and the expected-streams manifest (one JSON
+    /// line per session, `SessionRecord.jsonLine()`) into `manifest` when given.
+    public func write(to path: String, manifest: String? = nil) throws -> Summary {
+        // The manifest first: a bad path fails before the capture is truncated.
+        let lines = try manifest.map { try ManifestWriter(path: $0) }
         let writer = try PcapWriter(path: path, linkType: .ethernet, nanoseconds: false)
-        let summary = try generate { time, frame in try writer.write(timestamp: time, bytes: frame) }
+        let summary = try generate({ time, frame in try writer.write(timestamp: time, bytes: frame) },
+                                   sessions: { record in try lines?.write(record.jsonLine()) })
         try writer.flush()
+        try lines?.close()
         return summary
     }
 
@@ -137,66 +197,6 @@ public struct TrafficGenerator {
                 messages += [(true, data), (false, data)]
             }
         }
-        return Session(kind: kind, client: client, server: server, clientPort: clientPort, serverPort: serverPort, vlan: vlan, messages: messages)
-    }
-
-    /// Every packet of a session with its time.
-    public func packets(of s: Session, start: Timestamp, rng: inout SplitMix64) -> [(Timestamp, [UInt8])] {
-        let halfRTT = Int64(rng.next() % 10_000_000 + 100_000)
-        var now = start.nanoseconds
-        var out: [(Timestamp, [UInt8])] = []
-        let link = PacketBuilder.Link.ethernet(vlans: s.vlan.map { [PacketBuilder.VLANTag(id: $0)] } ?? [])
-        func network(_ fromClient: Bool) -> PacketBuilder.Network {
-            let (src, dst) = fromClient ? (s.client, s.server) : (s.server, s.client)
-            return src.isIPv6 ? .ipv6(.init(source: src, destination: dst)) : .ipv4(.init(source: src, destination: dst))
-        }
-        func send(_ fromClient: Bool, _ transport: PacketBuilder.Transport, _ payload: [UInt8], gap: Int64) {
-            now += gap
-            out.append((Timestamp(nanoseconds: now), PacketBuilder.frame(link: link, network: network(fromClient), transport: transport, payload: payload)))
-        }
-        switch s.kind {
-        case .dns, .udp:
-            for (fromClient, bytes) in s.messages {
-                let ports = fromClient ? (s.clientPort, s.serverPort) : (s.serverPort, s.clientPort)
-                send(fromClient, .udp(sourcePort: ports.0, destinationPort: ports.1), bytes, gap: halfRTT)
-            }
-        case .icmp:
-            let v6 = s.client.isIPv6
-            for (i, (fromClient, bytes)) in s.messages.enumerated() {
-                let type: UInt8 = v6 ? (fromClient ? 128 : 129) : (fromClient ? 8 : 0)
-                let rest = UInt32(s.clientPort) << 16 | UInt32(i / 2)
-                send(fromClient, v6 ? .icmpv6(type: type, code: 0, rest: rest) : .icmp(type: type, code: 0, rest: rest), bytes, gap: halfRTT)
-            }
-        case .http, .tls, .ssh, .tcp:
-            let mss = Int(rng.next() % 925 + 536)
-            var clientSeq = UInt32(truncatingIfNeeded: rng.next())
-            var serverSeq = UInt32(truncatingIfNeeded: rng.next())
-            func tcp(_ fromClient: Bool, _ flags: TCPFlags, _ payload: [UInt8] = [], gap: Int64) {
-                var t = fromClient
-                    ? PacketBuilder.TCP(sourcePort: s.clientPort, destinationPort: s.serverPort, sequence: clientSeq, acknowledgement: serverSeq, flags: flags)
-                    : PacketBuilder.TCP(sourcePort: s.serverPort, destinationPort: s.clientPort, sequence: serverSeq, acknowledgement: clientSeq, flags: flags)
-                if flags.contains(.syn) { t.options = [.mss(UInt16(mss)), .sackPermitted, .windowScale(7)] }
-                if !flags.contains(.ack) { t.acknowledgement = 0 }
-                send(fromClient, .tcp(t), payload, gap: gap)
-                let advance = UInt32(payload.count) &+ (flags.contains(.syn) || flags.contains(.fin) ? 1 : 0)
-                if fromClient { clientSeq &+= advance } else { serverSeq &+= advance }
-            }
-            tcp(true, [.syn], gap: 0)
-            tcp(false, [.syn, .ack], gap: halfRTT)
-            tcp(true, [.ack], gap: halfRTT)
-            for (fromClient, bytes) in s.messages {
-                var offset = 0
-                while offset < bytes.count {
-                    let end = min(offset + mss, bytes.count)
-                    tcp(fromClient, end == bytes.count ? [.ack, .psh] : [.ack], Array(bytes[offset ..< end]), gap: 20_000)
-                    offset = end
-                }
-                tcp(!fromClient, [.ack], gap: halfRTT)
-            }
-            tcp(true, [.fin, .ack], gap: halfRTT)
-            tcp(false, [.fin, .ack], gap: halfRTT)
-            tcp(true, [.ack], gap: halfRTT)
-        }
-        return out
+        return Session(id: index, kind: kind, client: client, server: server, clientPort: clientPort, serverPort: serverPort, vlan: vlan, messages: messages)
     }
 }
