@@ -10,10 +10,11 @@ struct FlowTap: ParsableCommand {
           flowtap stats -r capture.pcap
           flowtap filter -r capture.pcapng -w web.pcap 'tcp port 80 or tcp port 443'
           flowtap filter -i eth0 -w dns.pcap -c 100 'udp port 53'
+          flowtap streams -r capture.pcap -o streams/
           flowtap generate -w sample.pcap --sessions 40
           flowtap bench read -r big.pcap
         """,
         version: "0.1.0",
-        subcommands: [StatsCommand.self, FilterCommand.self, GenerateCommand.self, BenchCommand.self]
+        subcommands: [StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self, BenchCommand.self]
     )
 }

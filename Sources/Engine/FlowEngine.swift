@@ -1,0 +1,279 @@
+import Capture
+import Defragment
+import Flows
+import PacketCore
+import Reassembly
+import Wire
+
+/// Limits and policies of the flow engine; each part is documented where it is defined.
+public struct FlowEngineConfig: Sendable {
+    public var table = FlowTableConfig()
+    public var tcp = TCPReassemblyConfig()
+    public var defragment = DefragmentConfig()
+    public var verifyChecksums = false
+    /// Put the outermost VLAN ID in the flow key (SF-TAP's `vlan` branch does; `master` does not).
+    public var vlanInKey = true
+    public init() {}
+}
+
+/// Counters of the flow engine, beside those of its parts.
+public struct FlowEngineCounters: Sendable, Equatable {
+    public var packets: UInt64 = 0
+    public var nonIP: UInt64 = 0
+    public var fragments: UInt64 = 0
+    public var reassembledDatagrams: UInt64 = 0
+    public var otherTransport: UInt64 = 0
+    /// TCP packets of unknown flows that carry nothing to start a stream with (pure ACK, FIN or RST).
+    public var tcpWithoutFlow: UInt64 = 0
+    /// TCP packets of connections that already closed (late ACKs, retransmitted FINs), absorbed.
+    public var tcpAfterClose: UInt64 = 0
+    /// Packets whose transport header was missing or cut.
+    public var undecodable: UInt64 = 0
+    public var flowsCreated: UInt64 = 0
+    public var destroyed: [UInt64] = [0, 0, 0, 0]
+    public var evictions: UInt64 = 0
+    public init() {}
+}
+
+/// The packet → flow → stream pipeline: decode, defragment, find the flow,
+/// reassemble TCP, and hand CREATED / DATA / DESTROYED events to `Sink`.
+///
+/// Time is packet time throughout: idle timeouts, fragment timeouts and
+/// hole timeouts follow the capture's clock, so replaying a capture fast
+/// behaves like the live capture it came from. `finish()` flushes and
+/// destroys every open flow (reason TIMEOUT) at the end of the input.
+///
+/// Timeout classes: 0 TCP, 1 UDP, 2 ICMP, 3 TCP after a FIN or RST.
+///
+/// A TCP connection that closed (both FINs, or an RST) is reported DESTROYED
+/// at once but lingers in the table, silent, for the closing timeout (like
+/// TIME_WAIT): late ACKs and retransmitted FINs are absorbed instead of
+/// starting a new flow. A new SYN on the same endpoints replaces it.
+public final class FlowEngine<Sink: FlowEventSink> {
+    public let config: FlowEngineConfig
+    private var decoder: PacketDecoder
+    private var packet = DecodedPacket()
+    private var inner = DecodedPacket()
+    public private(set) var table: FlowTable
+    public private(set) var tcp: TCPReassembler
+    public let defragmenter: Defragmenter
+    public private(set) var counters = FlowEngineCounters()
+    private let sinkStorage: UnsafeMutablePointer<Sink>
+    /// Per slot: true while a closed TCP connection lingers.
+    private var lingering: [Bool] = []
+    private var lastExpiry: Int64 = .min
+    private var now = Timestamp.zero
+
+    static var classTCP: UInt8 { 0 }
+    static var classUDP: UInt8 { 1 }
+    static var classICMP: UInt8 { 2 }
+    static var classTCPClosing: UInt8 { 3 }
+
+    public init(config: FlowEngineConfig = FlowEngineConfig(), sink: Sink) {
+        self.config = config
+        decoder = PacketDecoder(verifyChecksums: config.verifyChecksums)
+        table = FlowTable(config: config.table)
+        tcp = TCPReassembler(config: config.tcp)
+        defragmenter = Defragmenter(config: config.defragment)
+        sinkStorage = .allocate(capacity: 1)
+        sinkStorage.initialize(to: sink)
+    }
+
+    deinit {
+        sinkStorage.deinitialize(count: 1)
+        sinkStorage.deallocate()
+        tcp.deallocate()
+    }
+
+    /// The sink, for reading results or adjusting it between packets.
+    public var sink: Sink {
+        get { sinkStorage.pointee }
+        set { sinkStorage.pointee = newValue }
+    }
+
+    public var anomalies: AnomalyCounters { decoder.counters }
+
+    /// Processes one captured packet.
+    public func process(_ record: PacketRecord) {
+        counters.packets &+= 1
+        now = record.timestamp
+        if now.nanoseconds >= lastExpiry &+ 1_000_000_000 || lastExpiry == .min {
+            expire(now: now)
+            lastExpiry = now.nanoseconds
+        }
+        decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet)
+        guard packet.isIP else {
+            counters.nonIP &+= 1
+            return
+        }
+        let vlan = config.vlanInKey ? (packet.outerVLAN ?? FlowKey.noVLAN) : FlowKey.noVLAN
+        if packet.isFragment {
+            counters.fragments &+= 1
+            switch defragmenter.process(packet, bytes: record.bytes, vlan: vlan, timestamp: record.timestamp) {
+            case .complete(let datagram):
+                counters.reassembledDatagrams &+= 1
+                decoder.decode(datagram, originalLength: datagram.count, linkType: .raw, into: &inner)
+                guard inner.isIP, !inner.isFragment else { return }
+                handleTransport(inner, bytes: datagram, vlan: vlan, time: record.timestamp)
+            default:
+                return
+            }
+            return
+        }
+        handleTransport(packet, bytes: record.bytes, vlan: vlan, time: record.timestamp)
+    }
+
+    private func handleTransport(_ p: DecodedPacket, bytes: UnsafeRawBufferPointer, vlan: UInt16, time: Timestamp) {
+        switch p.transport {
+        case .tcp: handleTCP(p, bytes: bytes, vlan: vlan, time: time)
+        case .udp:
+            let (key, fromFirst) = FlowKey.make(source: p.source, sourcePort: p.sourcePort, destination: p.destination,
+                                                destinationPort: p.destinationPort, ipProtocol: IPProtocol.udp, vlan: vlan)
+            let slot = findOrCreate(key, time: time, timeoutClass: Self.classUDP)
+            table.touch(slot, time: time)
+            let payload = UnsafeRawBufferPointer(rebasing: bytes[p.payloadOffset ..< p.payloadOffset + p.payloadCapturedLength])
+            sinkStorage.pointee.flowData(view(slot), fromFirst: fromFirst, bytes: payload, time: time)
+        case .icmp, .icmpv6:
+            let proto = p.transport == .icmp ? IPProtocol.icmp : IPProtocol.icmpv6
+            let (key, fromFirst) = FlowKey.make(source: p.source, sourcePort: 0, destination: p.destination,
+                                                destinationPort: 0, ipProtocol: proto, vlan: vlan)
+            let slot = findOrCreate(key, time: time, timeoutClass: Self.classICMP)
+            table.touch(slot, time: time)
+            // The whole ICMP message, header included, as SF-TAP delivers it.
+            let end = p.transportOffset + min(p.payloadCapturedLength, p.payloadLength)
+            let message = UnsafeRawBufferPointer(rebasing: bytes[p.transportOffset ..< max(p.transportOffset, min(end, bytes.count))])
+            sinkStorage.pointee.flowData(view(slot), fromFirst: fromFirst, bytes: message, time: time)
+        case .other:
+            counters.otherTransport &+= 1
+        case .none:
+            counters.undecodable &+= 1
+        }
+    }
+
+    private func handleTCP(_ p: DecodedPacket, bytes: UnsafeRawBufferPointer, vlan: UInt16, time: Timestamp) {
+        let (key, fromFirst) = FlowKey.make(source: p.source, sourcePort: p.sourcePort, destination: p.destination,
+                                            destinationPort: p.destinationPort, ipProtocol: IPProtocol.tcp, vlan: vlan)
+        let flags = p.tcpFlags
+        var slot: Int
+        if let found = table.find(key) {
+            slot = found
+            if lingering[found] {
+                // A closed connection: absorb late packets; a fresh SYN starts a new one.
+                guard flags.contains(.syn) && !flags.contains(.ack) else {
+                    counters.tcpAfterClose &+= 1
+                    table.touch(found, time: time)
+                    return
+                }
+                remove(found)
+                slot = create(key, time: time, timeoutClass: Self.classTCP)
+                tcp.open(slot: slot)
+            }
+        } else {
+            // Only a SYN or data can start a stream; a stray ACK, FIN or RST makes no flow.
+            guard flags.contains(.syn) || p.payloadCapturedLength > 0 else {
+                counters.tcpWithoutFlow &+= 1
+                return
+            }
+            slot = create(key, time: time, timeoutClass: Self.classTCP)
+            tcp.open(slot: slot)
+        }
+        table.touch(slot, time: time)
+        if flags.contains(.fin) || flags.contains(.rst) { table.setTimeoutClass(slot, Self.classTCPClosing) }
+        let payload = UnsafeRawBufferPointer(rebasing: bytes[p.payloadOffset ..< p.payloadOffset + max(0, min(p.payloadCapturedLength, p.payloadLength))])
+        var forwarder = Forwarder(sink: sinkStorage, flow: view(slot), time: time)
+        let outcome = tcp.segment(slot: slot, fromFirst: fromFirst, flags: flags.rawValue, sequence: p.tcpSequence,
+                                  acknowledgement: p.tcpAcknowledgement, payload: payload, time: time.nanoseconds, receiver: &forwarder)
+        switch outcome {
+        case .closed: destroy(slot, reason: .normal, time: time)
+        case .reset: destroy(slot, reason: .reset, time: time)
+        case .open, .ignored: break
+        }
+    }
+
+    /// Delivers reassembled bytes of one flow to the sink.
+    struct Forwarder: TCPStreamReceiver {
+        let sink: UnsafeMutablePointer<Sink>
+        let flow: FlowView
+        let time: Timestamp
+        mutating func tcpData(fromFirst: Bool, bytes: UnsafeRawBufferPointer) {
+            sink.pointee.flowData(flow, fromFirst: fromFirst, bytes: bytes, time: time)
+        }
+        mutating func tcpGap(fromFirst: Bool, length: Int) {
+            sink.pointee.flowGap(flow, fromFirst: fromFirst, length: length, time: time)
+        }
+    }
+
+    @inline(__always)
+    private func view(_ slot: Int) -> FlowView {
+        let e = table.entries[slot]
+        return FlowView(key: e.key, id: e.id, slot: slot, created: e.created)
+    }
+
+    private func findOrCreate(_ key: FlowKey, time: Timestamp, timeoutClass: UInt8) -> Int {
+        if let slot = table.find(key) { return slot }
+        return create(key, time: time, timeoutClass: timeoutClass)
+    }
+
+    private func create(_ key: FlowKey, time: Timestamp, timeoutClass: UInt8) -> Int {
+        if table.isFull, let victim = table.leastRecentlyActive {
+            if !lingering[victim] { counters.evictions &+= 1 }
+            end(victim, reason: .compromised, time: time)
+        }
+        let slot = table.insert(key, time: time, timeoutClass: timeoutClass)
+        if slot >= lingering.count { lingering.append(contentsOf: repeatElement(false, count: slot + 1 - lingering.count)) }
+        counters.flowsCreated &+= 1
+        sinkStorage.pointee.flowCreated(view(slot), time: time)
+        return slot
+    }
+
+    /// Ends a TCP connection that closed or reset: DESTROYED now, then it lingers silently.
+    private func destroy(_ slot: Int, reason: DestroyReason, time: Timestamp) {
+        end(slot, reason: reason, time: time, linger: true)
+    }
+
+    /// Drops a slot without events (a lingering closed connection).
+    private func remove(_ slot: Int) {
+        lingering[slot] = false
+        table.remove(slot)
+    }
+
+    /// Flushes buffered TCP data (skipping holes), emits DESTROYED and frees the slot
+    /// (or, with `linger`, keeps it to absorb late packets).
+    private func end(_ slot: Int, reason: DestroyReason, time: Timestamp, linger: Bool = false) {
+        if lingering[slot] {
+            remove(slot)
+            return
+        }
+        let flow = view(slot)
+        var finalReason = reason
+        if flow.key.ipProtocol == IPProtocol.tcp {
+            var forwarder = Forwarder(sink: sinkStorage, flow: flow, time: time)
+            tcp.flush(slot: slot, time: time.nanoseconds, receiver: &forwarder)
+            if reason == .timeout && tcp.resetPending(slot: slot) { finalReason = .reset }
+            tcp.close(slot: slot)
+        }
+        counters.destroyed[Int(finalReason.rawValue)] &+= 1
+        sinkStorage.pointee.flowDestroyed(flow, reason: finalReason, time: time)
+        if linger {
+            lingering[slot] = true
+            table.setTimeoutClass(slot, Self.classTCPClosing)
+        } else {
+            table.remove(slot)
+        }
+    }
+
+    /// Ends flows idle past their timeout at `now` (packet time), and expires fragments.
+    public func expire(now: Timestamp) {
+        while let slot = table.expired(now: now) {
+            end(slot, reason: .timeout, time: now)
+        }
+        defragmenter.expire(now: now)
+    }
+
+    /// End of input: every open flow is flushed and destroyed with TIMEOUT (RESET if an RST was waiting).
+    public func finish() {
+        while let slot = table.anyLive {
+            end(slot, reason: .timeout, time: now)
+        }
+    }
+}
