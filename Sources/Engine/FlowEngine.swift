@@ -13,6 +13,8 @@ public struct FlowEngineConfig: Sendable {
     public var verifyChecksums = false
     /// Put the outermost VLAN ID in the flow key (SF-TAP's `vlan` branch does; `master` does not).
     public var vlanInKey = true
+    /// Follow IP-in-IP, GRE, VXLAN, Geneve and GTP-U tunnels: flows are the inner connections.
+    public var decapsulateTunnels = true
     public init() {}
 }
 
@@ -48,7 +50,10 @@ public struct FlowEngineCounters: Sendable, Equatable {
 /// A TCP connection that closed (both FINs, or an RST) is reported DESTROYED
 /// at once but lingers in the table, silent, for the closing timeout (like
 /// TIME_WAIT): late ACKs and retransmitted FINs are absorbed instead of
-/// starting a new flow. A new SYN on the same endpoints replaces it.
+/// starting a new flow. A new SYN on the same endpoints replaces it. After an
+/// RST, so does a SYN-ACK, or data from the endpoint that sent the RST: that
+/// RST was not honoured (the endpoints kept talking, as in RST-injection
+/// evasions). Data from the other endpoint was in flight and is absorbed.
 public final class FlowEngine<Sink: FlowEventSink> {
     public let config: FlowEngineConfig
     private var decoder: PacketDecoder
@@ -59,8 +64,12 @@ public final class FlowEngine<Sink: FlowEventSink> {
     public let defragmenter: Defragmenter
     public private(set) var counters = FlowEngineCounters()
     private let sinkStorage: UnsafeMutablePointer<Sink>
-    /// Per slot: true while a closed TCP connection lingers.
-    private var lingering: [Bool] = []
+    /// Per slot: why a closed TCP connection lingers (`Linger.none` for open flows).
+    private var lingering: [Linger] = []
+
+    enum Linger: UInt8 {
+        case none, closed, resetByFirst, resetBySecond
+    }
     private var lastExpiry: Int64 = .min
     private var now = Timestamp.zero
 
@@ -72,6 +81,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
     public init(config: FlowEngineConfig = FlowEngineConfig(), sink: Sink) {
         self.config = config
         decoder = PacketDecoder(verifyChecksums: config.verifyChecksums)
+        decoder.decapsulateTunnels = config.decapsulateTunnels
         table = FlowTable(config: config.table)
         tcp = TCPReassembler(config: config.tcp)
         defragmenter = Defragmenter(config: config.defragment)
@@ -157,9 +167,13 @@ public final class FlowEngine<Sink: FlowEventSink> {
         var slot: Int
         if let found = table.find(key) {
             slot = found
-            if lingering[found] {
-                // A closed connection: absorb late packets; a fresh SYN starts a new one.
-                guard flags.contains(.syn) && !flags.contains(.ack) else {
+            if lingering[found] != .none {
+                // A closed connection: absorb late packets; a fresh SYN (or, after an RST, any sign of life) starts a new one.
+                let linger = lingering[found]
+                let resetBySender = linger == (fromFirst ? .resetByFirst : .resetBySecond)
+                let restarts = (flags.contains(.syn) && !flags.contains(.ack))
+                    || (linger != .closed && (flags.contains(.syn) || (resetBySender && p.payloadCapturedLength > 0)))
+                guard restarts else {
                     counters.tcpAfterClose &+= 1
                     table.touch(found, time: time)
                     return
@@ -185,7 +199,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
                                   acknowledgement: p.tcpAcknowledgement, payload: payload, time: time.nanoseconds, receiver: &forwarder)
         switch outcome {
         case .closed: destroy(slot, reason: .normal, time: time)
-        case .reset: destroy(slot, reason: .reset, time: time)
+        case .reset: destroy(slot, reason: .reset, time: time, resetByFirst: fromFirst)
         case .open, .ignored: break
         }
     }
@@ -216,31 +230,31 @@ public final class FlowEngine<Sink: FlowEventSink> {
 
     private func create(_ key: FlowKey, time: Timestamp, timeoutClass: UInt8) -> Int {
         if table.isFull, let victim = table.leastRecentlyActive {
-            if !lingering[victim] { counters.evictions &+= 1 }
+            if lingering[victim] == .none { counters.evictions &+= 1 }
             end(victim, reason: .compromised, time: time)
         }
         let slot = table.insert(key, time: time, timeoutClass: timeoutClass)
-        if slot >= lingering.count { lingering.append(contentsOf: repeatElement(false, count: slot + 1 - lingering.count)) }
+        if slot >= lingering.count { lingering.append(contentsOf: repeatElement(.none, count: slot + 1 - lingering.count)) }
         counters.flowsCreated &+= 1
         sinkStorage.pointee.flowCreated(view(slot), time: time)
         return slot
     }
 
     /// Ends a TCP connection that closed or reset: DESTROYED now, then it lingers silently.
-    private func destroy(_ slot: Int, reason: DestroyReason, time: Timestamp) {
-        end(slot, reason: reason, time: time, linger: true)
+    private func destroy(_ slot: Int, reason: DestroyReason, time: Timestamp, resetByFirst: Bool = true) {
+        end(slot, reason: reason, time: time, linger: reason == .reset ? (resetByFirst ? .resetByFirst : .resetBySecond) : .closed)
     }
 
     /// Drops a slot without events (a lingering closed connection).
     private func remove(_ slot: Int) {
-        lingering[slot] = false
+        lingering[slot] = .none
         table.remove(slot)
     }
 
     /// Flushes buffered TCP data (skipping holes), emits DESTROYED and frees the slot
     /// (or, with `linger`, keeps it to absorb late packets).
-    private func end(_ slot: Int, reason: DestroyReason, time: Timestamp, linger: Bool = false) {
-        if lingering[slot] {
+    private func end(_ slot: Int, reason: DestroyReason, time: Timestamp, linger: Linger = .none) {
+        if lingering[slot] != .none {
             remove(slot)
             return
         }
@@ -254,8 +268,8 @@ public final class FlowEngine<Sink: FlowEventSink> {
         }
         counters.destroyed[Int(finalReason.rawValue)] &+= 1
         sinkStorage.pointee.flowDestroyed(flow, reason: finalReason, time: time)
-        if linger {
-            lingering[slot] = true
+        if linger != .none {
+            lingering[slot] = linger
             table.setTimeoutClass(slot, Self.classTCPClosing)
         } else {
             table.remove(slot)

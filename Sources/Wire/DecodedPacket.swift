@@ -65,6 +65,10 @@ public struct DecodedPacket: Sendable {
     public var vlanIDs: InlineArray<4, UInt16> = .init(repeating: 0)
     public var mplsDepth: UInt8 = 0
     public var isPPPoE = false
+    /// The outermost tunnel that was decapsulated, and how many (only with `decapsulateTunnels`).
+    /// Network and transport fields then describe the innermost packet.
+    public var tunnel: TunnelKind = .none
+    public var tunnelDepth: UInt8 = 0
 
     // Network layer
     public var network: NetworkLayer = .none

@@ -48,13 +48,19 @@ extension PacketDecoder {
         case EtherType.mplsUnicast, EtherType.mplsMulticast:
             decodeMPLS(bytes, at: offset, snapCut: snapCut, &packet)
         case EtherType.pppoeSession:
-            // RFC 2516 §4: 6-byte PPPoE header, then the 2-byte PPP protocol.
-            guard offset + 8 <= bytes.count else {
+            // RFC 2516 §4: a 6-byte PPPoE header, then a PPP frame.
+            guard offset + 6 <= bytes.count else {
                 flag(.truncatedLinkHeader, &packet)
                 return
             }
             packet.isPPPoE = true
-            decodePPPProtocol(bytes.beUInt16(at: offset + 6), bytes, at: offset + 8, snapCut: snapCut, &packet)
+            // The PPPoE length field bounds the frame; bytes after it are Ethernet padding.
+            let end = offset + 6 + Int(bytes.beUInt16(at: offset + 4))
+            if end < bytes.count {
+                decodePPP(bytes.slice(0, end), at: offset + 6, snapCut: snapCut, &packet)
+            } else {
+                decodePPP(bytes, at: offset + 6, snapCut: snapCut || end > bytes.count, &packet)
+            }
         default:
             packet.network = .other
         }

@@ -14,6 +14,10 @@ public struct PacketDecoder: Sendable {
     public var verifyChecksums: Bool
     public var maxVLANDepth: Int
     public var maxIPv6Extensions: Int
+    /// Decode the packet inside IP-in-IP, GRE, VXLAN, Geneve and GTP-U tunnels (off: report the outer packet, as tcpdump does).
+    public var decapsulateTunnels = false
+    /// At most this many tunnels are opened; a deeper one is reported as it is.
+    public var maxTunnelDepth = 3
     public var counters = AnomalyCounters()
 
     public init(verifyChecksums: Bool = false, maxVLANDepth: Int = 4, maxIPv6Extensions: Int = 8) {
@@ -51,19 +55,7 @@ public struct PacketDecoder: Sendable {
             guard bytes.count >= 16 else { return flag(.truncatedLinkHeader, &packet) }
             decodeRawIP(bytes, at: 16, snapCut: snapCut, &packet)
         case .ppp, .pppSerial:
-            // RFC 1662 address/control (0xFF 0x03) may be absent; RFC 1661 §2 allows a 1-byte protocol (odd value).
-            var offset = 0
-            if bytes.count >= 2 && bytes[0] == 0xFF && bytes[1] == 0x03 { offset = 2 }
-            guard offset < bytes.count else { return flag(.truncatedLinkHeader, &packet) }
-            var pppProtocol = UInt16(bytes[offset])
-            if pppProtocol & 1 == 0 {
-                guard offset + 2 <= bytes.count else { return flag(.truncatedLinkHeader, &packet) }
-                pppProtocol = bytes.beUInt16(at: offset)
-                offset += 2
-            } else {
-                offset += 1
-            }
-            decodePPPProtocol(pppProtocol, bytes, at: offset, snapCut: snapCut, &packet)
+            decodePPP(bytes, at: 0, snapCut: snapCut, &packet)
         case .frameRelay:
             decodeFrameRelay(bytes, snapCut: snapCut, &packet)
         case .ciscoHDLC:
@@ -134,6 +126,29 @@ public struct PacketDecoder: Sendable {
             decodeEtherType(bytes.beUInt16(at: offset + 4), bytes, at: offset + 6, snapCut: snapCut, &packet)
         default: packet.network = .other
         }
+    }
+
+    /// A PPP frame: RFC 1662 address/control (0xFF 0x03) may be absent, and RFC 1661 §6.5
+    /// protocol-field compression allows a 1-byte protocol (odd values).
+    mutating func decodePPP(_ bytes: UnsafeRawBufferPointer, at start: Int, snapCut: Bool, _ packet: inout DecodedPacket) {
+        var offset = start
+        if offset + 2 <= bytes.count && bytes[offset] == 0xFF && bytes[offset + 1] == 0x03 { offset += 2 }
+        guard offset < bytes.count else {
+            flag(.truncatedLinkHeader, &packet)
+            return
+        }
+        var pppProtocol = UInt16(bytes[offset])
+        if pppProtocol & 1 == 0 {
+            guard offset + 2 <= bytes.count else {
+                flag(.truncatedLinkHeader, &packet)
+                return
+            }
+            pppProtocol = bytes.beUInt16(at: offset)
+            offset += 2
+        } else {
+            offset += 1
+        }
+        decodePPPProtocol(pppProtocol, bytes, at: offset, snapCut: snapCut, &packet)
     }
 
     /// PPP protocol numbers (RFC 1661 §2, IANA PPP DLL protocol numbers).

@@ -26,7 +26,7 @@ extension PacketDecoder {
         let complete = !packet.isFragment && end - offset == claimedLength
         switch proto {
         case IPProtocol.tcp: decodeTCP(bytes, at: offset, end: end, claimedLength: claimedLength, complete: complete, &packet)
-        case IPProtocol.udp: decodeUDP(bytes, at: offset, end: end, claimedLength: claimedLength, complete: complete, &packet)
+        case IPProtocol.udp: decodeUDP(bytes, at: offset, end: end, claimedLength: claimedLength, complete: complete, snapCut: snapCut, &packet)
         case IPProtocol.icmp, IPProtocol.icmpv6:
             guard offset + 4 <= end else {
                 flag(packet.isFragment ? .fragmentTiny : .truncatedICMP, &packet)
@@ -45,6 +45,10 @@ extension PacketDecoder {
                 if InternetChecksum.finish(sum) != 0 { flag(.icmpBadChecksum, &packet) }
             }
         default:
+            if decapsulateTunnels && !packet.isFragment && Int(packet.tunnelDepth) < maxTunnelDepth
+                && decapsulateIPProtocol(proto, bytes, at: offset, end: end, snapCut: snapCut, &packet) {
+                return
+            }
             packet.transport = .other
         }
     }
@@ -58,7 +62,7 @@ extension PacketDecoder {
     /// RFC 768.
     mutating func decodeUDP(
         _ bytes: UnsafeRawBufferPointer, at offset: Int, end: Int, claimedLength: Int,
-        complete: Bool, _ packet: inout DecodedPacket
+        complete: Bool, snapCut: Bool, _ packet: inout DecodedPacket
     ) {
         guard offset + 8 <= end else {
             // Ports are kept when they were captured, as tcpdump prints them.
@@ -85,6 +89,9 @@ extension PacketDecoder {
                 source: packet.source, destination: packet.destination, protocol: IPProtocol.udp, length: udpLength)
             sum = InternetChecksum.add(bytes.slice(offset, udpLength), to: sum)
             if InternetChecksum.finish(sum) != 0 { flag(.udpBadChecksum, &packet) }
+        }
+        if decapsulateTunnels && !packet.isFragment && Int(packet.tunnelDepth) < maxTunnelDepth {
+            _ = decapsulateUDP(bytes, at: packet.payloadOffset, end: packet.payloadOffset + packet.payloadCapturedLength, snapCut: snapCut, &packet)
         }
     }
 
