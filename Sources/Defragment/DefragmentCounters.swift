@@ -133,3 +133,15 @@ public struct DefragmentCounters: Sendable, Equatable {
         drops.total &+ atomicFragments &+ fragmentsReassembled &+ fragmentsDiscarded &+ UInt64(fragmentsHeld)
     }
 }
+
+extension DefragmentCounters: CustomStringConvertible {
+    /// One line for logs and `flowtap` summaries: totals, then each non-zero drop reason by name.
+    public var description: String {
+        var text = "fragments \(fragments), datagrams completed \(datagramsCompleted), expired \(datagramsExpired), abandoned \(datagramsAbandoned)"
+        text += ", overlaps \(overlaps) (\(overlapsWithDifferentData) with different data), tiny \(tinyFragments)"
+        text += ", held now \(datagramsHeld) datagrams / \(bytesHeld) B (peak \(peakDatagramsHeld) / \(peakBytesHeld) B)"
+        let drops = self.drops.nonZero
+        if !drops.isEmpty { text += ", dropped: " + drops.map { "\($0.0.name) \($0.1)" }.joined(separator: ", ") }
+        return text
+    }
+}

@@ -52,7 +52,9 @@ public struct SegmentPool {
         guard nodes.count < maxPages else { return -1 }
         if nodes.count == chunks.count * Self.pagesPerChunk {
             chunks.append(UnsafeMutableRawPointer.allocate(byteCount: Self.pagesPerChunk * Self.pageSize, alignment: 64))
-            nodes.reserveCapacity(chunks.count * Self.pagesPerChunk)
+            if nodes.capacity < chunks.count * Self.pagesPerChunk {
+                nodes.reserveCapacity(min(maxPages, max(chunks.count * Self.pagesPerChunk, nodes.capacity * 2)))
+            }
         }
         nodes.append(Node())
         pagesInUse += 1

@@ -122,7 +122,8 @@ public struct TCPReassembler {
     /// Starts a fresh connection in `slot`, releasing anything left there.
     public mutating func open(slot: Int) {
         if directions.count < 2 * (slot + 1) {
-            directions.reserveCapacity(max(2 * (slot + 1), directions.count * 2))
+            // Grow geometrically: reserving only what is needed would copy the array for every new slot.
+            if directions.capacity < 2 * (slot + 1) { directions.reserveCapacity(max(2 * (slot + 1), directions.capacity * 2)) }
             while directions.count < 2 * (slot + 1) { directions.append(DirectionState()) }
         }
         release(2 * slot)
