@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Pipeline layers, lowest first:
-//   PacketCore → Wire → Capture / Filters / Defragment / Flows / Reassembly → Engine → flowtap (CLI)
+//   PacketCore → Wire → Capture / Filters / Defragment / Flows / Reassembly / Classify / Interfaces → Engine → flowtap (CLI)
+// SFTapConfig reads SF-TAP YAML configs (Yams); CVectorscan is the Vectorscan (Hyperscan API) shim.
 // TrafficGen builds synthetic captures (Wire's builder + Capture's writer).
 // CLibpcap is the thin system-library shim for libpcap.
 let package = Package(
@@ -18,9 +19,13 @@ let package = Package(
         .library(name: "Defragment", targets: ["Defragment"]),
         .library(name: "Flows", targets: ["Flows"]),
         .library(name: "Reassembly", targets: ["Reassembly"]),
+        .library(name: "Classify", targets: ["Classify"]),
+        .library(name: "Interfaces", targets: ["Interfaces"]),
+        .library(name: "SFTapConfig", targets: ["SFTapConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -28,14 +33,22 @@ let package = Package(
             pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"])]
         ),
+        .systemLibrary(
+            name: "CVectorscan",
+            pkgConfig: "libhs",
+            providers: [.apt(["libvectorscan-dev"])]
+        ),
         .target(name: "PacketCore"),
+        .target(name: "SFTapConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "Classify", dependencies: ["PacketCore", "CVectorscan"]),
+        .target(name: "Interfaces", dependencies: ["PacketCore"]),
         .target(name: "Wire", dependencies: ["PacketCore"]),
         .target(name: "Capture", dependencies: ["PacketCore", "CLibpcap"]),
         .target(name: "Filters", dependencies: ["PacketCore", "CLibpcap"]),
         .target(name: "Defragment", dependencies: ["PacketCore", "Wire"]),
         .target(name: "Reassembly", dependencies: ["PacketCore"]),
         .target(name: "Flows", dependencies: ["PacketCore", "Wire"]),
-        .target(name: "Engine", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Defragment", "Reassembly", "Flows"]),
+        .target(name: "Engine", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Defragment", "Reassembly", "Flows", "Classify", "Interfaces", "SFTapConfig"]),
         .target(name: "TrafficGen", dependencies: ["PacketCore", "Wire", "Capture"]),
         .executableTarget(
             name: "flowtap",
@@ -52,6 +65,9 @@ let package = Package(
         .testTarget(name: "DefragmentTests", dependencies: ["TestSupport", "Defragment", "Capture", "Wire", "PacketCore"]),
         .testTarget(name: "TrafficGenTests", dependencies: ["TestSupport", "TrafficGen", "Capture", "Wire", "PacketCore"]),
         .testTarget(name: "FlowsTests", dependencies: ["TestSupport", "Flows", "Reassembly", "Wire", "PacketCore"]),
+        .testTarget(name: "ClassifyTests", dependencies: ["TestSupport", "Classify", "PacketCore"]),
+        .testTarget(name: "InterfacesTests", dependencies: ["TestSupport", "Interfaces", "PacketCore"]),
+        .testTarget(name: "SFTapConfigTests", dependencies: ["TestSupport", "SFTapConfig"]),
         .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Capture", "Filters", "Wire", "PacketCore", "TrafficGen"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,1 @@
+// Vectorscan-based SF-TAP rule classification.

@@ -1,0 +1,1 @@
+// UNIX domain socket interfaces.
