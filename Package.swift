@@ -38,6 +38,7 @@ let package = Package(
             pkgConfig: "libhs",
             providers: [.apt(["libvectorscan-dev"])]
         ),
+        .target(name: "CShims"),
         .target(name: "PacketCore"),
         .target(name: "SFTapConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "Classify", dependencies: ["PacketCore", "CVectorscan"]),
@@ -48,7 +49,7 @@ let package = Package(
         .target(name: "Defragment", dependencies: ["PacketCore", "Wire"]),
         .target(name: "Reassembly", dependencies: ["PacketCore"]),
         .target(name: "Flows", dependencies: ["PacketCore", "Wire"]),
-        .target(name: "Engine", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Defragment", "Reassembly", "Flows", "Classify", "Interfaces", "SFTapConfig"]),
+        .target(name: "Engine", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Defragment", "Reassembly", "Flows", "Classify", "Interfaces", "SFTapConfig", "CShims"]),
         .target(name: "TrafficGen", dependencies: ["PacketCore", "Wire", "Capture"]),
         .executableTarget(
             name: "flowtap",
@@ -65,7 +66,7 @@ let package = Package(
         .testTarget(name: "DefragmentTests", dependencies: ["TestSupport", "Defragment", "Capture", "Wire", "PacketCore"]),
         .testTarget(name: "TrafficGenTests", dependencies: ["TestSupport", "TrafficGen", "Capture", "Wire", "PacketCore"]),
         .testTarget(name: "FlowsTests", dependencies: ["TestSupport", "Flows", "Reassembly", "Wire", "PacketCore"]),
-        .testTarget(name: "ClassifyTests", dependencies: ["TestSupport", "Classify", "PacketCore"]),
+        .testTarget(name: "ClassifyTests", dependencies: ["TestSupport", "Classify", "SFTapConfig", "PacketCore"]),
         .testTarget(name: "InterfacesTests", dependencies: ["TestSupport", "Interfaces", "PacketCore"]),
         .testTarget(name: "SFTapConfigTests", dependencies: ["TestSupport", "SFTapConfig"]),
         .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Capture", "Filters", "Wire", "PacketCore", "TrafficGen"]),

@@ -141,7 +141,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
                                                 destinationPort: p.destinationPort, ipProtocol: IPProtocol.udp, vlan: vlan)
             let slot = findOrCreate(key, time: time, timeoutClass: Self.classUDP)
             table.touch(slot, time: time)
-            let payload = UnsafeRawBufferPointer(rebasing: bytes[p.payloadOffset ..< p.payloadOffset + p.payloadCapturedLength])
+            let payload = Self.clamped(bytes, p.payloadOffset, p.payloadCapturedLength)
             sinkStorage.pointee.flowData(view(slot), fromFirst: fromFirst, bytes: payload, time: time)
         case .icmp, .icmpv6:
             let proto = p.transport == .icmp ? IPProtocol.icmp : IPProtocol.icmpv6
@@ -193,7 +193,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
         }
         table.touch(slot, time: time)
         if flags.contains(.fin) || flags.contains(.rst) { table.setTimeoutClass(slot, Self.classTCPClosing) }
-        let payload = UnsafeRawBufferPointer(rebasing: bytes[p.payloadOffset ..< p.payloadOffset + max(0, min(p.payloadCapturedLength, p.payloadLength))])
+        let payload = Self.clamped(bytes, p.payloadOffset, min(p.payloadCapturedLength, p.payloadLength))
         var forwarder = Forwarder(sink: sinkStorage, flow: view(slot), time: time)
         let outcome = tcp.segment(slot: slot, fromFirst: fromFirst, flags: flags.rawValue, sequence: p.tcpSequence,
                                   acknowledgement: p.tcpAcknowledgement, payload: payload, time: time.nanoseconds, receiver: &forwarder)
@@ -202,6 +202,13 @@ public final class FlowEngine<Sink: FlowEventSink> {
         case .reset: destroy(slot, reason: .reset, time: time, resetByFirst: fromFirst)
         case .open, .ignored: break
         }
+    }
+
+    /// `count` bytes at `offset`, cut to what `bytes` holds: a decoder field never indexes past the capture.
+    @inline(__always)
+    static func clamped(_ bytes: UnsafeRawBufferPointer, _ offset: Int, _ count: Int) -> UnsafeRawBufferPointer {
+        let start = min(max(0, offset), bytes.count)
+        return UnsafeRawBufferPointer(rebasing: bytes[start ..< start + min(max(0, count), bytes.count - start)])
     }
 
     /// Delivers reassembled bytes of one flow to the sink.

@@ -125,6 +125,9 @@ extension PacketDecoder {
         packet.payloadOffset = offset + headerLength
         packet.payloadLength = claimedLength - headerLength
         guard offset + headerLength <= end else {
+            // Options cut off: no payload bytes were captured.
+            packet.payloadOffset = end
+            packet.payloadCapturedLength = 0
             flag(packet.isFragment ? .fragmentTiny : .truncatedTCP, &packet)
             return
         }

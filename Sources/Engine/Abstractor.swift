@@ -1,0 +1,259 @@
+import Classify
+import Flows
+import PacketCore
+import SFTapConfig
+
+/// SF-TAP's flow abstraction on top of the flow engine's events: classify
+/// each flow by the configured rules and write its events, in SF-TAP's text
+/// or binary format, to the interface its rule names (reference §2–3).
+///
+/// - TCP: a flow's first bytes are held per direction until classification,
+///   tried when both directions have data, when either holds more than
+///   64 KiB, or when the flow ends. On a match: CREATED, the held data (the
+///   direction whose first byte came first, first), then every later DATA
+///   and finally DESTROYED. A flow no rule matches emits nothing; past
+///   128 KiB held in a direction it is given up (counted). Only the first
+///   4096 bytes of each direction are examined.
+/// - UDP: each datagram is classified alone (DATA only, as the original).
+/// - ICMP/ICMPv6: each message is DATA on the `icmp`/`icmpv6` interface.
+/// - `balance: N` spreads a rule's flows over `<if>0 … <if>N-1` by SF-TAP's
+///   hash; FlowTap takes it modulo N, so N need not be a power of two.
+public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
+    public struct Counters: Sendable {
+        public var tcpFlowsClassified: UInt64 = 0
+        public var tcpFlowsUnclassified: UInt64 = 0
+        public var tcpFlowsGivenUp: UInt64 = 0
+        public var udpDatagramsUnclassified: UInt64 = 0
+        public var icmpWithoutInterface: UInt64 = 0
+        public var events: UInt64 = 0
+        public var outputErrors: UInt64 = 0
+        public var perRule: [UInt64] = []
+    }
+
+    struct RuleOutput {
+        var format: SFTapSettings.Format
+        var body: Bool
+        /// Output indices, one per balance slot.
+        var outputs: [Int]
+    }
+
+    struct FlowState {
+        var id: UInt64 = 0
+        /// Rule index once classified; -1 while held; -2 once given up.
+        var rule: Int = -1
+        var label1: SFTapFormatter.MatchLabel = .none
+        var label2: SFTapFormatter.MatchLabel = .none
+        var output = 0
+        var held1: [UInt8] = []
+        var held2: [UInt8] = []
+        var time1: Timestamp?
+        var time2: Timestamp?
+        var lastTime = Timestamp.zero
+    }
+
+    static var classifyThreshold: Int { 65_536 }
+    static var giveUpThreshold: Int { 131_072 }
+    static var examinedBytes: Int { 4096 }
+
+    public let settings: SFTapSettings
+    let classifier: Classifier
+    let outputs: Outputs
+    var ruleOutputs: [RuleOutput] = []
+    var icmpOutput: RuleOutput?
+    var icmpv6Output: RuleOutput?
+    var flows: [FlowState] = []
+    var formatter = SFTapFormatter()
+    public private(set) var counters = Counters()
+    public private(set) var firstError: (any Error)?
+    /// Names of the classifier's rules, in its order.
+    public let ruleNames: [String]
+    /// Called with each TCP flow's rule name when it is classified (for tests and tools).
+    public var onClassified: ((FlowKey, String) -> Void)?
+
+    public init(settings: SFTapSettings, outputs: Outputs) throws {
+        self.settings = settings
+        self.outputs = outputs
+        var rules = settings.rules.filter { $0.proto == .tcp || $0.proto == .udp }
+        var tcpDefault: Int?
+        var udpDefault: Int?
+        if let d = settings.tcpDefault { tcpDefault = rules.count; rules.append(d) }
+        if let d = settings.udpDefault { udpDefault = rules.count; rules.append(d) }
+        ruleNames = rules.map(\.name)
+        classifier = try Classifier(rules: rules.map { r in
+            ClassificationRule(name: r.name, interface: r.interface, proto: r.proto == .tcp ? .tcp : .udp, up: r.up, down: r.down,
+                               utf8: r.utf8, nice: r.nice, ports: r.ports, balance: r.balance)
+        }, tcpDefault: tcpDefault, udpDefault: udpDefault)
+        counters.perRule = [UInt64](repeating: 0, count: rules.count)
+        for r in rules { ruleOutputs.append(try Self.makeOutput(r, outputs)) }
+        if let r = settings.icmp { icmpOutput = try Self.makeOutput(r, outputs) }
+        if let r = settings.icmpv6 { icmpv6Output = try Self.makeOutput(r, outputs) }
+    }
+
+    deinit { formatter.deallocate() }
+
+    static func makeOutput(_ rule: SFTapSettings.Rule, _ outputs: Outputs) throws -> RuleOutput {
+        let directory = switch rule.proto {
+        case .tcp: "tcp"
+        case .udp: "udp"
+        case .icmp, .icmpv6: "icmp"
+        }
+        var indices: [Int] = []
+        if rule.balance > 1 {
+            for n in 0 ..< rule.balance { indices.append(try outputs.output("\(directory)/\(rule.interface)\(n)")) }
+        } else {
+            indices.append(try outputs.output("\(directory)/\(rule.interface)"))
+        }
+        return RuleOutput(format: rule.format, body: rule.body, outputs: indices)
+    }
+
+    // MARK: Events out
+
+    private func emit(_ rule: RuleOutput, output: Int, key: FlowKey, event: SFTapFormatter.Event, fromFirst: Bool?,
+                      match: SFTapFormatter.MatchLabel, bytes: UnsafeRawBufferPointer, reason: DestroyReason, time: Timestamp) {
+        do {
+            if rule.format == .binary {
+                // A binary header's length is a u16: larger data goes out as several events.
+                var offset = 0
+                repeat {
+                    let n = min(SFTapFormatter.maxBinaryBody, bytes.count - offset)
+                    let header = formatter.binary(key: key, event: event, fromFirst: fromFirst, match: match, length: n, reason: reason, time: time)
+                    let body = rule.body ? UnsafeRawBufferPointer(rebasing: bytes[offset ..< offset + n]) : UnsafeRawBufferPointer(start: nil, count: 0)
+                    try outputs.publish(output, header: header, body: body)
+                    counters.events &+= 1
+                    offset += n
+                } while offset < bytes.count
+            } else {
+                let header = formatter.text(key: key, event: event, fromFirst: fromFirst, match: match, length: bytes.count, reason: reason, time: time)
+                try outputs.publish(output, header: header, body: rule.body ? bytes : UnsafeRawBufferPointer(start: nil, count: 0))
+                counters.events &+= 1
+            }
+        } catch {
+            counters.outputErrors &+= 1
+            if firstError == nil { firstError = error }
+        }
+    }
+
+    private static var empty: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
+
+    // MARK: FlowEventSink
+
+    public func flowCreated(_ flow: FlowView, time: Timestamp) {
+        guard flow.key.ipProtocol == 6 else { return }
+        if flow.slot >= flows.count { flows.append(contentsOf: repeatElement(FlowState(), count: flow.slot + 1 - flows.count)) }
+        flows[flow.slot] = FlowState(id: flow.id)
+    }
+
+    public func flowData(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
+        let key = flow.key
+        switch key.ipProtocol {
+        case 6: tcpData(flow, fromFirst: fromFirst, bytes: bytes, time: time)
+        case 17:
+            guard let match = classifier.classifyUDP(port1: key.port1, port2: key.port2, payload: bytes) else {
+                counters.udpDatagramsUnclassified &+= 1
+                return
+            }
+            counters.perRule[match.ruleIndex] &+= 1
+            let rule = ruleOutputs[match.ruleIndex]
+            let output = rule.outputs[Int(key.sftapHash) % rule.outputs.count]
+            emit(rule, output: output, key: key, event: .data, fromFirst: fromFirst, match: Self.label(match.matched),
+                 bytes: bytes, reason: .normal, time: time)
+        default:
+            guard let rule = key.ipProtocol == 1 ? icmpOutput : icmpv6Output else {
+                counters.icmpWithoutInterface &+= 1
+                return
+            }
+            emit(rule, output: rule.outputs[Int(key.sftapHash) % rule.outputs.count], key: key, event: .data, fromFirst: fromFirst,
+                 match: .none, bytes: bytes, reason: .normal, time: time)
+        }
+    }
+
+    private func tcpData(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
+        guard flow.slot < flows.count, flows[flow.slot].id == flow.id else { return }
+        let state = flows[flow.slot].rule
+        if state >= 0 {
+            let rule = ruleOutputs[state]
+            emit(rule, output: flows[flow.slot].output, key: flow.key, event: .data, fromFirst: fromFirst,
+                 match: fromFirst ? flows[flow.slot].label1 : flows[flow.slot].label2, bytes: bytes, reason: .normal, time: time)
+            return
+        }
+        guard state == -1 else { return }
+        if fromFirst {
+            if flows[flow.slot].time1 == nil { flows[flow.slot].time1 = time }
+            flows[flow.slot].held1.append(contentsOf: bytes)
+        } else {
+            if flows[flow.slot].time2 == nil { flows[flow.slot].time2 = time }
+            flows[flow.slot].held2.append(contentsOf: bytes)
+        }
+        flows[flow.slot].lastTime = time
+        let n1 = flows[flow.slot].held1.count, n2 = flows[flow.slot].held2.count
+        if (n1 > 0 && n2 > 0) || n1 > Self.classifyThreshold || n2 > Self.classifyThreshold {
+            if !tryClassify(flow, time: time) && (n1 > Self.giveUpThreshold || n2 > Self.giveUpThreshold) {
+                counters.tcpFlowsGivenUp &+= 1
+                flows[flow.slot].rule = -2
+                flows[flow.slot].held1 = []
+                flows[flow.slot].held2 = []
+            }
+        }
+    }
+
+    /// Classifies a held flow; on a match emits CREATED and the held data. Returns whether it matched.
+    private func tryClassify(_ flow: FlowView, time: Timestamp) -> Bool {
+        let key = flow.key
+        let s = flows[flow.slot]
+        let result: Classification? = s.held1.withUnsafeBytes { b1 in
+            s.held2.withUnsafeBytes { b2 in
+                classifier.classifyTCP(port1: key.port1, port2: key.port2,
+                                       buffer1: UnsafeRawBufferPointer(rebasing: b1.prefix(Self.examinedBytes)),
+                                       buffer2: UnsafeRawBufferPointer(rebasing: b2.prefix(Self.examinedBytes)))
+            }
+        }
+        guard let match = result else { return false }
+        let rule = ruleOutputs[match.ruleIndex]
+        let output = rule.outputs[Int(key.sftapHash) % rule.outputs.count]
+        flows[flow.slot].rule = match.ruleIndex
+        flows[flow.slot].output = output
+        flows[flow.slot].label1 = Self.label(match.first)
+        flows[flow.slot].label2 = Self.label(match.second)
+        counters.tcpFlowsClassified &+= 1
+        counters.perRule[match.ruleIndex] &+= 1
+        onClassified?(key, ruleNames[match.ruleIndex])
+        emit(rule, output: output, key: key, event: .created, fromFirst: nil, match: .none, bytes: Self.empty, reason: .normal, time: flow.created)
+        // Held data, the direction whose first byte arrived first going first.
+        let firstGoesFirst = (s.time1 ?? .zero) < (s.time2 ?? Timestamp(nanoseconds: .max)) || s.time2 == nil
+        let order: [(Bool, [UInt8], Timestamp?)] = firstGoesFirst ? [(true, s.held1, s.time1), (false, s.held2, s.time2)] : [(false, s.held2, s.time2), (true, s.held1, s.time1)]
+        for (fromFirst, held, heldTime) in order where !held.isEmpty {
+            held.withUnsafeBytes { bytes in
+                emit(rule, output: output, key: key, event: .data, fromFirst: fromFirst,
+                     match: fromFirst ? flows[flow.slot].label1 : flows[flow.slot].label2, bytes: bytes, reason: .normal,
+                     time: heldTime ?? time)
+            }
+        }
+        flows[flow.slot].held1 = []
+        flows[flow.slot].held2 = []
+        return true
+    }
+
+    static func label(_ side: MatchSide) -> SFTapFormatter.MatchLabel {
+        switch side {
+        case .up: .up
+        case .down: .down
+        case .unmatched: .none
+        }
+    }
+
+    public func flowDestroyed(_ flow: FlowView, reason: DestroyReason, time: Timestamp) {
+        guard flow.key.ipProtocol == 6, flow.slot < flows.count, flows[flow.slot].id == flow.id else { return }
+        if flows[flow.slot].rule == -1 && (!flows[flow.slot].held1.isEmpty || !flows[flow.slot].held2.isEmpty) {
+            // The original forces an attempt at DESTROYED, with one side possibly empty.
+            _ = tryClassify(flow, time: time)
+        }
+        let state = flows[flow.slot].rule
+        if state >= 0 {
+            emit(ruleOutputs[state], output: flows[flow.slot].output, key: flow.key, event: .destroyed, fromFirst: nil, match: .none,
+                 bytes: Self.empty, reason: reason, time: time)
+        } else if state == -1 {
+            counters.tcpFlowsUnclassified &+= 1
+        }
+        flows[flow.slot] = FlowState()
+    }
+}

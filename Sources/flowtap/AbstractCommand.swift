@@ -1,0 +1,239 @@
+import ArgumentParser
+import Capture
+import Defragment
+import Engine
+import Interfaces
+import PacketCore
+import SFTapConfig
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct AbstractCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "abstract",
+        abstract: "SF-TAP flow abstraction: classify flows by an SF-TAP config and write each interface's event stream.",
+        discussion: """
+        Reads SF-TAP configuration files as they are (see docs/abstract.md for FlowTap's extra keys).
+
+        Without --out-dir, each interface is a UNIX socket under the config's home (home/tcp/<if>, home/udp/<if>,
+        home/icmp/<if>); every connected analyzer gets a copy of the stream, and one that falls behind loses whole
+        events (counted), never capture. Capture files (-r) are read, then their flows flushed, and the command
+        exits once readers have their data; with no -r and no -i it serves the pcap injection socket
+        (home/pcap: cat a.pcap | nc -U /tmp/sf-tap/pcap) until SIGINT or SIGTERM, which remove the sockets.
+
+        With --out-dir DIR, each interface's byte stream goes to DIR/tcp/<if>, DIR/udp/<if> or DIR/icmp/<if> —
+        exactly the bytes a socket reader would receive — and the command exits when the input ends.
+
+        Examples:
+          flowtap abstract -c examples/flowtap.yaml -r capture.pcap --out-dir out/
+          flowtap abstract -c examples/flowtap.yaml -r capture.pcap --wait-readers
+          sudo flowtap abstract -c fabs.yaml -i eth0
+          flowtap abstract -c fabs.yaml            # serve home/pcap for injected captures
+        """
+    )
+
+    @Option(name: [.customShort("c"), .customLong("config")], help: ArgumentHelp("SF-TAP YAML configuration.", valueName: "file"))
+    var config: String
+
+    @Option(name: [.customShort("r"), .customLong("read")], help: ArgumentHelp("Capture file to read; repeat for several.", valueName: "file"))
+    var files: [String] = []
+
+    @Option(name: [.customShort("i"), .customLong("interface")], help: ArgumentHelp("Capture live from this interface (sockets mode).", valueName: "iface"))
+    var interfaces: [String] = []
+
+    @Option(help: ArgumentHelp("Write interface streams as files under this directory and exit at the end of the input.", valueName: "dir"))
+    var outDir: String?
+
+    @Flag(help: "Before reading capture files, wait until every interface socket has a reader, so nothing is lost.")
+    var waitReaders = false
+
+    @Option(help: "Seconds between statistics lines on standard error in sockets mode (0: only at the end).")
+    var statsInterval: Double = 10
+
+    @Flag(help: "Never show the progress line, even on a terminal.")
+    var quiet = false
+
+    func validate() throws {
+        if outDir != nil && files.isEmpty { throw ValidationError("--out-dir needs capture files to read: give -r FILE") }
+        if outDir != nil && !interfaces.isEmpty { throw ValidationError("--out-dir reads files only; drop -i, or drop --out-dir to serve sockets") }
+        if interfaces.count > 1 { throw ValidationError("one -i interface at a time in this version") }
+        if statsInterval < 0 { throw ValidationError("--stats-interval must be 0 or more") }
+    }
+
+    func run() throws {
+        let settings: SFTapSettings
+        do {
+            var cwd = [CChar](repeating: 0, count: 4096)
+            settings = try SFTapSettings.load(path: config, currentDirectory: getcwd(&cwd, cwd.count).map { String(cString: $0) } ?? ".")
+        } catch {
+            writeStandardError("flowtap abstract: \(error)\n")
+            throw ExitCode(1)
+        }
+        for (section, line, why) in settings.ignored {
+            writeStandardError("flowtap abstract: warning: \(config):\(line): section '\(section)' ignored: \(why)\n")
+        }
+        var engineConfig = FlowEngineConfig()
+        if let timeout = settings.global.timeout { engineConfig.table.idleTimeouts[0] = Int64(timeout) * 1_000_000_000 }
+        engineConfig.tcp.requireSYN = !settings.global.midstream
+        engineConfig.tcp.maxBufferedBytesTotal = settings.global.reassemblyMemcapMiB << 20
+        engineConfig.table.maxFlows = settings.global.maxFlows
+        engineConfig.defragment.policy = OverlapPolicy(rawValue: settings.global.overlapPolicy) ?? .bsd
+        guard let outDir else {
+            try serve(settings: settings, engineConfig: engineConfig)
+            return
+        }
+        let outputs = FileEventOutputs(directory: outDir)
+        let abstractor: Abstractor<FileEventOutputs>
+        do {
+            abstractor = try Abstractor(settings: settings, outputs: outputs)
+        } catch {
+            writeStandardError("flowtap abstract: \(config): \(error)\n")
+            throw ExitCode(1)
+        }
+        var runner = FlowRunner(config: engineConfig)
+        runner.progress = quiet ? nil : ProgressReporter.forTerminal()
+        do {
+            let engine = try runner.run(files: files, sink: abstractor)
+            try outputs.close()
+            let c = abstractor.counters, e = engine.counters
+            var report = "packets \(e.packets), flows \(e.flowsCreated); TCP flows classified \(c.tcpFlowsClassified), unclassified \(c.tcpFlowsUnclassified), given up \(c.tcpFlowsGivenUp); UDP datagrams without a rule \(c.udpDatagramsUnclassified); events \(c.events)\n"
+            for (path, events, bytes) in outputs.summary { report += "  \(path): \(events) events, \(bytes) bytes\n" }
+            writeStandardError(report)
+            if let error = abstractor.firstError {
+                writeStandardError("flowtap abstract: \(error) (\(c.outputErrors) events not written)\n")
+                throw ExitCode(1)
+            }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            writeStandardError("flowtap abstract: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+
+    // MARK: Sockets mode
+
+    final class Session {
+        let server: SocketServer
+        let outputs: SocketOutputs
+        let abstractor: Abstractor<SocketOutputs>
+        let engine: FlowEngine<Abstractor<SocketOutputs>>
+        var parsers: [ConnectionID: CaptureFormatParser] = [:]
+        var injectedPackets: UInt64 = 0
+        var injectionErrors: UInt64 = 0
+
+        init(settings: SFTapSettings, engineConfig: FlowEngineConfig) throws {
+            server = SocketServer(configuration: .init(flushThresholdBytes: 64 << 10))
+            outputs = SocketOutputs(home: settings.global.home, server: server)
+            abstractor = try Abstractor(settings: settings, outputs: outputs)
+            engine = FlowEngine(config: engineConfig, sink: abstractor)
+        }
+
+        /// Parses a pcap or pcapng stream from one injecting connection; packets keep their timestamps.
+        func injected(_ id: ConnectionID, _ bytes: UnsafeRawBufferPointer) -> InputVerdict {
+            var parser = parsers[id] ?? CaptureFormatParser()
+            var offset = 0
+            defer { parsers[id] = parser }
+            while true {
+                switch parser.next(bytes, offset: &offset) {
+                case .packet(let record):
+                    injectedPackets &+= 1
+                    engine.process(record)
+                case .needMore:
+                    return .consumed(offset)
+                case .failure(let at, let reason):
+                    injectionErrors &+= 1
+                    writeStandardError("flowtap abstract: pcap socket connection \(id): byte \(at): \(reason); closing it\n")
+                    return .close
+                }
+            }
+        }
+
+        func report(final: Bool) -> String {
+            let e = engine.counters, c = abstractor.counters
+            var text = "\(final ? "final" : "stats"): packets \(e.packets) (injected \(injectedPackets)), flows \(e.flowsCreated), classified \(c.tcpFlowsClassified), events \(c.events)\n"
+            for s in server.outputStatistics where s.eventsPublished > 0 || s.readers > 0 {
+                text += "  \(s.path): readers \(s.readers), events \(s.eventsPublished), bytes \(s.bytesPublished), dropped \(s.eventsDropped) events / \(s.bytesDropped) bytes\n"
+            }
+            return text
+        }
+    }
+
+    func serve(settings: SFTapSettings, engineConfig: FlowEngineConfig) throws {
+        let session: Session
+        do {
+            session = try Session(settings: settings, engineConfig: engineConfig)
+            if let pcap = settings.pcapInterface {
+                _ = try session.server.addInput(path: settings.global.home + "/" + pcap,
+                                                onData: { id, bytes in session.injected(id, bytes) },
+                                                onClose: { id, _ in session.parsers[id] = nil })
+            }
+        } catch {
+            writeStandardError("flowtap abstract: \(error)\n")
+            throw ExitCode(1)
+        }
+        if settings.loopback7Interface != nil {
+            writeStandardError("flowtap abstract: warning: the loopback7 injection socket is not available in this version; flows cannot be re-injected\n")
+        }
+        StopSignal.install()
+        defer {
+            session.engine.finish()
+            drain(session)
+            writeStandardError(session.report(final: true))
+            session.server.close()
+        }
+        var lastReport = BenchReadCommand.now()
+        func tick() throws {
+            try session.server.poll(timeoutMilliseconds: 0)
+            if statsInterval > 0 && BenchReadCommand.now() - lastReport >= statsInterval {
+                lastReport = BenchReadCommand.now()
+                writeStandardError(session.report(final: false))
+            }
+        }
+        do {
+            if waitReaders {
+                writeStandardError("flowtap abstract: waiting for a reader on each of \(session.outputs.relativePaths.count) interface sockets under \(settings.global.home)\n")
+                while !StopSignal.requested && session.outputs.outputIDs.contains(where: { session.server.readerCount($0) == 0 }) {
+                    try session.server.poll(timeoutMilliseconds: 100)
+                }
+            }
+            for file in files where !StopSignal.requested {
+                let reader = try CaptureFileReader(path: file)
+                var n: UInt64 = 0
+                while !StopSignal.requested, let record = try reader.next() {
+                    session.engine.process(record)
+                    n &+= 1
+                    if n & 0xFF == 0 { try tick() }
+                }
+            }
+            if let name = interfaces.first {
+                let capture = try LiveCapture(interface: name)
+                while !StopSignal.requested {
+                    if let record = try capture.next() { session.engine.process(record) }
+                    try tick()
+                }
+            } else if files.isEmpty {
+                writeStandardError("flowtap abstract: serving \(settings.global.home) (pcap injection: \(settings.pcapInterface ?? "none")); SIGINT or SIGTERM stops\n")
+                while !StopSignal.requested {
+                    try session.server.poll(timeoutMilliseconds: 200)
+                    try tick()
+                }
+            }
+        } catch {
+            writeStandardError("flowtap abstract: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Lets connected readers take what is queued for them (at most 10 s, or until a signal).
+    func drain(_ session: Session) {
+        let deadline = BenchReadCommand.now() + 10
+        while BenchReadCommand.now() < deadline {
+            session.server.flush()
+            let pending = session.server.outputStatistics.contains { $0.readerDetails.contains { $0.pendingBytes > 0 } }
+            if !pending { break }
+            _ = try? session.server.poll(timeoutMilliseconds: 50)
+        }
+    }
+}
