@@ -294,15 +294,20 @@ public struct TCPReassembler {
             if current >= 0 && SequenceNumber.lessOrEqual(pool.nodes[Int(current)].sequence, position) {
                 // Already buffered: the earlier copy wins.
                 let node = pool.nodes[Int(current)]
-                let covered = min(SequenceNumber.distance(from: position, to: node.sequence &+ UInt32(node.length)), bytes.count - offset)
+                let covered = max(1, min(SequenceNumber.distance(from: position, to: node.sequence &+ UInt32(node.length)), bytes.count - offset))
                 counters.overlapBytesDiscarded &+= UInt64(covered)
-                position &+= UInt32(covered)
+                position &+= UInt32(truncatingIfNeeded: covered)
                 offset += covered
                 continue
             }
             var holeLength = bytes.count - offset
             if current >= 0 {
                 holeLength = min(holeLength, SequenceNumber.distance(from: position, to: pool.nodes[Int(current)].sequence))
+            }
+            guard holeLength > 0 else {
+                // Only a segment 2^31 away from buffered data gets here: it cannot be placed; drop the rest.
+                counters.overlapBytesDiscarded &+= UInt64(bytes.count - offset)
+                return true
             }
             while holeLength > 0 {
                 let length = min(holeLength, SegmentPool.pageSize)
@@ -333,7 +338,7 @@ public struct TCPReassembler {
             if SequenceNumber.lessThan(next, node.sequence) { break }
             var bytes = pool.bytes(index)
             if SequenceNumber.lessThan(node.sequence, next) {
-                let skip = min(SequenceNumber.distance(from: node.sequence, to: next), bytes.count)
+                let skip = max(0, min(SequenceNumber.distance(from: node.sequence, to: next), bytes.count))
                 bytes = UnsafeRawBufferPointer(rebasing: bytes[skip...])
             }
             directions[d].head = node.next

@@ -19,8 +19,9 @@ struct AbstractCommand: ParsableCommand {
         Without --out-dir, each interface is a UNIX socket under the config's home (home/tcp/<if>, home/udp/<if>,
         home/icmp/<if>); every connected analyzer gets a copy of the stream, and one that falls behind loses whole
         events (counted), never capture. Capture files (-r) are read, then their flows flushed, and the command
-        exits once readers have their data; with no -r and no -i it serves the pcap injection socket
-        (home/pcap: cat a.pcap | nc -U /tmp/sf-tap/pcap) until SIGINT or SIGTERM, which remove the sockets.
+        exits once readers have their data; with no -r and no -i it serves the injection sockets — home/pcap
+        (cat a.pcap | nc -U /tmp/sf-tap/pcap) and home/loopback7 (flows written back by analyzers, one hop
+        deeper, up to global.hop_limit) — until SIGINT or SIGTERM, which remove the sockets.
 
         With --out-dir DIR, each interface's byte stream goes to DIR/tcp/<if>, DIR/udp/<if> or DIR/icmp/<if> —
         exactly the bytes a socket reader would receive — and the command exits when the input ends.
@@ -119,6 +120,7 @@ struct AbstractCommand: ParsableCommand {
         let outputs: SocketOutputs
         let abstractor: Abstractor<SocketOutputs>
         let engine: FlowEngine<Abstractor<SocketOutputs>>
+        let injector: Loopback7Injector<SocketOutputs>
         var parsers: [ConnectionID: CaptureFormatParser] = [:]
         var injectedPackets: UInt64 = 0
         var injectionErrors: UInt64 = 0
@@ -128,6 +130,16 @@ struct AbstractCommand: ParsableCommand {
             outputs = SocketOutputs(home: settings.global.home, server: server)
             abstractor = try Abstractor(settings: settings, outputs: outputs)
             engine = FlowEngine(config: engineConfig, sink: abstractor)
+            // Injected flows get their own abstractor (and slot space) over the same sockets.
+            injector = Loopback7Injector(abstractor: try Abstractor(settings: settings, outputs: outputs),
+                                         binary: settings.loopback7Format == .binary, hopLimit: settings.global.hopLimit,
+                                         now: { Session.wallClock() })
+        }
+
+        static func wallClock() -> Timestamp {
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            return Timestamp(seconds: Int64(ts.tv_sec), nanosecondsPart: Int64(ts.tv_nsec))
         }
 
         /// Parses a pcap or pcapng stream from one injecting connection; packets keep their timestamps.
@@ -152,7 +164,8 @@ struct AbstractCommand: ParsableCommand {
 
         func report(final: Bool) -> String {
             let e = engine.counters, c = abstractor.counters
-            var text = "\(final ? "final" : "stats"): packets \(e.packets) (injected \(injectedPackets)), flows \(e.flowsCreated), classified \(c.tcpFlowsClassified), events \(c.events)\n"
+            let l = injector.counters
+            var text = "\(final ? "final" : "stats"): packets \(e.packets) (injected \(injectedPackets)), flows \(e.flowsCreated), classified \(c.tcpFlowsClassified), events \(c.events); loopback7: events \(l.events), dropped at the hop limit \(l.droppedHopLimit), malformed \(l.malformed)\n"
             for s in server.outputStatistics where s.eventsPublished > 0 || s.readers > 0 {
                 text += "  \(s.path): readers \(s.readers), events \(s.eventsPublished), bytes \(s.bytesPublished), dropped \(s.eventsDropped) events / \(s.bytesDropped) bytes\n"
             }
@@ -173,8 +186,20 @@ struct AbstractCommand: ParsableCommand {
             writeStandardError("flowtap abstract: \(error)\n")
             throw ExitCode(1)
         }
-        if settings.loopback7Interface != nil {
-            writeStandardError("flowtap abstract: warning: the loopback7 injection socket is not available in this version; flows cannot be re-injected\n")
+        if let loopback = settings.loopback7Interface {
+            do {
+                _ = try session.server.addInput(path: settings.global.home + "/" + loopback, onData: { id, bytes in
+                    switch session.injector.receive(connection: Int(truncatingIfNeeded: id.serial), bytes) {
+                    case .consumed(let n): return .consumed(n)
+                    case .close(let why):
+                        writeStandardError("flowtap abstract: loopback7 connection \(id): \(why); closing it\n")
+                        return .close
+                    }
+                }, onClose: { id, _ in session.injector.closed(connection: Int(truncatingIfNeeded: id.serial)) })
+            } catch {
+                writeStandardError("flowtap abstract: \(error)\n")
+                throw ExitCode(1)
+            }
         }
         StopSignal.install()
         defer {
@@ -214,7 +239,7 @@ struct AbstractCommand: ParsableCommand {
                     try tick()
                 }
             } else if files.isEmpty {
-                writeStandardError("flowtap abstract: serving \(settings.global.home) (pcap injection: \(settings.pcapInterface ?? "none")); SIGINT or SIGTERM stops\n")
+                writeStandardError("flowtap abstract: serving \(settings.global.home) (pcap injection: \(settings.pcapInterface ?? "none"), loopback7: \(settings.loopback7Interface ?? "none")); SIGINT or SIGTERM stops\n")
                 while !StopSignal.requested {
                     try session.server.poll(timeoutMilliseconds: 200)
                     try tick()

@@ -235,3 +235,43 @@ struct LCG: RandomNumberGenerator {
         return state ^ (state >> 29)
     }
 }
+
+final class TCPReassemblerFuzzTests: XCTestCase {
+    /// Arbitrary flags, sequence numbers (including 2^31 apart), acks, sizes and times: no trap, no hang,
+    /// memory within the cap, and every slot releases cleanly.
+    func testArbitrarySegmentsNeverTrap() {
+        var config = TCPReassemblyConfig()
+        config.maxBufferedBytesTotal = 2 << 20
+        config.maxBufferedBytesPerDirection = 64 << 10
+        var r = TCPReassembler(config: config)
+        var c = Collector()
+        var rng = LCG(state: 99)
+        let payload = [UInt8](repeating: 0x42, count: 9000)
+        for slot in 0 ..< 8 { r.open(slot: slot) }
+        var bases: [UInt32] = (0 ..< 8).map { _ in UInt32(truncatingIfNeeded: rng.next()) }
+        for i in 0 ..< 200_000 {
+            let slot = Int(rng.next() % 8)
+            let choice = rng.next() % 10
+            let sequence: UInt32 = switch choice {
+            case 0: UInt32(truncatingIfNeeded: rng.next())
+            case 1: bases[slot] &+ 0x8000_0000
+            default: bases[slot] &+ UInt32(rng.next() % 200_000)
+            }
+            let flags = UInt8(truncatingIfNeeded: rng.next()) & 0x1F
+            let length = Int(rng.next() % 3000)
+            let outcome = payload.withUnsafeBytes { raw in
+                r.segment(slot: slot, fromFirst: rng.next() & 1 == 0, flags: flags, sequence: sequence,
+                          acknowledgement: bases[slot] &+ UInt32(rng.next() % 300_000), payload: UnsafeRawBufferPointer(rebasing: raw[0 ..< length]),
+                          time: Int64(i) * 1_000_000, receiver: &c)
+            }
+            XCTAssertLessThanOrEqual(r.reservedBytes, 2 << 20)
+            if outcome != .open || rng.next() % 1000 == 0 {
+                r.flush(slot: slot, time: Int64(i) * 1_000_000, receiver: &c)
+                r.open(slot: slot)
+                bases[slot] = UInt32(truncatingIfNeeded: rng.next())
+            }
+        }
+        for slot in 0 ..< 8 { r.close(slot: slot) }
+        XCTAssertEqual(r.bufferedBytes, 0)
+    }
+}
