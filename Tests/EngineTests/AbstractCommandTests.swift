@@ -48,6 +48,16 @@ final class AbstractCommandTests: XCTestCase {
         return result
     }
 
+    /// Golden files, reviewed by hand once: the text stream of tcp/http (header fields, order, `%.17g` times,
+    /// held data first) and the binary stream of icmp/icmp (64-byte headers: addresses, timeval, event 2,
+    /// from 0/1, len, l4 1, match 2, VLAN 0xFFFF) for samples/sample.pcap with examples/flowtap.yaml.
+    func testGoldenStreamsForTheSample() throws {
+        let streams = try outDirStreams(root.appendingPathComponent("samples/sample.pcap").path)
+        let golden = root.appendingPathComponent("Tests/EngineTests/Golden")
+        XCTAssertEqual(streams["tcp/http"], FileManager.default.contents(atPath: golden.appendingPathComponent("sample-tcp-http.events").path))
+        XCTAssertEqual(streams["icmp/icmp"], FileManager.default.contents(atPath: golden.appendingPathComponent("sample-icmp-icmp.events").path))
+    }
+
     func testOutDirHasSFTapEventsForEveryClass() throws {
         let streams = try outDirStreams(root.appendingPathComponent("samples/sample.pcap").path)
         let http = String(decoding: try XCTUnwrap(streams["tcp/http"]), as: UTF8.self)
