@@ -166,6 +166,10 @@ struct AbstractCommand: ParsableCommand {
             let e = engine.counters, c = abstractor.counters
             let l = injector.counters
             var text = "\(final ? "final" : "stats"): packets \(e.packets) (injected \(injectedPackets)), flows \(e.flowsCreated), classified \(c.tcpFlowsClassified), events \(c.events); loopback7: events \(l.events), dropped at the hop limit \(l.droppedHopLimit), malformed \(l.malformed)\n"
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+            text += "  CPU \(String(format3: cpu)) s, peak RSS \(usage.ru_maxrss / 1024) MiB\n"
             for s in server.outputStatistics where s.eventsPublished > 0 || s.readers > 0 {
                 text += "  \(s.path): readers \(s.readers), events \(s.eventsPublished), bytes \(s.bytesPublished), dropped \(s.eventsDropped) events / \(s.bytesDropped) bytes\n"
             }
