@@ -80,14 +80,8 @@ public final class PcapngWriter {
     }
 
     public func flush() throws(CaptureError) {
-        var done = 0
-        while done < buffer.count {
-            let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw CaptureError(source: path, reason: "write failed: \(String(cString: strerror(errno)))")
-            }
-            done += n
+        if let failure = buffer.withUnsafeBytes({ writeAll(fd, $0) }) {
+            throw CaptureError(source: path, reason: "write failed: \(errorText(failure))")
         }
         buffer.removeAll(keepingCapacity: true)
     }

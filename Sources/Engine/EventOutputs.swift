@@ -58,20 +58,10 @@ public final class FileEventOutputs: InterfaceOutputs {
     }
 
     private func flush(_ output: Int) throws(OutputError) {
-        var done = 0
         let fd = descriptors[output]
-        let failure: Int32? = buffers[output].withUnsafeBytes { raw in
-            while done < raw.count {
-                let n = write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                done += n
-            }
-            return nil
+        if let failure = buffers[output].withUnsafeBytes({ writeAll(fd, $0) }) {
+            throw OutputError(path: directory + "/" + paths[output], message: "write failed: \(errorText(failure))")
         }
-        if let failure { throw OutputError(path: directory + "/" + paths[output], message: "write failed: \(String(cString: strerror(failure)))") }
         buffers[output].removeAll(keepingCapacity: true)
     }
 

@@ -1,3 +1,4 @@
+import PacketCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,14 +39,8 @@ final class ManifestWriter {
     }
 
     func flush() throws(GeneratorError) {
-        var done = 0
-        while done < buffer.count {
-            let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw GeneratorError(path: path, reason: "write failed: \(String(cString: strerror(errno)))")
-            }
-            done += n
+        if let failure = buffer.withUnsafeBytes({ writeAll(fd, $0) }) {
+            throw GeneratorError(path: path, reason: "write failed: \(errorText(failure))")
         }
         buffer.removeAll(keepingCapacity: true)
     }

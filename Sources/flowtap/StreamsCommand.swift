@@ -133,15 +133,7 @@ struct StreamsCommand: ParsableCommand {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return "cannot create \(path): \(String(cString: strerror(errno)))" }
         defer { close(fd) }
-        let ok = bytes.withUnsafeBytes { raw -> Bool in
-            var done = 0
-            while done < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n <= 0 { return false }
-                done += n
-            }
-            return true
-        }
-        return ok ? nil : "cannot write \(path): \(String(cString: strerror(errno)))"
+        if let failure = bytes.withUnsafeBytes({ writeAll(fd, $0) }) { return "cannot write \(path): \(errorText(failure))" }
+        return nil
     }
 }
