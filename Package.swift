@@ -22,10 +22,12 @@ let package = Package(
         .library(name: "Classify", targets: ["Classify"]),
         .library(name: "Interfaces", targets: ["Interfaces"]),
         .library(name: "SFTapConfig", targets: ["SFTapConfig"]),
+        .library(name: "Analyzers", targets: ["Analyzers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         .systemLibrary(
@@ -43,6 +45,7 @@ let package = Package(
         .target(name: "SFTapConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "Classify", dependencies: ["PacketCore", "CVectorscan"]),
         .target(name: "Interfaces", dependencies: ["PacketCore"]),
+        .target(name: "Analyzers", dependencies: ["PacketCore", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Wire", dependencies: ["PacketCore"]),
         .target(name: "Capture", dependencies: ["PacketCore", "CLibpcap"]),
         .target(name: "Filters", dependencies: ["PacketCore", "CLibpcap"]),
@@ -69,6 +72,7 @@ let package = Package(
         .testTarget(name: "ClassifyTests", dependencies: ["TestSupport", "Classify", "SFTapConfig", "PacketCore"]),
         .testTarget(name: "InterfacesTests", dependencies: ["TestSupport", "Interfaces", "PacketCore"]),
         .testTarget(name: "SFTapConfigTests", dependencies: ["TestSupport", "SFTapConfig"]),
+        .testTarget(name: "AnalyzersTests", dependencies: ["TestSupport", "Analyzers", "PacketCore"]),
         .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Capture", "Filters", "Wire", "PacketCore", "TrafficGen"]),
     ],
     swiftLanguageModes: [.v6]

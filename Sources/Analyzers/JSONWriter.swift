@@ -1,0 +1,124 @@
+/// Builds one JSON object (a record line) into a reusable byte buffer.
+///
+/// Analyzers write records with it instead of `JSONEncoder`: keys and
+/// values are appended in order, strings escaped per RFC 8259 §7 (bytes
+/// that are not valid UTF-8 become U+FFFD), and `line()` hands back the
+/// finished record with its newline. `reset()` keeps the capacity.
+public struct JSONWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+    /// Per open container: whether nothing was written in it yet.
+    private var empty: [Bool] = []
+    /// A key was written and its value is next.
+    private var afterKey = false
+
+    public init(capacity: Int = 4096) { bytes.reserveCapacity(capacity) }
+
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        empty.removeAll(keepingCapacity: true)
+        afterKey = false
+    }
+
+    /// A comma before every element but the first of its container.
+    private mutating func element() {
+        guard let last = empty.last else { return }
+        if !last { bytes.append(UInt8(ascii: ",")) }
+        empty[empty.count - 1] = false
+    }
+
+    private mutating func key(_ key: String) {
+        element()
+        appendString(Array(key.utf8))
+        bytes.append(UInt8(ascii: ":"))
+        afterKey = true
+    }
+
+    private mutating func valueStart() {
+        if afterKey { afterKey = false } else { element() }
+    }
+
+    public mutating func beginObject(_ key: String? = nil) {
+        if let key { self.key(key) }
+        valueStart()
+        bytes.append(UInt8(ascii: "{"))
+        empty.append(true)
+    }
+
+    public mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        empty.removeLast()
+    }
+
+    public mutating func beginArray(_ key: String? = nil) {
+        if let key { self.key(key) }
+        valueStart()
+        bytes.append(UInt8(ascii: "["))
+        empty.append(true)
+    }
+
+    public mutating func endArray() {
+        bytes.append(UInt8(ascii: "]"))
+        empty.removeLast()
+    }
+
+    public mutating func string(_ key: String?, _ value: String) { string(key, Array(value.utf8)) }
+
+    public mutating func string(_ key: String?, _ value: [UInt8]) {
+        if let key { self.key(key) }
+        valueStart()
+        appendString(value)
+    }
+
+    public mutating func string<C: Collection>(_ key: String?, bytes value: C) where C.Element == UInt8 { string(key, Array(value)) }
+
+    public mutating func number(_ key: String?, _ value: Int) {
+        if let key { self.key(key) }
+        valueStart()
+        bytes += Array(String(value).utf8)
+    }
+
+    public mutating func number(_ key: String?, _ value: Double) {
+        if let key { self.key(key) }
+        valueStart()
+        bytes += Array((value.isFinite ? "\(value)" : "null").utf8)
+    }
+
+    public mutating func bool(_ key: String?, _ value: Bool) {
+        if let key { self.key(key) }
+        valueStart()
+        bytes += Array((value ? "true" : "false").utf8)
+    }
+
+    public mutating func null(_ key: String?) {
+        if let key { self.key(key) }
+        valueStart()
+        bytes += Array("null".utf8)
+    }
+
+    /// A JSON string from bytes; invalid UTF-8 sequences become U+FFFD.
+    private mutating func appendString(_ raw: [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        let text = String(decoding: raw, as: UTF8.self)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case "\\": bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case "\n": bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case "\r": bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case "\t": bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            default:
+                if scalar.value < 0x20 {
+                    let hex = Array("0123456789abcdef".utf8)
+                    bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                              hex[Int(scalar.value >> 4)], hex[Int(scalar.value & 0xF)]]
+                } else {
+                    bytes += Array(String(scalar).utf8)
+                }
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// The record as one line of text.
+    public var line: String { String(decoding: bytes, as: UTF8.self) + "\n" }
+}
