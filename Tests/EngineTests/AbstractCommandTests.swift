@@ -88,9 +88,9 @@ final class AbstractCommandTests: XCTestCase {
         var sockets: [(String, Int32)] = []
         var data: [String: Data] = [:]
 
-        init(home: String) {
+        init(home: String, except excluded: Set<String> = []) {
             for sub in ["tcp", "udp", "icmp"] {
-                for name in (try? FileManager.default.contentsOfDirectory(atPath: home + "/" + sub)) ?? [] {
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: home + "/" + sub)) ?? [] where !excluded.contains(sub + "/" + name) {
                     let path = home + "/" + sub + "/" + name
                     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
                     var address = sockaddr_un()
@@ -181,6 +181,37 @@ final class AbstractCommandTests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: home + "/pcap"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: home + "/tcp/http"))
+    }
+
+    /// The example analyzer, connected to a live socket, reads every event of tcp/http.
+    func testExampleAnalyzerReadsALiveSocket() throws {
+        guard let python = Corpus.tool("python3") else { throw XCTSkip("python3 not installed") }
+        let home = temporaryDirectory("home3")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try flowtap)
+        process.arguments = ["abstract", "-c", try config(home: home), "-r", root.appendingPathComponent("samples/sample.pcap").path, "--wait-readers", "--stats-interval", "0"]
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        XCTAssertTrue(waitFor(home + "/tcp/http"))
+        usleep(200_000)
+        let analyzer = Process()
+        analyzer.executableURL = URL(fileURLWithPath: python)
+        analyzer.arguments = [root.appendingPathComponent("examples/sftap_reader.py").path, home + "/tcp/http"]
+        let output = Pipe()
+        analyzer.standardOutput = output
+        try analyzer.run()
+        usleep(200_000)
+        let readers = Readers(home: home, except: ["tcp/http"])
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning && Date() < deadline { readers.drain(); usleep(10_000) }
+        let lines = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+        analyzer.waitUntilExit()
+        let events = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        XCTAssertEqual(events.count, 42)
+        XCTAssertEqual(events.first?["event"] as? String, "CREATED")
+        XCTAssertEqual(events.filter { $0["event"] as? String == "DATA" }.count, 42 - 10)
+        XCTAssertTrue(events.allSatisfy { $0["l4"] as? String == "tcp" })
     }
 
     /// A reader that stops reading loses whole events (counted); capture goes on and the other readers lose nothing.
