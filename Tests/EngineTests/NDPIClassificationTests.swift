@@ -100,6 +100,6 @@ final class NDPIClassificationTests: XCTestCase {
         for d in disagreements.prefix(40) { print("  " + d) }
         let agreed = agree.values.reduce(0, +), compared = total.values.reduce(0, +)
         XCTAssertGreaterThan(compared, 100)
-        XCTAssertGreaterThanOrEqual(Double(agreed) / Double(compared), 0.9)
+        XCTAssertGreaterThanOrEqual(Double(agreed) / Double(compared), 0.95)
     }
 }
