@@ -1,0 +1,466 @@
+// HTTP/1.x transaction analyzer: SF-TAP's `sftap_http.py` record shape.
+//
+// One object tracks many flows, keyed by the caller's flow id; it is not
+// thread-safe (run one per shard). Each direction has an `HTTPParser`;
+// requests and final responses are paired in order (pipelining), and one
+// JSON line is emitted per pair:
+//
+//     {"type":"http","vlan"?:N,
+//      "client":{"ip","port","time","method":{"method","uri","ver"},"header":{…},"trailer"?,"body"?},
+//      "server":{"ip","port","time","response":{"ver","code","msg"},"header":{…},"trailer"?,"body"?}}
+//
+// Documented behaviour:
+// - Header names are lower-cased; repeated names are joined with ", " in
+//   first-seen order (RFC 9110 §5.3; lossy for Set-Cookie, as in SF-TAP).
+// - `"code"` is a string, as the Python analyzer printed it.
+// - `"time"` is the capture time of the data carrying the message's first byte.
+// - Bodies (off by default) are base64 (standard alphabet, padded), cut at
+//   `maxBodyBytes` with `"body_truncated":true`. Bytes lost to a gap inside
+//   a body count toward its length and appear as `"body_missing":N`; they
+//   are absent from the base64 text.
+// - A message cut short by close carries `"incomplete":true`.
+// - A request left without a response at close: a record with no "server"
+//   (`requestsWithoutResponse`); a response without a request: no "client".
+// - 1xx interim responses (100 Continue, 103) are skipped; 101 and a 2xx to
+//   CONNECT are paired, then both directions are ignored (tunnel). While an
+//   Upgrade/CONNECT request awaits its response, later client bytes are
+//   held (up to `maxHeaderBytes`) and replayed if the server declines.
+// - Malformed input stops that direction: one error record
+//   `{"type":"http","error":"…","direction":"client"|"server","client":{ip,port},"server":{ip,port}}`
+//   and `parseErrors`; the other direction continues. Never a trap.
+// - Memory per flow: one header line buffer (≤ `maxHeaderBytes`), kept body
+//   bytes (≤ `maxBodyBytes` per message) and at most `maxPending` queued
+//   requests; more pipelined requests stop the client direction, and more
+//   than `maxPending` responses without requests are emitted without "client".
+//   The number of flows is bounded by the caller's flow table (close flows).
+
+public struct HTTPEndpoint: Sendable, Equatable {
+    public var ip: String
+    public var port: UInt16
+    public init(ip: String, port: UInt16) {
+        self.ip = ip
+        self.port = port
+    }
+}
+
+public struct HTTPCounters: Sendable, Equatable {
+    /// Records with both a request and a response.
+    public var transactions = 0
+    public var requestsWithoutResponse = 0
+    public var responsesWithoutRequest = 0
+    /// Directions stopped by malformed input (one error record each).
+    public var parseErrors = 0
+    public var interimResponses = 0
+    public var protocolSwitches = 0
+    /// Messages cut short by close.
+    public var incompleteMessages = 0
+    /// Body bytes lost to gaps.
+    public var gapBytes = 0
+    public var bodiesTruncated = 0
+    /// Data, gap or close for a flow that was never opened.
+    public var unknownFlows = 0
+    public var records = 0
+    public init() {}
+}
+
+public final class HTTPAnalyzer {
+    public struct Options: Sendable {
+        /// Emit base64 bodies.
+        public var bodies = false
+        public var maxHeaderBytes = 64 << 10
+        public var maxBodyBytes = 1 << 20
+        /// Requests queued without a response before the client direction stops.
+        public var maxPending = 64
+        public init(bodies: Bool = false, maxHeaderBytes: Int = 64 << 10, maxBodyBytes: Int = 1 << 20, maxPending: Int = 64) {
+            self.bodies = bodies
+            self.maxHeaderBytes = maxHeaderBytes
+            self.maxBodyBytes = maxBodyBytes
+            self.maxPending = maxPending
+        }
+    }
+
+    public private(set) var counters = HTTPCounters()
+    public let options: Options
+    private let emit: (String) -> Void
+    private var flows: [UInt64: Flow] = [:]
+    private var writer = JSONWriter()
+
+    /// Method facts the response parser needs, queued per request head.
+    private struct Pending {
+        var isHead: Bool
+        var isConnect: Bool
+        var holdsClient = false
+    }
+
+    private final class Flow {
+        let client: HTTPEndpoint
+        let server: HTTPEndpoint
+        let vlan: Int?
+        var request: HTTPParser
+        var response: HTTPParser
+        /// Request heads whose final response has not started.
+        var pending: [Pending] = []
+        /// Complete messages waiting for their partner.
+        var requests: [HTTPMessage] = []
+        var responses: [HTTPMessage] = []
+        /// The request the response in progress answers.
+        var answering: Pending?
+        /// Client bytes held while an Upgrade/CONNECT awaits its answer.
+        var held: [UInt8]?
+        var heldTime = 0.0
+        var heldGap = false
+
+        init(client: HTTPEndpoint, server: HTTPEndpoint, vlan: Int?, options: Options) {
+            self.client = client
+            self.server = server
+            self.vlan = vlan
+            request = HTTPParser(role: .request, keepBodies: options.bodies,
+                                 maxHeaderBytes: options.maxHeaderBytes, maxBodyBytes: options.maxBodyBytes)
+            response = HTTPParser(role: .response, keepBodies: options.bodies,
+                                  maxHeaderBytes: options.maxHeaderBytes, maxBodyBytes: options.maxBodyBytes)
+        }
+    }
+
+    public init(options: Options = .init(), emit: @escaping (String) -> Void) {
+        self.options = options
+        self.emit = emit
+    }
+
+    public var openFlows: Int { flows.count }
+
+    public func open(flow id: UInt64, client: HTTPEndpoint, server: HTTPEndpoint, vlan: Int?, time: Double) {
+        if let old = flows[id] { finish(old) }
+        flows[id] = Flow(client: client, server: server, vlan: vlan, options: options)
+    }
+
+    public func data(flow id: UInt64, fromClient: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
+        guard let flow = flows[id] else { counters.unknownFlows += 1; return }
+        if fromClient { driveClient(flow, bytes, time) } else { driveServer(flow, bytes, time) }
+    }
+
+    public func gap(flow id: UInt64, fromClient: Bool, length: Int) {
+        guard let flow = flows[id] else { counters.unknownFlows += 1; return }
+        guard length > 0 else { return }
+        if fromClient, flow.held != nil {
+            flow.heldGap = true
+            return
+        }
+        if (fromClient ? flow.request : flow.response).anomaly != nil { return }
+        let step = fromClient ? flow.request.gap(length) : flow.response.gap(length)
+        switch step {
+        case .end:
+            counters.gapBytes &+= length
+            if fromClient { requestEnded(flow) } else { responseEnded(flow) }
+        case .error(let anomaly):
+            error(flow, fromClient: fromClient, anomaly)
+        default:
+            let parser = fromClient ? flow.request : flow.response
+            if !parser.isOpaque { counters.gapBytes &+= length }
+        }
+    }
+
+    public func close(flow id: UInt64, time: Double) {
+        guard let flow = flows.removeValue(forKey: id) else { counters.unknownFlows += 1; return }
+        finish(flow)
+    }
+
+    /// Closes every open flow (end of input).
+    public func closeAll(time: Double) {
+        for id in flows.keys.sorted() { close(flow: id, time: time) }
+    }
+
+    // MARK: - Directions
+
+    private func driveClient(_ flow: Flow, _ bytes: UnsafeRawBufferPointer, _ time: Double) {
+        var off = 0
+        while true {
+            if flow.held != nil {
+                hold(flow, UnsafeRawBufferPointer(rebasing: bytes[off...]), time)
+                return
+            }
+            // A stopped direction was reported when it stopped.
+            if flow.request.anomaly != nil { return }
+            switch flow.request.parse(UnsafeRawBufferPointer(rebasing: bytes[off...]), time: time) {
+            case .needMore:
+                return
+            case .error(let anomaly):
+                error(flow, fromClient: true, anomaly)
+                return
+            case .head(let n):
+                off += n
+                let head = flow.request.current
+                switch HTTPParser.framing(for: head, requestMethod: nil) {
+                case .failure(let anomaly):
+                    flow.request.stop(anomaly)
+                    error(flow, fromClient: true, anomaly)
+                    return
+                case .success(let framing):
+                    if max(flow.pending.count, flow.requests.count) >= options.maxPending {
+                        flow.request.stop(.tooManyPending)
+                        error(flow, fromClient: true, .tooManyPending)
+                        return
+                    }
+                    let method = head.method ?? []
+                    flow.pending.append(Pending(isHead: method == Self.head, isConnect: method == Self.connect))
+                    flow.request.startBody(framing)
+                }
+            case .end(let n):
+                off += n
+                requestEnded(flow)
+            }
+        }
+    }
+
+    private func driveServer(_ flow: Flow, _ bytes: UnsafeRawBufferPointer, _ time: Double) {
+        var off = 0
+        while true {
+            if flow.response.anomaly != nil { return }
+            switch flow.response.parse(UnsafeRawBufferPointer(rebasing: bytes[off...]), time: time) {
+            case .needMore:
+                return
+            case .error(let anomaly):
+                error(flow, fromClient: false, anomaly)
+                return
+            case .head(let n):
+                off += n
+                let head = flow.response.current
+                let code = head.code ?? 0
+                if code / 100 == 1 && code != 101 {
+                    flow.response.startBody(.none)
+                    continue
+                }
+                let answering: Pending? = flow.pending.isEmpty ? nil : flow.pending.removeFirst()
+                flow.answering = answering
+                let method: [UInt8]? = answering.map { $0.isHead ? Self.head : $0.isConnect ? Self.connect : Self.get }
+                switch HTTPParser.framing(for: head, requestMethod: method) {
+                case .failure(let anomaly):
+                    flow.response.stop(anomaly)
+                    error(flow, fromClient: false, anomaly)
+                    return
+                case .success(let framing):
+                    flow.response.startBody(framing)
+                }
+            case .end(let n):
+                off += n
+                responseEnded(flow)
+            }
+        }
+    }
+
+    private func requestEnded(_ flow: Flow) {
+        let message = flow.request.takeMessage()
+        note(message)
+        let method = message.method ?? []
+        flow.requests.append(message)
+        // The client waits for the server's answer before switching protocols.
+        if (method == Self.connect || message.header("upgrade") != nil), !flow.pending.isEmpty {
+            flow.pending[flow.pending.count - 1].holdsClient = true
+            flow.held = []
+        }
+        pair(flow)
+    }
+
+    private func responseEnded(_ flow: Flow) {
+        let message = flow.response.takeMessage()
+        let code = message.code ?? 0
+        if code / 100 == 1 && code != 101 {
+            counters.interimResponses += 1
+            return
+        }
+        note(message)
+        let answering = flow.answering
+        flow.answering = nil
+        flow.responses.append(message)
+        pair(flow)
+        if code == 101 || (answering?.isConnect == true && code / 100 == 2) {
+            // Protocol switch: neither direction is HTTP any more.
+            counters.protocolSwitches += 1
+            flow.request.becomeOpaque()
+            flow.response.becomeOpaque()
+            flow.held = nil
+        } else if answering?.holdsClient == true, let held = flow.held {
+            flow.held = nil
+            if flow.heldGap {
+                flow.heldGap = false
+                flow.request.stop(.gapInHeader)
+                error(flow, fromClient: true, .gapInHeader)
+            } else {
+                held.withUnsafeBytes { driveClient(flow, $0, flow.heldTime) }
+            }
+        }
+    }
+
+    private func hold(_ flow: Flow, _ bytes: UnsafeRawBufferPointer, _ time: Double) {
+        guard !bytes.isEmpty, var held = flow.held else { return }
+        flow.held = nil
+        if held.isEmpty { flow.heldTime = time }
+        if held.count + bytes.count > options.maxHeaderBytes {
+            // Too much to be a declined upgrade followed by a request: treat it as tunnelled.
+            flow.request.becomeOpaque()
+            return
+        }
+        held.append(contentsOf: bytes)
+        flow.held = held
+    }
+
+    private func note(_ message: HTTPMessage) {
+        if message.incomplete { counters.incompleteMessages += 1 }
+        if message.bodyTruncated { counters.bodiesTruncated += 1 }
+    }
+
+    /// Emits every complete request/response pair, in order.
+    private func pair(_ flow: Flow) {
+        while !flow.requests.isEmpty, !flow.responses.isEmpty {
+            let request = flow.requests.removeFirst()
+            let response = flow.responses.removeFirst()
+            counters.transactions += 1
+            record(flow, request, response)
+        }
+        // A stopped direction will never supply the partner.
+        if flow.response.anomaly != nil || flow.response.isOpaque {
+            while !flow.requests.isEmpty {
+                counters.requestsWithoutResponse += 1
+                record(flow, flow.requests.removeFirst(), nil)
+            }
+        }
+        // Responses wait only for requests still in flight; a stopped client
+        // direction or a flood of unrequested responses will not be answered.
+        if flow.request.anomaly != nil && flow.pending.isEmpty || flow.responses.count > options.maxPending {
+            while !flow.responses.isEmpty {
+                counters.responsesWithoutRequest += 1
+                record(flow, nil, flow.responses.removeFirst())
+            }
+        }
+    }
+
+    private func finish(_ flow: Flow) {
+        if flow.response.finish() { responseEnded(flow) }
+        if flow.request.finish() {
+            let message = flow.request.takeMessage()
+            note(message)
+            flow.requests.append(message)
+        }
+        pair(flow)
+        for request in flow.requests {
+            counters.requestsWithoutResponse += 1
+            record(flow, request, nil)
+        }
+        for response in flow.responses {
+            counters.responsesWithoutRequest += 1
+            record(flow, nil, response)
+        }
+        flow.requests.removeAll()
+        flow.responses.removeAll()
+    }
+
+    // MARK: - Records
+
+    private static let head = Array("HEAD".utf8)
+    private static let connect = Array("CONNECT".utf8)
+    private static let get = Array("GET".utf8)
+
+    private func error(_ flow: Flow, fromClient: Bool, _ anomaly: HTTPAnomaly) {
+        counters.parseErrors += 1
+        writer.reset()
+        writer.beginObject()
+        writer.string("type", "http")
+        if let vlan = flow.vlan { writer.number("vlan", vlan) }
+        writer.string("error", anomaly.text)
+        writer.string("direction", fromClient ? "client" : "server")
+        endpoint("client", flow.client)
+        endpoint("server", flow.server)
+        writer.endObject()
+        counters.records += 1
+        emit(writer.line)
+        pair(flow)
+    }
+
+    private func endpoint(_ key: String, _ e: HTTPEndpoint) {
+        writer.beginObject(key)
+        writer.string("ip", e.ip)
+        writer.number("port", Int(e.port))
+        writer.endObject()
+    }
+
+    private func record(_ flow: Flow, _ request: HTTPMessage?, _ response: HTTPMessage?) {
+        writer.reset()
+        writer.beginObject()
+        writer.string("type", "http")
+        if let vlan = flow.vlan { writer.number("vlan", vlan) }
+        if let request { side("client", flow.client, request) }
+        if let response { side("server", flow.server, response) }
+        writer.endObject()
+        counters.records += 1
+        emit(writer.line)
+    }
+
+    private func side(_ key: String, _ e: HTTPEndpoint, _ m: HTTPMessage) {
+        writer.beginObject(key)
+        writer.string("ip", e.ip)
+        writer.number("port", Int(e.port))
+        writer.number("time", m.time)
+        switch m.start {
+        case .request(let method, let uri, let version):
+            writer.beginObject("method")
+            writer.string("method", method)
+            writer.string("uri", uri)
+            writer.string("ver", version)
+            writer.endObject()
+        case .response(let version, let code, let reason):
+            writer.beginObject("response")
+            writer.string("ver", version)
+            writer.string("code", String(code))
+            writer.string("msg", reason)
+            writer.endObject()
+        }
+        fields("header", m.headers)
+        if !m.trailers.isEmpty { fields("trailer", m.trailers) }
+        if options.bodies {
+            writer.string("body", HTTPBase64.encode(m.body))
+            if m.bodyTruncated { writer.bool("body_truncated", true) }
+        }
+        if m.bodyMissing > 0 { writer.number("body_missing", m.bodyMissing) }
+        if m.incomplete { writer.bool("incomplete", true) }
+        writer.endObject()
+    }
+
+    /// Header fields as an object; repeated names joined with ", ".
+    private func fields(_ key: String, _ list: [(name: [UInt8], value: [UInt8])]) {
+        var order: [[UInt8]] = []
+        var values: [[UInt8]: [UInt8]] = [:]
+        for (name, value) in list {
+            if let old = values[name] {
+                values[name] = old + [UInt8(ascii: ","), UInt8(ascii: " ")] + value
+            } else {
+                order.append(name)
+                values[name] = value
+            }
+        }
+        writer.beginObject(key)
+        for name in order { writer.string(String(decoding: name, as: UTF8.self), values[name] ?? []) }
+        writer.endObject()
+    }
+}
+
+/// RFC 4648 §4 base64 (standard alphabet, padded).
+enum HTTPBase64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static func encode(_ input: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity((input.count + 2) / 3 * 4)
+        var i = 0
+        while i + 3 <= input.count {
+            let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+            out += [alphabet[Int(v >> 18)], alphabet[Int(v >> 12 & 63)], alphabet[Int(v >> 6 & 63)], alphabet[Int(v & 63)]]
+            i += 3
+        }
+        let rest = input.count - i
+        if rest > 0 {
+            let v = UInt32(input[i]) << 16 | (rest == 2 ? UInt32(input[i + 1]) << 8 : 0)
+            out += [alphabet[Int(v >> 18)], alphabet[Int(v >> 12 & 63)]]
+            out += rest == 2 ? [alphabet[Int(v >> 6 & 63)], UInt8(ascii: "=")] : [UInt8(ascii: "="), UInt8(ascii: "=")]
+        }
+        return out
+    }
+}

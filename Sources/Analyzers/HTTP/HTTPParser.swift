@@ -1,0 +1,513 @@
+// A streaming HTTP/1.x message parser for one direction of a connection.
+//
+// The parser is a plain state machine: the caller hands it whatever bytes
+// arrived and it answers with a `HTTPParseStep` — it needs more bytes, a head
+// is complete (the caller then chooses the body framing), a message is
+// complete, or the direction is malformed. Bytes may arrive split anywhere;
+// nothing but the current line is buffered, and the head is bounded by
+// `maxHeaderBytes`. Gaps (bytes lost by reassembly) are reported with
+// `gap(_:)`: inside a body they are counted as missing body bytes, anywhere
+// else they end parsing (there is no resync).
+//
+// After `.error` the parser stays in the error state and ignores input.
+
+/// Why a direction stopped parsing: a closed set, formatted only at output.
+public enum HTTPAnomaly: UInt8, Error, Sendable, CaseIterable {
+    case badStartLine
+    case badHeader
+    case headerTooLong
+    case badContentLength
+    case badTransferEncoding
+    case badChunk
+    case gapInHeader
+    case tooManyPending
+
+    /// The text used in error records.
+    public var text: String {
+        switch self {
+        case .badStartLine: "bad start line"
+        case .badHeader: "bad header"
+        case .headerTooLong: "header too long"
+        case .badContentLength: "bad content-length"
+        case .badTransferEncoding: "bad transfer-encoding"
+        case .badChunk: "bad chunk"
+        case .gapInHeader: "gap in header"
+        case .tooManyPending: "too many pipelined requests"
+        }
+    }
+}
+
+/// How a message body is delimited (RFC 9112 §6.3).
+public enum HTTPFraming: Equatable, Sendable {
+    case none
+    case length(Int)
+    case chunked
+    /// Response body read until the connection closes.
+    case untilClose
+}
+
+/// One parsed message: the start line, headers, body (when kept) and trailers.
+public struct HTTPMessage: Sendable {
+    public enum StartLine: Sendable, Equatable {
+        case request(method: [UInt8], uri: [UInt8], version: [UInt8])
+        case response(version: [UInt8], code: Int, reason: [UInt8])
+    }
+
+    public var start: StartLine = .request(method: [], uri: [], version: [])
+    /// Names lower-cased, in arrival order; repeats kept here, merged at output.
+    public var headers: [(name: [UInt8], value: [UInt8])] = []
+    public var trailers: [(name: [UInt8], value: [UInt8])] = []
+    /// The kept body prefix (only when bodies are kept; at most `maxBodyBytes`).
+    public var body: [UInt8] = []
+    /// Body length on the wire, including bytes lost to gaps.
+    public var bodyLength = 0
+    /// Body bytes lost to gaps.
+    public var bodyMissing = 0
+    /// The body did not fit in `maxBodyBytes`.
+    public var bodyTruncated = false
+    /// The connection closed before the message ended.
+    public var incomplete = false
+    /// Capture time of the data that carried the first byte.
+    public var time: Double = 0
+
+    public init() {}
+
+    public var code: Int? {
+        if case .response(_, let code, _) = start { return code }
+        return nil
+    }
+
+    public var method: [UInt8]? {
+        if case .request(let method, _, _) = start { return method }
+        return nil
+    }
+
+    /// The value of the last header with this lower-case name.
+    public func header(_ name: String) -> [UInt8]? {
+        let key = Array(name.utf8)
+        return headers.last(where: { $0.name == key })?.value
+    }
+
+    /// All values of a header, comma-joined (RFC 9110 §5.3).
+    public func joinedHeader(_ name: String) -> [UInt8]? {
+        let key = Array(name.utf8)
+        var out: [UInt8]?
+        for h in headers where h.name == key {
+            if out == nil { out = h.value } else { out! += [UInt8(ascii: ","), UInt8(ascii: " ")] + h.value }
+        }
+        return out
+    }
+}
+
+public enum HTTPParseStep: Equatable, Sendable {
+    /// Every byte was consumed; the message (if any) continues in later data.
+    case needMore
+    /// The head ended after `consumed` bytes; call `startBody(_:)` next.
+    case head(consumed: Int)
+    /// A message ended after `consumed` bytes; take it with `takeMessage()`.
+    case end(consumed: Int)
+    /// The direction is malformed; later input is ignored.
+    case error(HTTPAnomaly)
+}
+
+public struct HTTPParser: Sendable {
+    public enum Role: Sendable { case request, response }
+
+    private enum State: Equatable {
+        /// Between messages (empty lines allowed before a request line).
+        case idle
+        case headers
+        /// Head complete; waiting for `startBody`.
+        case headDone
+        case body(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        /// The CRLF after chunk data.
+        case chunkEnd
+        case trailers
+        case untilClose
+        /// Message complete; the next `parse` reports `.end`.
+        case done
+        /// Bytes after a protocol switch (101, CONNECT): ignored.
+        case opaque
+        case failed(HTTPAnomaly)
+    }
+
+    public let role: Role
+    public var keepBodies: Bool
+    public var maxHeaderBytes: Int
+    public var maxBodyBytes: Int
+
+    private var state: State = .idle
+    private var line: [UInt8] = []
+    /// Head (or trailer) bytes so far, against `maxHeaderBytes`.
+    private var headBytes = 0
+    private var message = HTTPMessage()
+    private var sawStartLine = false
+
+    public init(role: Role, keepBodies: Bool = false, maxHeaderBytes: Int = 64 << 10, maxBodyBytes: Int = 1 << 20) {
+        self.role = role
+        self.keepBodies = keepBodies
+        self.maxHeaderBytes = max(maxHeaderBytes, 16)
+        self.maxBodyBytes = max(maxBodyBytes, 0)
+        line.reserveCapacity(256)
+    }
+
+    /// The direction stopped parsing because of this anomaly.
+    public var anomaly: HTTPAnomaly? {
+        if case .failed(let a) = state { return a }
+        return nil
+    }
+
+    /// No message is in progress.
+    public var isIdle: Bool { state == .idle && line.isEmpty }
+
+    /// The head of the current message was parsed (it may still lack body bytes).
+    public var hasHead: Bool {
+        switch state {
+        case .idle, .headers, .opaque, .failed: false
+        default: true
+        }
+    }
+
+    /// The current message so far (its head is valid once `.head` was returned).
+    public var current: HTTPMessage { message }
+
+    /// Ignore everything from now on (after a protocol switch).
+    public mutating func becomeOpaque() {
+        if case .failed = state { return }
+        state = .opaque
+        line.removeAll(keepingCapacity: false)
+    }
+
+    public var isOpaque: Bool { state == .opaque }
+
+    /// Hands over the finished message and gets ready for the next one.
+    public mutating func takeMessage() -> HTTPMessage {
+        let out = message
+        message = HTTPMessage()
+        return out
+    }
+
+    /// Consumes bytes until a head ends, a message ends, an error, or the buffer runs out.
+    public mutating func parse(_ buf: UnsafeRawBufferPointer, time: Double) -> HTTPParseStep {
+        var i = 0
+        let n = buf.count
+        while true {
+            switch state {
+            case .failed(let a):
+                return .error(a)
+            case .opaque:
+                return .needMore
+            case .done:
+                state = .idle
+                return .end(consumed: i)
+            case .headDone:
+                // The caller did not choose a framing; nothing to do until it does.
+                return .head(consumed: i)
+            default:
+                break
+            }
+            if i >= n { return .needMore }
+
+            switch state {
+            case .idle, .headers, .chunkSize, .chunkEnd, .trailers:
+                // Line-oriented states: gather up to LF, bounded.
+                let rest = UnsafeRawBufferPointer(rebasing: buf[i...])
+                let lf = rest.firstIndex(of: 0x0A)
+                let take = lf.map { $0 + 1 } ?? rest.count
+                if state == .idle && line.isEmpty && !sawStartLine { message.time = time }
+                if line.count + take > maxHeaderBytes || headBytes + take > maxHeaderBytes {
+                    return fail(state == .chunkSize || state == .chunkEnd ? .badChunk : .headerTooLong)
+                }
+                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[..<take]))
+                headBytes += take
+                i += take
+                guard lf != nil else { return .needMore }
+                // Strip LF and an optional CR (bare LF is tolerated, RFC 9112 §2.2).
+                line.removeLast()
+                if line.last == 0x0D { line.removeLast() }
+                if let step = handleLine() {
+                    line.removeAll(keepingCapacity: true)
+                    if case .head = step { return .head(consumed: i) }
+                    return step
+                }
+                line.removeAll(keepingCapacity: true)
+            case .body(let remaining):
+                let k = min(remaining, n - i)
+                appendBody(UnsafeRawBufferPointer(rebasing: buf[i ..< i + k]))
+                i += k
+                state = remaining == k ? .done : .body(remaining: remaining - k)
+            case .chunkData(let remaining):
+                let k = min(remaining, n - i)
+                appendBody(UnsafeRawBufferPointer(rebasing: buf[i ..< i + k]))
+                i += k
+                state = remaining == k ? .chunkEnd : .chunkData(remaining: remaining - k)
+            case .untilClose:
+                appendBody(UnsafeRawBufferPointer(rebasing: buf[i...]))
+                i = n
+            default:
+                return .needMore
+            }
+        }
+    }
+
+    /// Sets the body framing after `.head`; `.none` ends the message at once.
+    public mutating func startBody(_ framing: HTTPFraming) {
+        guard state == .headDone else { return }
+        headBytes = 0
+        switch framing {
+        case .none: state = .done
+        case .length(let n): state = n > 0 ? .body(remaining: n) : .done
+        case .chunked: state = .chunkSize
+        case .untilClose: state = .untilClose
+        }
+    }
+
+    /// Bytes lost to a gap. Inside a body they count as missing body bytes;
+    /// a gap that reaches into a head, chunk line or trailer is an error.
+    /// Returns `.end` when the gap exactly finishes a length-delimited body.
+    public mutating func gap(_ length: Int) -> HTTPParseStep {
+        guard length > 0 else { return .needMore }
+        switch state {
+        case .failed(let a): return .error(a)
+        case .opaque: return .needMore
+        case .body(let remaining) where length <= remaining:
+            noteMissing(length)
+            state = remaining == length ? .done : .body(remaining: remaining - length)
+            if state == .done { state = .idle; return .end(consumed: 0) }
+            return .needMore
+        case .chunkData(let remaining) where length <= remaining:
+            noteMissing(length)
+            state = remaining == length ? .chunkEnd : .chunkData(remaining: remaining - length)
+            return .needMore
+        case .untilClose:
+            noteMissing(length)
+            return .needMore
+        default:
+            return fail(.gapInHeader)
+        }
+    }
+
+    /// The connection closed. Returns true when a message was in progress
+    /// past its head; it is then complete (`untilClose`) or marked
+    /// `incomplete`, and `takeMessage()` hands it over.
+    public mutating func finish() -> Bool {
+        switch state {
+        case .untilClose, .done:
+            state = .idle
+            return true
+        case .headDone, .body, .chunkSize, .chunkData, .chunkEnd, .trailers:
+            message.incomplete = true
+            state = .idle
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Stops this direction for a reason found by the caller (e.g. too many pending requests).
+    public mutating func stop(_ anomaly: HTTPAnomaly) {
+        _ = fail(anomaly)
+    }
+
+    // MARK: - Private
+
+    private mutating func fail(_ anomaly: HTTPAnomaly) -> HTTPParseStep {
+        state = .failed(anomaly)
+        line.removeAll(keepingCapacity: false)
+        message = HTTPMessage()
+        return .error(anomaly)
+    }
+
+    private mutating func noteMissing(_ length: Int) {
+        message.bodyLength &+= length
+        message.bodyMissing &+= length
+    }
+
+    private mutating func appendBody(_ bytes: UnsafeRawBufferPointer) {
+        message.bodyLength &+= bytes.count
+        guard keepBodies else { return }
+        let room = maxBodyBytes - message.body.count
+        if bytes.count > room { message.bodyTruncated = true }
+        if room > 0 { message.body.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[..<min(room, bytes.count)])) }
+    }
+
+    /// Handles one complete line (without its line ending). Returns a step to
+    /// report, or nil to keep going.
+    private mutating func handleLine() -> HTTPParseStep? {
+        switch state {
+        case .idle:
+            // RFC 9112 §2.2: ignore empty lines before a request line.
+            if line.isEmpty {
+                headBytes = 0
+                return nil
+            }
+            guard let start = Self.parseStartLine(line, role: role) else { return fail(.badStartLine) }
+            message.start = start
+            sawStartLine = true
+            state = .headers
+            return nil
+        case .headers:
+            if line.isEmpty {
+                sawStartLine = false
+                state = .headDone
+                return .head(consumed: 0)
+            }
+            return addField(to: \.headers)
+        case .trailers:
+            if line.isEmpty {
+                headBytes = 0
+                state = .done
+                return nil
+            }
+            return addField(to: \.trailers)
+        case .chunkSize:
+            guard let size = Self.parseChunkSize(line) else { return fail(.badChunk) }
+            headBytes = 0
+            state = size == 0 ? .trailers : .chunkData(remaining: size)
+            return nil
+        case .chunkEnd:
+            guard line.isEmpty else { return fail(.badChunk) }
+            headBytes = 0
+            state = .chunkSize
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    private mutating func addField(to list: WritableKeyPath<HTTPMessage, [(name: [UInt8], value: [UInt8])]>) -> HTTPParseStep? {
+        // obs-fold (RFC 9112 §5.2): a continuation line joins the previous value with a space.
+        if line[0] == 0x20 || line[0] == 0x09 {
+            guard !message[keyPath: list].isEmpty else { return fail(.badHeader) }
+            let extra = Self.trimmed(line[...])
+            let last = message[keyPath: list].count - 1
+            if !extra.isEmpty { message[keyPath: list][last].value += [0x20] + extra }
+            return nil
+        }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return fail(.badHeader) }
+        var name = Array(line[..<colon])
+        // RFC 9112 §5.1: no whitespace between name and colon; names are tokens.
+        for k in name.indices {
+            guard Self.isToken(name[k]) else { return fail(.badHeader) }
+            if name[k] >= 0x41 && name[k] <= 0x5A { name[k] |= 0x20 }
+        }
+        message[keyPath: list].append((name, Self.trimmed(line[(colon + 1)...])))
+        return nil
+    }
+
+    // MARK: - Pure helpers
+
+    static func trimmed(_ s: ArraySlice<UInt8>) -> [UInt8] {
+        var s = s
+        while let f = s.first, f == 0x20 || f == 0x09 { s.removeFirst() }
+        while let l = s.last, l == 0x20 || l == 0x09 { s.removeLast() }
+        return Array(s)
+    }
+
+    /// tchar (RFC 9110 §5.6.2).
+    static func isToken(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "0") ... UInt8(ascii: "9"), UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"),
+             UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3).
+    static func isVersion(_ v: ArraySlice<UInt8>) -> Bool {
+        let b = Array(v)
+        return b.count == 8 && b[0 ..< 5].elementsEqual("HTTP/".utf8)
+            && (0x30 ... 0x39).contains(b[5]) && b[6] == UInt8(ascii: ".") && (0x30 ... 0x39).contains(b[7])
+    }
+
+    /// RFC 9112 §3 (request-line) and §4 (status-line). Runs of spaces are
+    /// tolerated; control bytes are not.
+    static func parseStartLine(_ line: [UInt8], role: Role) -> HTTPMessage.StartLine? {
+        for c in line where (c < 0x20 && c != 0x09) || c == 0x7F { return nil }
+        switch role {
+        case .request:
+            let parts = line.split(separator: 0x20, omittingEmptySubsequences: true)
+            guard parts.count == 3, parts[0].allSatisfy(isToken), isVersion(parts[2]) else { return nil }
+            return .request(method: Array(parts[0]), uri: Array(parts[1]), version: Array(parts[2]))
+        case .response:
+            guard let sp = line.firstIndex(of: 0x20), isVersion(line[..<sp]) else { return nil }
+            var rest = line[(sp + 1)...]
+            while rest.first == 0x20 { rest.removeFirst() }
+            guard rest.count >= 3 else { return nil }
+            let digits = rest.prefix(3)
+            guard digits.allSatisfy({ (0x30 ... 0x39).contains($0) }) else { return nil }
+            let after = rest.dropFirst(3)
+            guard after.isEmpty || after.first == 0x20 else { return nil }
+            let code = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+            guard code >= 100 else { return nil }
+            return .response(version: Array(line[..<sp]), code: code, reason: Array(after.drop(while: { $0 == 0x20 })))
+        }
+    }
+
+    /// chunk-size [ chunk-ext ] (RFC 9112 §7.1); extensions are ignored.
+    static func parseChunkSize(_ line: [UInt8]) -> Int? {
+        var size = 0
+        var digits = 0
+        var i = 0
+        while i < line.count {
+            let c = line[i]
+            let v: Int
+            switch c {
+            case 0x30 ... 0x39: v = Int(c - 0x30)
+            case 0x61 ... 0x66: v = Int(c - 0x61 + 10)
+            case 0x41 ... 0x46: v = Int(c - 0x41 + 10)
+            default: v = -1
+            }
+            if v < 0 { break }
+            digits += 1
+            guard digits <= 15 else { return nil }  // keeps size below 2^60
+            size = size << 4 | v
+            i += 1
+        }
+        guard digits > 0 else { return nil }
+        while i < line.count, line[i] == 0x20 || line[i] == 0x09 { i += 1 }
+        guard i == line.count || line[i] == UInt8(ascii: ";") else { return nil }
+        return size
+    }
+
+    /// Content-Length: digits; a list of equal values is accepted (RFC 9110 §8.6).
+    static func parseContentLength(_ value: [UInt8]) -> Int? {
+        var result: Int?
+        for part in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+            let digits = trimmed(part)
+            guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ (0x30 ... 0x39).contains($0) }) else { return nil }
+            let n = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+            if let r = result, r != n { return nil }
+            result = n
+        }
+        return result
+    }
+
+    /// Body framing for a head (RFC 9112 §6.3). `requestMethod` is the method
+    /// of the request a response answers (nil when unknown). Fails when the
+    /// framing headers are malformed. Transfer-Encoding wins over Content-Length.
+    public static func framing(for message: HTTPMessage, requestMethod: [UInt8]?) -> Result<HTTPFraming, HTTPAnomaly> {
+        if let code = message.code {
+            if (100 ..< 200).contains(code) || code == 204 || code == 304 { return .success(.none) }
+            if requestMethod == Array("HEAD".utf8) { return .success(.none) }
+            if requestMethod == Array("CONNECT".utf8) && (200 ..< 300).contains(code) { return .success(.none) }
+        }
+        if let te = message.joinedHeader("transfer-encoding") {
+            let codings = te.split(separator: UInt8(ascii: ",")).map { trimmed($0).map { $0 | 0x20 } }.filter { !$0.isEmpty }
+            if codings.last == Array("chunked".utf8) { return .success(.chunked) }
+            // A response with another final coding runs until close; a request cannot be framed.
+            return message.code != nil ? .success(.untilClose) : .failure(.badTransferEncoding)
+        }
+        if let cl = message.joinedHeader("content-length") {
+            guard let n = parseContentLength(cl) else { return .failure(.badContentLength) }
+            return .success(.length(n))
+        }
+        return .success(message.code != nil ? .untilClose : .none)
+    }
+}

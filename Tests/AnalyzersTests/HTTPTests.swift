@@ -1,0 +1,540 @@
+@testable import Analyzers
+import Foundation
+import XCTest
+
+/// One side's bytes (or a gap) at a capture time.
+private enum Piece {
+    case client(String)
+    case server(String)
+    case clientGap(Int)
+    case serverGap(Int)
+}
+
+/// How each data piece is cut before it reaches the analyzer.
+private enum Cut: Equatable {
+    case whole
+    case byteByByte
+    /// Piece `index` is cut in two at `at`.
+    case split(index: Int, at: Int)
+    /// Every piece cut at seeded random points.
+    case random(seed: UInt64)
+}
+
+private let client = HTTPEndpoint(ip: "10.0.0.1", port: 40000)
+private let server = HTTPEndpoint(ip: "10.0.0.2", port: 80)
+
+private func feed(_ pieces: [Piece], cut: Cut = .whole, options: HTTPAnalyzer.Options = .init(), vlan: Int? = nil) -> (lines: [String], counters: HTTPCounters) {
+    var lines: [String] = []
+    let analyzer = HTTPAnalyzer(options: options) { lines.append($0) }
+    analyzer.open(flow: 7, client: client, server: server, vlan: vlan, time: 0)
+    for (index, piece) in pieces.enumerated() {
+        let time = Double(index + 1)
+        switch piece {
+        case .clientGap(let n): analyzer.gap(flow: 7, fromClient: true, length: n)
+        case .serverGap(let n): analyzer.gap(flow: 7, fromClient: false, length: n)
+        case .client(let text), .server(let text):
+            var fromClient = false
+            if case .client = piece { fromClient = true }
+            let bytes = Array(text.utf8)
+            var parts: [ArraySlice<UInt8>]
+            switch cut {
+            case .whole: parts = [bytes[...]]
+            case .byteByByte: parts = bytes.indices.map { bytes[$0 ..< $0 + 1] }
+            case .split(let i, let at) where i == index && at < bytes.count: parts = [bytes[..<at], bytes[at...]]
+            case .split: parts = [bytes[...]]
+            case .random(let seed):
+                var rng = HTTPTestRandom(seed: seed &+ UInt64(index))
+                parts = []
+                var off = 0
+                while off < bytes.count {
+                    let k = min(bytes.count - off, Int(rng.next() % 9) + 1)
+                    parts.append(bytes[off ..< off + k])
+                    off += k
+                }
+            }
+            for part in parts {
+                Array(part).withUnsafeBytes { analyzer.data(flow: 7, fromClient: fromClient, bytes: $0, time: time) }
+            }
+        }
+    }
+    analyzer.close(flow: 7, time: Double(pieces.count + 1))
+    return (lines, analyzer.counters)
+}
+
+private func objects(_ lines: [String], file: StaticString = #filePath, line: UInt = #line) -> [[String: Any]] {
+    lines.map { text in
+        XCTAssertTrue(text.hasSuffix("\n"), file: file, line: line)
+        let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        XCTAssertNotNil(object, "not JSON: \(text)", file: file, line: line)
+        return object ?? [:]
+    }
+}
+
+private extension Dictionary where Key == String, Value == Any {
+    func obj(_ key: String) -> [String: Any]? { self[key] as? [String: Any] }
+    func value(_ path: [String]) -> Any? {
+        var cur: [String: Any]? = self
+        for k in path.dropLast() { cur = cur?.obj(k) }
+        return path.last.flatMap { cur?[$0] }
+    }
+    func str(_ path: String...) -> String? { value(path) as? String }
+    func int(_ path: String...) -> Int? { value(path) as? Int }
+    func double(_ path: String...) -> Double? { value(path) as? Double }
+    func flag(_ path: String...) -> Bool? { value(path) as? Bool }
+    func has(_ path: String...) -> Bool { value(path) != nil }
+}
+
+private func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString() }
+
+// MARK: - Fixtures
+
+private let simpleGet: [Piece] = [
+    .client("GET /index.html HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n"),
+    .server("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"),
+]
+
+private let pipelined: [Piece] = [
+    .client("GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nabcdHEAD /c HTTP/1.1\r\nHost: h\r\n\r\n"),
+    .server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
+        + "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3;name=val\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n"
+        + "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
+]
+
+private let chunkedTrailers: [Piece] = [
+    .client("POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n\r\n"),
+    .server("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n1a; ext=\"x\"\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nExpires: never\r\nX-Md5: 1\r\n\r\n"),
+]
+
+private let interim: [Piece] = [
+    .client("POST /p HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"),
+    .server("HTTP/1.1 100 Continue\r\n\r\n"),
+    .client("xyz"),
+    .server("HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 204 No Content\r\nContent-Length: 99\r\n\r\n"),
+    .client("GET /q HTTP/1.1\r\nIf-None-Match: \"e\"\r\n\r\n"),
+    .server("HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\nContent-Length: 50\r\n\r\n"),
+]
+
+private let closeDelimited: [Piece] = [
+    .client("GET / HTTP/1.0\r\n\r\n"),
+    .server("HTTP/1.0 200 OK\r\nServer: old\r\n\r\nline one\n"),
+    .server("line two\n"),
+]
+
+private let upgrade: [Piece] = [
+    .client("GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\u{81}\u{05}hello"),
+    .server("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\u{81}\u{02}ok"),
+    .client("GET /not-http HTTP/1.1\r\n\r\n"),
+]
+
+private let declinedUpgrade: [Piece] = [
+    .client("GET /a HTTP/1.1\r\nUpgrade: h2c\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+    .server("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA"),
+    .server("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nB"),
+]
+
+private let connect: [Piece] = [
+    .client("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\u{16}\u{03}\u{01}"),
+    .server("HTTP/1.1 200 Connection established\r\n\r\n\u{16}\u{03}\u{03}"),
+]
+
+private let gapInBody: [Piece] = [
+    .client("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+    .server("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"),
+    .serverGap(4),
+    .server("hijHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\na"),
+    .serverGap(3),
+    .server("e\r\n0\r\n\r\n"),
+]
+
+private let allFixtures: [(String, [Piece])] = [
+    ("gapInBody", gapInBody),
+    ("simpleGet", simpleGet), ("pipelined", pipelined), ("chunkedTrailers", chunkedTrailers),
+    ("interim", interim), ("closeDelimited", closeDelimited), ("upgrade", upgrade),
+    ("declinedUpgrade", declinedUpgrade), ("connect", connect),
+]
+
+final class HTTPTests: XCTestCase {
+    // MARK: Streaming equivalence
+
+    func testEveryCutGivesTheSameRecords() {
+        for options in [HTTPAnalyzer.Options(), HTTPAnalyzer.Options(bodies: true)] {
+            for (name, pieces) in allFixtures {
+                let reference = feed(pieces, options: options)
+                XCTAssertFalse(reference.lines.isEmpty, name)
+                XCTAssertEqual(reference.counters.parseErrors, 0, "\(name): \(reference.lines)")
+                XCTAssertEqual(feed(pieces, cut: .byteByByte, options: options).lines, reference.lines, "\(name) byte by byte")
+                for seed in 0 ..< 20 as Range<UInt64> {
+                    XCTAssertEqual(feed(pieces, cut: .random(seed: seed), options: options).lines, reference.lines, "\(name) seed \(seed)")
+                }
+                for (index, piece) in pieces.enumerated() {
+                    switch piece {
+                    case .client(let text), .server(let text):
+                        checkSplits(name, pieces, index, text.utf8.count, options, reference.lines)
+                    default:
+                        break
+                    }
+                }
+            }
+        }
+    }
+
+    private func checkSplits(_ name: String, _ pieces: [Piece], _ index: Int, _ count: Int, _ options: HTTPAnalyzer.Options, _ reference: [String]) {
+        for at in 1 ..< max(count, 1) {
+            let got = feed(pieces, cut: .split(index: index, at: at), options: options).lines
+            if got != reference {
+                XCTFail("\(name): piece \(index) split at \(at) differs:\n\(got)\nvs\n\(reference)")
+                return
+            }
+        }
+    }
+
+    // MARK: Shapes
+
+    func testSimpleGetRecordShape() {
+        let (lines, counters) = feed(simpleGet, options: .init(bodies: true), vlan: 12)
+        let records = objects(lines)
+        XCTAssertEqual(records.count, 1)
+        let r = records[0]
+        XCTAssertEqual(r.str("type"), "http")
+        XCTAssertEqual(r.int("vlan"), 12)
+        XCTAssertEqual(r.str("client", "ip"), "10.0.0.1")
+        XCTAssertEqual(r.int("client", "port"), 40000)
+        XCTAssertEqual(r.double("client", "time"), 1)
+        XCTAssertEqual(r.obj("client")?.obj("method") as? [String: String], ["method": "GET", "uri": "/index.html", "ver": "HTTP/1.1"])
+        XCTAssertEqual(r.obj("client")?.obj("header") as? [String: String], ["host": "example.com", "accept": "*/*"])
+        XCTAssertEqual(r.str("client", "body"), "")
+        XCTAssertEqual(r.obj("server")?.obj("response") as? [String: String], ["ver": "HTTP/1.1", "code": "200", "msg": "OK"])
+        XCTAssertEqual(r.str("server", "body"), b64("hello"))
+        XCTAssertEqual(r.double("server", "time"), 2)
+        XCTAssertEqual(counters.transactions, 1)
+        // Bodies are off by default.
+        XCTAssertFalse(objects(feed(simpleGet).lines)[0].has("server", "body"))
+    }
+
+    func testPipeliningPairsInOrderWithHEADAndChunked() {
+        let records = objects(feed(pipelined, options: .init(bodies: true)).lines)
+        XCTAssertEqual(records.map { $0.str("client", "method", "uri") }, ["/a", "/b", "/c"])
+        XCTAssertEqual(records.map { $0.str("server", "response", "code") }, ["200", "201", "200"])
+        XCTAssertEqual(records[0].str("server", "body"), b64("hi"))
+        XCTAssertEqual(records[1].str("client", "body"), b64("abcd"))
+        XCTAssertEqual(records[1].str("server", "body"), b64("abc"))
+        XCTAssertEqual(records[1].obj("server")?.obj("trailer") as? [String: String], ["x-sum": "1"])
+        // HEAD: Content-Length describes the entity, no body follows.
+        XCTAssertEqual(records[2].str("server", "body"), "")
+        XCTAssertFalse(records[2].has("server", "incomplete"))
+    }
+
+    func testChunkedWithTrailersAndExtensions() {
+        let records = objects(feed(chunkedTrailers, options: .init(bodies: true)).lines)
+        XCTAssertEqual(records.count, 1)
+        XCTAssertEqual(records[0].str("client", "body"), b64("Wikipedia in\r\n\r\nchunks."))
+        XCTAssertEqual(records[0].str("server", "body"), b64("abcdefghijklmnopqrstuvwxyz"))
+        XCTAssertEqual(records[0].obj("server")?.obj("trailer") as? [String: String], ["expires": "never", "x-md5": "1"])
+        XCTAssertFalse(records[0].has("client", "trailer"))
+    }
+
+    func testInterimResponsesSkipped204And304HaveNoBody() {
+        let (lines, counters) = feed(interim, options: .init(bodies: true))
+        let records = objects(lines)
+        XCTAssertEqual(records.count, 2)
+        XCTAssertEqual(records[0].str("client", "body"), b64("xyz"))
+        XCTAssertEqual(records[0].str("server", "response", "code"), "204")
+        XCTAssertEqual(records[1].str("server", "response", "code"), "304")
+        XCTAssertEqual(records[1].str("server", "body"), "")
+        XCTAssertEqual(counters.interimResponses, 2)
+        XCTAssertEqual(counters.transactions, 2)
+        XCTAssertEqual(counters.incompleteMessages, 0)
+    }
+
+    func testCloseDelimitedBody() {
+        let records = objects(feed(closeDelimited, options: .init(bodies: true)).lines)
+        XCTAssertEqual(records.count, 1)
+        XCTAssertEqual(records[0].str("server", "body"), b64("line one\nline two\n"))
+        XCTAssertFalse(records[0].has("server", "incomplete"))
+    }
+
+    func testRequestWithoutResponse() {
+        let (lines, counters) = feed([.client("GET /x HTTP/1.1\r\n\r\nGET /y HTTP/1.1\r\n\r\n"), .server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")])
+        let records = objects(lines)
+        XCTAssertEqual(records.count, 2)
+        XCTAssertTrue(records[0].has("server"))
+        XCTAssertEqual(records[1].str("client", "method", "uri"), "/y")
+        XCTAssertFalse(records[1].has("server"))
+        XCTAssertEqual(counters.requestsWithoutResponse, 1)
+    }
+
+    func testTruncatedMessagesAtCloseAreMarkedIncomplete() {
+        let (lines, counters) = feed([.client("GET / HTTP/1.1\r\n\r\n"), .server("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")])
+        let records = objects(lines)
+        XCTAssertEqual(records.count, 1)
+        XCTAssertEqual(records[0].flag("server", "incomplete"), true)
+        XCTAssertEqual(counters.incompleteMessages, 1)
+    }
+
+    func testProtocolSwitchesStopParsing() {
+        let (lines, counters) = feed(upgrade)
+        XCTAssertEqual(lines.count, 1)
+        XCTAssertEqual(objects(lines)[0].str("server", "response", "code"), "101")
+        XCTAssertEqual(counters.parseErrors, 0)
+        XCTAssertEqual(counters.protocolSwitches, 1)
+        let tunnel = feed(connect)
+        XCTAssertEqual(tunnel.lines.count, 1)
+        XCTAssertEqual(tunnel.counters.protocolSwitches, 1)
+        XCTAssertEqual(tunnel.counters.parseErrors, 0)
+    }
+
+    func testDeclinedUpgradeReplaysHeldRequests() {
+        let records = objects(feed(declinedUpgrade, options: .init(bodies: true)).lines)
+        XCTAssertEqual(records.map { $0.str("client", "method", "uri") }, ["/a", "/b"])
+        XCTAssertEqual(records.map { $0.str("server", "body") }, [b64("A"), b64("B")])
+    }
+
+    func testRepeatedHeadersJoinedAndObsFold() {
+        let records = objects(feed([
+            .client("GET / HTTP/1.1\r\nAccept: a\r\nX-Long: one\r\n  two\r\naccept: b\r\n\r\n"),
+            .server("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"),
+        ]).lines)
+        XCTAssertEqual(records[0].obj("client")?.obj("header") as? [String: String], ["accept": "a, b", "x-long": "one two"])
+        XCTAssertEqual(records[0].obj("server")?.obj("response") as? [String: String], ["ver": "HTTP/1.1", "code": "200", "msg": ""])
+    }
+
+    // MARK: Gaps
+
+    func testGapInBodyCountsMissingBytesAndContinues() {
+        let pieces: [Piece] = [
+            .client("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+            .server("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"),
+            .serverGap(4),
+            .server("hij"),
+            .server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        ]
+        let (lines, counters) = feed(pieces, options: .init(bodies: true))
+        let records = objects(lines)
+        XCTAssertEqual(records.count, 2)
+        XCTAssertEqual(records[0].str("server", "body"), b64("abchij"))
+        XCTAssertEqual(records[0].int("server", "body_missing"), 4)
+        XCTAssertEqual(records[1].str("server", "body"), b64("ok"))
+        XCTAssertEqual(counters.gapBytes, 4)
+        XCTAssertEqual(counters.parseErrors, 0)
+        // A gap that ends the body exactly completes the message.
+        let exact = objects(feed([pieces[0], .server("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"), .serverGap(7), pieces[4]]).lines)
+        XCTAssertEqual(exact.count, 2)
+        // Gaps inside chunk data and close-delimited bodies.
+        let chunked = objects(feed([
+            .client("GET / HTTP/1.1\r\n\r\n"),
+            .server("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\na"), .serverGap(3), .server("e\r\n0\r\n\r\n"),
+        ]).lines)
+        XCTAssertEqual(chunked[0].int("server", "body_missing"), 3)
+        XCTAssertFalse(chunked[0].has("error"))
+    }
+
+    func testGapInHeaderIsAnErrorForThatDirection() {
+        let (lines, counters) = feed([
+            .client("GET / HTTP/1.1\r\n\r\n"),
+            .server("HTTP/1.1 200 OK\r\nContent-"), .serverGap(10), .server("Length: 0\r\n\r\n"),
+        ])
+        let records = objects(lines)
+        XCTAssertEqual(records.first?.str("error"), "gap in header")
+        XCTAssertEqual(records.first?.str("direction"), "server")
+        XCTAssertEqual(records.first?.str("server", "ip"), "10.0.0.2")
+        XCTAssertEqual(counters.parseErrors, 1)
+        XCTAssertEqual(counters.requestsWithoutResponse, 1)
+        XCTAssertEqual(records.count, 2)
+        XCTAssertFalse(records[1].has("server"))
+    }
+
+    // MARK: Malformed input
+
+    func testMalformedStartLine() {
+        for bad in ["GARBAGE\r\n\r\n", "GET /\r\n\r\n", "GET / HTTP/1.1 extra\r\n\r\n", "GET / HTTP/x.y\r\n\r\n", "\u{1}GET / HTTP/1.1\r\n\r\n"] {
+            let (lines, counters) = feed([.client(bad), .server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")])
+            let records = objects(lines)
+            XCTAssertEqual(records.first?.str("error"), "bad start line", bad)
+            XCTAssertEqual(records.first?.str("direction"), "client", bad)
+            XCTAssertEqual(counters.parseErrors, 1, bad)
+            XCTAssertEqual(counters.responsesWithoutRequest, 1, bad)
+        }
+        let (lines, _) = feed([.client("GET / HTTP/1.1\r\n\r\n"), .server("HTTP/1.1 OK\r\n\r\n")])
+        XCTAssertEqual(objects(lines).first?.str("error"), "bad start line")
+    }
+
+    func testMalformedFraming() {
+        let cases: [(Piece, String)] = [
+            (.client("POST / HTTP/1.1\r\nContent-Length: 12x\r\n\r\n"), "bad content-length"),
+            (.client("POST / HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\n"), "bad content-length"),
+            (.client("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), "bad transfer-encoding"),
+            (.client("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), "bad chunk"),
+            (.client("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n"), "bad chunk"),
+            (.client("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"), "bad header"),
+            (.client("GET / HTTP/1.1\r\nNoColon\r\n\r\n"), "bad header"),
+        ]
+        for (piece, text) in cases {
+            let records = objects(feed([piece]).lines)
+            XCTAssertEqual(records.first?.str("error"), text, "\(piece)")
+        }
+        // Equal repeated Content-Length values are one length.
+        XCTAssertEqual(HTTPParser.parseContentLength(Array("5, 5".utf8)), 5)
+    }
+
+    func testHeaderTooLong() {
+        let options = HTTPAnalyzer.Options(maxHeaderBytes: 256)
+        let long = "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 300) + "\r\n\r\n"
+        for cut in [Cut.whole, .byteByByte] {
+            let (lines, counters) = feed([.client(long)], cut: cut, options: options)
+            XCTAssertEqual(objects(lines).map { $0.str("error") }, ["header too long"])
+            XCTAssertEqual(counters.parseErrors, 1)
+        }
+        // Many short lines add up as well.
+        let many = "GET / HTTP/1.1\r\n" + String(repeating: "A: b\r\n", count: 100) + "\r\n"
+        XCTAssertEqual(objects(feed([.client(many)], options: options).lines).first?.str("error"), "header too long")
+        // Without a line end at all.
+        XCTAssertEqual(objects(feed([.client(String(repeating: "G", count: 1000))], options: options).lines).first?.str("error"), "header too long")
+    }
+
+    func testBodyLimitAndTooManyPending() {
+        let (lines, counters) = feed([
+            .client("GET / HTTP/1.1\r\n\r\n"),
+            .server("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789"),
+        ], options: .init(bodies: true, maxBodyBytes: 4))
+        let r = objects(lines)[0]
+        XCTAssertEqual(r.str("server", "body"), b64("0123"))
+        XCTAssertEqual(r.flag("server", "body_truncated"), true)
+        XCTAssertEqual(counters.bodiesTruncated, 1)
+
+        let flood = String(repeating: "GET / HTTP/1.1\r\n\r\n", count: 5)
+        let result = feed([.client(flood)], options: .init(maxPending: 3))
+        let records = objects(result.lines)
+        XCTAssertEqual(records.first?.str("error"), "too many pipelined requests")
+        XCTAssertEqual(result.counters.requestsWithoutResponse, 3)
+    }
+
+    func testUnrequestedResponsesAreBoundedAndTimesArePerMessage() {
+        let flood = String(repeating: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", count: 5)
+        let (lines, counters) = feed([.server(flood)], options: .init(maxPending: 2))
+        XCTAssertEqual(lines.count, 5)
+        XCTAssertEqual(counters.responsesWithoutRequest, 5)
+        XCTAssertFalse(objects(lines)[0].has("client"))
+
+        let records = objects(feed([
+            .client("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r"),
+            .client("\n\r\n"),
+            .server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            .server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        ]).lines)
+        XCTAssertEqual(records.map { $0.double("client", "time") }, [1, 1])
+        XCTAssertEqual(records.map { $0.double("server", "time") }, [3, 4])
+    }
+
+    func testUnknownFlowAndReopen() {
+        var lines: [String] = []
+        let analyzer = HTTPAnalyzer { lines.append($0) }
+        [UInt8](repeating: 0x41, count: 3).withUnsafeBytes { analyzer.data(flow: 1, fromClient: true, bytes: $0, time: 0) }
+        analyzer.gap(flow: 1, fromClient: true, length: 3)
+        analyzer.close(flow: 1, time: 0)
+        XCTAssertEqual(analyzer.counters.unknownFlows, 3)
+        analyzer.open(flow: 1, client: client, server: server, vlan: nil, time: 0)
+        Array("GET / HTTP/1.1\r\n\r\n".utf8).withUnsafeBytes { analyzer.data(flow: 1, fromClient: true, bytes: $0, time: 0) }
+        analyzer.closeAll(time: 1)
+        XCTAssertEqual(lines.count, 1)
+        XCTAssertEqual(analyzer.openFlows, 0)
+    }
+
+    func testBase64MatchesFoundation() {
+        var rng = HTTPTestRandom(seed: 1)
+        for n in 0 ..< 70 {
+            let bytes = (0 ..< n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            XCTAssertEqual(String(decoding: HTTPBase64.encode(bytes), as: UTF8.self), Data(bytes).base64EncodedString())
+        }
+    }
+
+    func testChunkSizeParsing() {
+        XCTAssertEqual(HTTPParser.parseChunkSize(Array("1a".utf8)), 26)
+        XCTAssertEqual(HTTPParser.parseChunkSize(Array("FF ; a=b".utf8)), 255)
+        XCTAssertNil(HTTPParser.parseChunkSize(Array("".utf8)))
+        XCTAssertNil(HTTPParser.parseChunkSize(Array("-1".utf8)))
+        XCTAssertNil(HTTPParser.parseChunkSize(Array("1 2".utf8)))
+        XCTAssertNil(HTTPParser.parseChunkSize(Array("ffffffffffffffff".utf8)))
+    }
+
+    // MARK: Fuzz
+
+    /// Mutated exchanges, valid or not, give the same records however they are cut.
+    func testMutatedExchangesAreCutIndependent() {
+        var rng = HTTPTestRandom(seed: 42)
+        let options = HTTPAnalyzer.Options(bodies: true, maxHeaderBytes: 300, maxBodyBytes: 32)
+        for _ in 0 ..< 300 {
+            var pieces = allFixtures[Int(rng.next() % UInt64(allFixtures.count))].1
+            for _ in 0 ..< Int(rng.next() % 3) {
+                let i = Int(rng.next() % UInt64(pieces.count))
+                switch pieces[i] {
+                case .client(let t), .server(let t):
+                    var bytes = Array(t.utf8)
+                    guard !bytes.isEmpty else { continue }
+                    bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next())
+                    let text = String(decoding: bytes, as: UTF8.self)
+                    if case .client = pieces[i] { pieces[i] = .client(text) } else { pieces[i] = .server(text) }
+                default:
+                    pieces[i] = .serverGap(Int(rng.next() % 8))
+                }
+            }
+            let reference = feed(pieces, options: options).lines
+            XCTAssertEqual(objects(reference).count, reference.count)
+            XCTAssertEqual(feed(pieces, cut: .byteByByte, options: options).lines, reference)
+            XCTAssertEqual(feed(pieces, cut: .random(seed: rng.next()), options: options).lines, reference)
+        }
+    }
+
+    func testRandomInputNeverTraps() {
+        var rng = HTTPTestRandom(seed: 0x5EED)
+        let seeds = allFixtures.flatMap { $0.1 }.compactMap { piece -> [UInt8]? in
+            switch piece {
+            case .client(let t), .server(let t): Array(t.utf8)
+            default: nil
+            }
+        }
+        var lines: [String] = []
+        let analyzer = HTTPAnalyzer(options: .init(bodies: true, maxHeaderBytes: 512, maxBodyBytes: 64)) { lines.append($0) }
+        for round in 0 ..< 1500 {
+            let flow = UInt64(round % 7)
+            analyzer.open(flow: flow, client: client, server: server, vlan: round % 2 == 0 ? nil : 5, time: 0)
+            for _ in 0 ..< Int(rng.next() % 6 + 1) {
+                var bytes: [UInt8]
+                if rng.next() % 3 == 0 {
+                    bytes = (0 ..< Int(rng.next() % 200)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                } else {
+                    // A valid message with a few bytes flipped, cut short or repeated.
+                    bytes = seeds[Int(rng.next() % UInt64(seeds.count))]
+                    for _ in 0 ..< Int(rng.next() % 4) where !bytes.isEmpty {
+                        bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next())
+                    }
+                    if rng.next() % 4 == 0 { bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count + 1)))) }
+                }
+                let fromClient = rng.next() % 2 == 0
+                if rng.next() % 8 == 0 { analyzer.gap(flow: flow, fromClient: fromClient, length: Int(rng.next() % 50)) }
+                var off = 0
+                while off < bytes.count {
+                    let k = min(bytes.count - off, Int(rng.next() % 64) + 1)
+                    bytes[off ..< off + k].withUnsafeBytes { analyzer.data(flow: flow, fromClient: fromClient, bytes: $0, time: 1) }
+                    off += k
+                }
+            }
+            if rng.next() % 2 == 0 { analyzer.close(flow: flow, time: 2) }
+        }
+        analyzer.closeAll(time: 3)
+        XCTAssertGreaterThan(lines.count, 0)
+        XCTAssertEqual(objects(lines).count, lines.count)
+    }
+}
+
+/// Deterministic generator so failures reproduce.
+private struct HTTPTestRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
