@@ -1,0 +1,165 @@
+/// TLS analyzer: the ClientHello and ServerHello of each flow, with JA3, JA3S and JA4.
+///
+/// One record per flow: `{"type":"tls","time","vlan"?,"client":{…},"server":{…}}`,
+/// emitted as soon as both hellos are parsed, or at `close` with whichever was
+/// seen (nothing if neither was). Version, cipher and group values are
+/// decimal numbers as on the wire (JA3's convention), GREASE (RFC 8701)
+/// removed; names (SNI, ALPN) are strings. "time" is the time of the data
+/// that completed the record (or of `close`).
+///
+/// client: ip, port, sni?, alpn[], versions[] (supported_versions), legacy_version,
+///         ciphers[], extensions[], groups[], ja3, ja3_hash, ja4
+/// server: ip, port, version (supported_versions if sent, else legacy_version),
+///         cipher, alpn?, extensions[], ja3s, ja3s_hash
+/// A direction that failed adds "error" (a `TLSError.name`) to its object.
+///
+/// Limits: per direction, one record (≤ 2^14 + 2053 bytes) and one hello
+/// (≤ 64 KiB) are buffered; after the hello nothing is. At most `maxFlows`
+/// flows are tracked; more are counted in `counters.droppedFlows`.
+public final class TLSAnalyzer {
+    public typealias Endpoint = (ip: String, port: UInt16)
+
+    public struct Counters: Sendable {
+        public var clientHellos = 0
+        public var serverHellos = 0
+        /// Records emitted.
+        public var records = 0
+        /// Directions that stopped with an error, by `TLSError.rawValue`.
+        public var byError = [Int](repeating: 0, count: TLSError.allCases.count)
+        public var droppedFlows = 0
+        public var errors: Int { byError.reduce(0, +) }
+        public subscript(_ error: TLSError) -> Int { byError[Int(error.rawValue)] }
+    }
+
+    public private(set) var counters = Counters()
+    public let maxFlows: Int
+
+    private let emit: (String) -> Void
+    private var writer = JSONWriter()
+
+    private struct Flow {
+        var client: Endpoint
+        var server: Endpoint
+        var vlan: Int?
+        var fromClient = TLSHelloReader(expectedType: 1)
+        var fromServer = TLSHelloReader(expectedType: 2)
+        var clientHello: TLSClientHello? = nil
+        var serverHello: TLSServerHello? = nil
+        var emitted = false
+    }
+
+    private var flows: [UInt64: Flow] = [:]
+
+    public init(maxFlows: Int = 65536, emit: @escaping (String) -> Void) {
+        self.maxFlows = maxFlows
+        self.emit = emit
+    }
+
+    public func open(flow: UInt64, client: Endpoint, server: Endpoint, vlan: Int?, time: Double) {
+        if flows[flow] == nil && flows.count >= maxFlows {
+            counters.droppedFlows += 1
+            return
+        }
+        flows[flow] = Flow(client: client, server: server, vlan: vlan)
+    }
+
+    public func data(flow id: UInt64, fromClient: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
+        guard var flow = flows.removeValue(forKey: id) else { return }
+        defer { flows[id] = flow }
+        guard !flow.emitted else { return }
+        if fromClient {
+            guard flow.fromClient.state == .reading else { return }
+            // The closure writes a local: `flow` itself is being mutated by `feed`.
+            var parsed: TLSClientHello? = nil
+            flow.fromClient.feed(bytes) { body in
+                parsed = TLSClientHello.parse(body)
+                return parsed != nil
+            }
+            if parsed != nil { flow.clientHello = parsed }
+            settle(flow.fromClient.state, client: true)
+        } else {
+            guard flow.fromServer.state == .reading else { return }
+            var parsed: TLSServerHello? = nil
+            flow.fromServer.feed(bytes) { body in
+                parsed = TLSServerHello.parse(body)
+                return parsed != nil
+            }
+            if parsed != nil { flow.serverHello = parsed }
+            settle(flow.fromServer.state, client: false)
+        }
+        if flow.clientHello != nil && flow.serverHello != nil {
+            write(flow, time: time)
+            flow.emitted = true
+        }
+    }
+
+    /// Counts the outcome of a direction once it leaves `.reading`.
+    private func settle(_ state: TLSHelloReader.State, client: Bool) {
+        switch state {
+        case .reading: break
+        case .done: if client { counters.clientHellos += 1 } else { counters.serverHellos += 1 }
+        case .failed(let error): counters.byError[Int(error.rawValue)] += 1
+        }
+    }
+
+    public func close(flow id: UInt64, time: Double = 0) {
+        guard let flow = flows.removeValue(forKey: id) else { return }
+        if !flow.emitted && (flow.clientHello != nil || flow.serverHello != nil) {
+            write(flow, time: time)
+        }
+    }
+
+    private func write(_ flow: Flow, time: Double) {
+        writer.reset()
+        writer.beginObject()
+        writer.string("type", "tls")
+        writer.number("time", time)
+        if let vlan = flow.vlan { writer.number("vlan", vlan) }
+
+        writer.beginObject("client")
+        writer.string("ip", flow.client.ip)
+        writer.number("port", Int(flow.client.port))
+        if let hello = flow.clientHello {
+            if let sni = hello.serverName { writer.string("sni", sni) }
+            writer.beginArray("alpn")
+            for name in hello.alpn { writer.string(nil, name) }
+            writer.endArray()
+            numbers("versions", hello.supportedVersions)
+            writer.number("legacy_version", Int(hello.legacyVersion))
+            numbers("ciphers", hello.ciphers)
+            numbers("extensions", hello.extensions)
+            numbers("groups", hello.groups)
+            let ja3 = TLSFingerprint.ja3(hello)
+            writer.string("ja3", ja3)
+            writer.string("ja3_hash", TLSFingerprint.md5(ja3))
+            writer.string("ja4", TLSFingerprint.ja4(hello))
+        }
+        if case .failed(let error) = flow.fromClient.state { writer.string("error", error.name) }
+        writer.endObject()
+
+        writer.beginObject("server")
+        writer.string("ip", flow.server.ip)
+        writer.number("port", Int(flow.server.port))
+        if let hello = flow.serverHello {
+            writer.number("version", Int(hello.version))
+            writer.number("cipher", Int(hello.cipher))
+            if let alpn = hello.alpn { writer.string("alpn", alpn) }
+            numbers("extensions", hello.extensions)
+            let ja3s = TLSFingerprint.ja3s(hello)
+            writer.string("ja3s", ja3s)
+            writer.string("ja3s_hash", TLSFingerprint.md5(ja3s))
+        }
+        if case .failed(let error) = flow.fromServer.state { writer.string("error", error.name) }
+        writer.endObject()
+
+        writer.endObject()
+        counters.records += 1
+        emit(writer.line)
+    }
+
+    private func numbers(_ key: String, _ values: [UInt16]) {
+        writer.beginArray(key)
+        for v in values where !TLSFingerprint.isGREASE(v) { writer.number(nil, Int(v)) }
+        writer.endArray()
+    }
+}

@@ -1,0 +1,117 @@
+import Crypto
+
+/// JA3 / JA3S (salesforce/ja3) and JA4 (FoxIO-LLC/ja4, technical_details/JA4.md).
+///
+/// JA3  = MD5("SSLVersion,Ciphers,Extensions,EllipticCurves,EllipticCurvePointFormats"),
+///        decimal values joined by '-', GREASE removed, legacy_version as SSLVersion.
+/// JA3S = MD5("SSLVersion,Cipher,Extensions") from the ServerHello.
+/// JA4  = a_b_c for TLS over TCP ("t"); see `ja4`.
+public enum TLSFingerprint {
+    /// GREASE values (RFC 8701 §2): 0x0A0A, 0x1A1A, … 0xFAFA.
+    @inlinable
+    public static func isGREASE(_ value: UInt16) -> Bool {
+        value & 0x0F0F == 0x0A0A && value >> 8 == value & 0xFF
+    }
+
+    public static func ja3(_ hello: TLSClientHello) -> String {
+        [String(hello.legacyVersion),
+         decimal(hello.ciphers),
+         decimal(hello.extensions),
+         decimal(hello.groups),
+         hello.pointFormats.map { String($0) }.joined(separator: "-")].joined(separator: ",")
+    }
+
+    public static func ja3s(_ hello: TLSServerHello) -> String {
+        [String(hello.legacyVersion), String(hello.cipher), decimal(hello.extensions)].joined(separator: ",")
+    }
+
+    /// Lower-case hex MD5 (JA3's hash; MD5 is the definition, not a security choice).
+    public static func md5(_ text: String) -> String {
+        hex(Insecure.MD5.hash(data: Array(text.utf8)), count: 32)
+    }
+
+    /// JA4 for a ClientHello seen over TCP.
+    public static func ja4(_ hello: TLSClientHello) -> String {
+        let ciphers = hello.ciphers.filter { !isGREASE($0) }
+        let extensions = hello.extensions.filter { !isGREASE($0) }
+        // Version: the highest supported_versions entry, else legacy_version.
+        let offered = hello.supportedVersions.filter { !isGREASE($0) }
+        let version = offered.max() ?? hello.legacyVersion
+        let versionText: String
+        switch version {
+        case 0x0304: versionText = "13"
+        case 0x0303: versionText = "12"
+        case 0x0302: versionText = "11"
+        case 0x0301: versionText = "10"
+        case 0x0300: versionText = "s3"
+        case 0x0002: versionText = "s2"
+        case 0xFEFF: versionText = "d1"
+        case 0xFEFD: versionText = "d2"
+        case 0xFEFC: versionText = "d3"
+        default: versionText = "00"
+        }
+        var a = "t" + versionText
+        a += hello.extensions.contains(0x0000) ? "d" : "i"
+        a += twoDigits(ciphers.count) + twoDigits(extensions.count)
+        a += alpnChars(hello.alpn.first)
+
+        let b = ciphers.isEmpty ? "000000000000"
+            : sha256Prefix(ciphers.map(hex4).sorted().joined(separator: ","))
+
+        // SNI and ALPN are already in part a; signature algorithms keep wire order.
+        let sortedExtensions = extensions.filter { $0 != 0x0000 && $0 != 0x0010 }.map(hex4).sorted()
+        let c: String
+        if sortedExtensions.isEmpty {
+            c = "000000000000"
+        } else {
+            var text = sortedExtensions.joined(separator: ",")
+            let signatures = hello.signatureAlgorithms.filter { !isGREASE($0) }
+            if !signatures.isEmpty { text += "_" + signatures.map(hex4).joined(separator: ",") }
+            c = sha256Prefix(text)
+        }
+        return a + "_" + b + "_" + c
+    }
+
+    /// First and last character of the first ALPN value; hex digits when either
+    /// end is not alphanumeric; "00" when there is none.
+    static func alpnChars(_ value: [UInt8]?) -> String {
+        guard let value, let first = value.first, let last = value.last else { return "00" }
+        func alphanumeric(_ b: UInt8) -> Bool {
+            (0x30 ... 0x39).contains(b) || (0x41 ... 0x5A).contains(b) || (0x61 ... 0x7A).contains(b)
+        }
+        if alphanumeric(first) && alphanumeric(last) {
+            return String(decoding: [first, last], as: UTF8.self)
+        }
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: [digits[Int(first >> 4)], digits[Int(last & 0xF)]], as: UTF8.self)
+    }
+
+    private static func decimal(_ values: [UInt16]) -> String {
+        values.filter { !isGREASE($0) }.map { String($0) }.joined(separator: "-")
+    }
+
+    private static func twoDigits(_ n: Int) -> String {
+        let capped = min(n, 99)
+        return capped < 10 ? "0\(capped)" : "\(capped)"
+    }
+
+    private static func hex4(_ v: UInt16) -> String {
+        let text = String(v, radix: 16)
+        return String(repeating: "0", count: 4 - text.count) + text
+    }
+
+    private static func sha256Prefix(_ text: String) -> String {
+        hex(SHA256.hash(data: Array(text.utf8)), count: 12)
+    }
+
+    private static func hex<D: Sequence>(_ digest: D, count: Int) -> String where D.Element == UInt8 {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in digest {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xF)])
+            if out.count >= count { break }
+        }
+        return String(decoding: out.prefix(count), as: UTF8.self)
+    }
+}

@@ -1,0 +1,202 @@
+import PacketCore
+
+/// Why a TLS direction stopped being analysed. Counted per code.
+public enum TLSError: UInt8, CaseIterable, Sendable, Error {
+    /// A record header that is not TLS (content type outside 20…24, major version not 3),
+    /// including SSLv2-style hellos.
+    case notTLS
+    /// The first handshake message of the direction was not the expected hello,
+    /// or a non-handshake record came before it.
+    case unexpectedMessage
+    /// A record or handshake message larger than the buffering limits.
+    case tooLarge
+    /// A hello whose vectors do not fit their lengths.
+    case malformedHello
+
+    public var name: String {
+        switch self {
+        case .notTLS: "not_tls"
+        case .unexpectedMessage: "unexpected_message"
+        case .tooLarge: "too_large"
+        case .malformedHello: "malformed_hello"
+        }
+    }
+}
+
+/// The ClientHello fields the record and the fingerprints need (RFC 8446 §4.1.2,
+/// RFC 5246 §7.4.1.2). Lists keep wire order and GREASE values.
+public struct TLSClientHello: Sendable, Equatable {
+    public var legacyVersion: UInt16 = 0
+    public var ciphers: [UInt16] = []
+    /// Extension types in wire order.
+    public var extensions: [UInt16] = []
+    /// server_name host_name (RFC 6066 §3), raw bytes.
+    public var serverName: [UInt8]? = nil
+    /// ALPN protocol names (RFC 7301 §3.1), raw bytes.
+    public var alpn: [[UInt8]] = []
+    /// supported_versions (RFC 8446 §4.2.1).
+    public var supportedVersions: [UInt16] = []
+    /// supported_groups (RFC 8446 §4.2.7; "elliptic curves" in JA3).
+    public var groups: [UInt16] = []
+    /// ec_point_formats (RFC 8422 §5.1.2).
+    public var pointFormats: [UInt8] = []
+    /// signature_algorithms (RFC 8446 §4.2.3).
+    public var signatureAlgorithms: [UInt16] = []
+
+    public init() {}
+
+    /// Parses a ClientHello body (after the 4-byte handshake header).
+    public static func parse(_ body: UnsafeRawBufferPointer) -> TLSClientHello? {
+        var r = Reader(body)
+        var hello = TLSClientHello()
+        guard let version = r.u16(), r.skip(32), // legacy_version, random
+              let session = r.vector(lengthBytes: 1), session.count <= 32,
+              let suites = r.vector(lengthBytes: 2), suites.count % 2 == 0,
+              r.vector(lengthBytes: 1) != nil // legacy_compression_methods
+        else { return nil }
+        hello.legacyVersion = version
+        hello.ciphers = u16List(suites)
+        // Extensions are optional before TLS 1.3 (RFC 5246 §7.4.1.2).
+        guard !r.atEnd else { return hello }
+        guard let extensions = r.vector(lengthBytes: 2), r.atEnd else { return nil }
+        var e = Reader(extensions)
+        while !e.atEnd {
+            guard let type = e.u16(), let data = e.vector(lengthBytes: 2) else { return nil }
+            hello.extensions.append(type)
+            var d = Reader(data)
+            switch type {
+            case 0: // server_name, RFC 6066 §3
+                guard let list = d.vector(lengthBytes: 2) else { return nil }
+                var l = Reader(list)
+                while !l.atEnd {
+                    guard let nameType = l.u8(), let name = l.vector(lengthBytes: 2) else { return nil }
+                    if nameType == 0 && hello.serverName == nil { hello.serverName = Array(name) }
+                }
+            case 16: // ALPN, RFC 7301 §3.1
+                guard let list = d.vector(lengthBytes: 2) else { return nil }
+                var l = Reader(list)
+                while !l.atEnd {
+                    guard let name = l.vector(lengthBytes: 1) else { return nil }
+                    hello.alpn.append(Array(name))
+                }
+            case 43: // supported_versions, RFC 8446 §4.2.1 (ClientHello form)
+                guard let list = d.vector(lengthBytes: 1), list.count % 2 == 0 else { return nil }
+                hello.supportedVersions = u16List(list)
+            case 10: // supported_groups
+                guard let list = d.vector(lengthBytes: 2), list.count % 2 == 0 else { return nil }
+                hello.groups = u16List(list)
+            case 11: // ec_point_formats
+                guard let list = d.vector(lengthBytes: 1) else { return nil }
+                hello.pointFormats = Array(list)
+            case 13: // signature_algorithms
+                guard let list = d.vector(lengthBytes: 2), list.count % 2 == 0 else { return nil }
+                hello.signatureAlgorithms = u16List(list)
+            default:
+                break
+            }
+        }
+        return hello
+    }
+}
+
+/// The ServerHello fields (RFC 8446 §4.1.3, RFC 5246 §7.4.1.3).
+public struct TLSServerHello: Sendable, Equatable {
+    public var legacyVersion: UInt16 = 0
+    public var cipher: UInt16 = 0
+    public var extensions: [UInt16] = []
+    /// selected_version from supported_versions (RFC 8446 §4.2.1), if sent.
+    public var selectedVersion: UInt16? = nil
+    /// The one ALPN protocol the server chose (RFC 7301 §3.1).
+    public var alpn: [UInt8]? = nil
+
+    public init() {}
+
+    /// The negotiated version: supported_versions wins over legacy_version.
+    public var version: UInt16 { selectedVersion ?? legacyVersion }
+
+    public static func parse(_ body: UnsafeRawBufferPointer) -> TLSServerHello? {
+        var r = Reader(body)
+        var hello = TLSServerHello()
+        guard let version = r.u16(), r.skip(32),
+              let session = r.vector(lengthBytes: 1), session.count <= 32,
+              let cipher = r.u16(), r.u8() != nil // legacy_compression_method
+        else { return nil }
+        hello.legacyVersion = version
+        hello.cipher = cipher
+        guard !r.atEnd else { return hello }
+        guard let extensions = r.vector(lengthBytes: 2), r.atEnd else { return nil }
+        var e = Reader(extensions)
+        while !e.atEnd {
+            guard let type = e.u16(), let data = e.vector(lengthBytes: 2) else { return nil }
+            hello.extensions.append(type)
+            var d = Reader(data)
+            switch type {
+            case 43: // ServerHello form: one selected_version
+                guard let selected = d.u16() else { return nil }
+                hello.selectedVersion = selected
+            case 16:
+                guard let list = d.vector(lengthBytes: 2) else { return nil }
+                var l = Reader(list)
+                guard let name = l.vector(lengthBytes: 1) else { return nil }
+                hello.alpn = Array(name)
+            default:
+                break
+            }
+        }
+        return hello
+    }
+}
+
+private func u16List(_ raw: UnsafeRawBufferPointer) -> [UInt16] {
+    var out: [UInt16] = []
+    out.reserveCapacity(raw.count / 2)
+    var at = 0
+    while at + 1 < raw.count {
+        out.append(raw.beUInt16(at: at))
+        at += 2
+    }
+    return out
+}
+
+/// A bounds-checked cursor; every read answers nil instead of running past the end.
+private struct Reader {
+    let bytes: UnsafeRawBufferPointer
+    var at = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    var atEnd: Bool { at >= bytes.count }
+
+    mutating func u8() -> UInt8? {
+        guard at < bytes.count else { return nil }
+        defer { at += 1 }
+        return bytes[at]
+    }
+
+    mutating func u16() -> UInt16? {
+        guard bytes.count - at >= 2 else { return nil }
+        defer { at += 2 }
+        return bytes.beUInt16(at: at)
+    }
+
+    mutating func skip(_ n: Int) -> Bool {
+        guard bytes.count - at >= n else { return false }
+        at += n
+        return true
+    }
+
+    /// A vector with a 1- or 2-byte length prefix (RFC 8446 §3.4).
+    mutating func vector(lengthBytes: Int) -> UnsafeRawBufferPointer? {
+        let length: Int
+        if lengthBytes == 1 {
+            guard let n = u8() else { return nil }
+            length = Int(n)
+        } else {
+            guard let n = u16() else { return nil }
+            length = Int(n)
+        }
+        guard bytes.count - at >= length else { return nil }
+        defer { at += length }
+        return bytes.slice(at, length)
+    }
+}
