@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "Defragment", dependencies: ["PacketCore", "Wire"]),
         .target(name: "Reassembly", dependencies: ["PacketCore"]),
         .target(name: "Flows", dependencies: ["PacketCore", "Wire"]),
-        .target(name: "Engine", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Defragment", "Reassembly", "Flows", "Classify", "Interfaces", "SFTapConfig", "CShims"]),
+        .target(name: "Engine", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Defragment", "Reassembly", "Flows", "Classify", "Interfaces", "SFTapConfig", "CShims", "Analyzers"]),
         .target(name: "TrafficGen", dependencies: ["PacketCore", "Wire", "Capture"]),
         .executableTarget(
             name: "flowtap",

@@ -15,6 +15,6 @@ struct FlowTap: ParsableCommand {
           flowtap bench read -r big.pcap
         """,
         version: "0.1.0",
-        subcommands: [StatsCommand.self, FilterCommand.self, StreamsCommand.self, AbstractCommand.self, GenerateCommand.self, BenchCommand.self]
+        subcommands: [AnalyzeCommand.self, AbstractCommand.self, StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self, BenchCommand.self]
     )
 }

@@ -1,0 +1,153 @@
+import Analyzers
+import Flows
+import PacketCore
+
+/// Feeds the flow engine's streams to the built-in analyzers (`flowtap analyze`) and hands each JSON record
+/// line to `emit`.
+///
+/// Routing, decided from a flow's first bytes (no configuration needed):
+/// - TCP: an HTTP request line (or a response line, for a flow picked up mid-stream) → HTTP; a TLS handshake
+///   record → TLS; port 53 → DNS over TCP. Up to the first two chunks are looked at; a flow that matches none
+///   is ignored (counted).
+/// - The client is the side that sent the request or ClientHello; for DNS the side not on port 53.
+/// - UDP on ports 53, 5353 and 5355 → DNS, one message per datagram.
+public final class AnalyzeSink: FlowEventSink {
+    public struct Counters: Sendable {
+        public var httpFlows: UInt64 = 0
+        public var tlsFlows: UInt64 = 0
+        public var dnsTCPFlows: UInt64 = 0
+        public var dnsDatagrams: UInt64 = 0
+        public var unroutedFlows: UInt64 = 0
+    }
+
+    enum Route: UInt8 { case undecided, http, tls, dns, none }
+
+    struct FlowState {
+        var id: UInt64 = 0
+        var route: Route = .undecided
+        var clientIsFirst = true
+        var chunksSeen = 0
+    }
+
+    public let http: HTTPAnalyzer
+    public let tls: TLSAnalyzer
+    public let dns: DNSAnalyzer
+    public private(set) var counters = Counters()
+    private var flows: [FlowState] = []
+
+    public init(bodies: Bool = false, emit: @escaping (String) -> Void) {
+        var options = HTTPAnalyzer.Options()
+        options.bodies = bodies
+        http = HTTPAnalyzer(options: options, emit: emit)
+        tls = TLSAnalyzer(emit: emit)
+        dns = DNSAnalyzer(emit: emit)
+    }
+
+    static func seconds(_ t: Timestamp) -> Double { Double(t.seconds) + Double(t.microseconds) * 1e-6 }
+
+    static func vlan(_ key: FlowKey) -> Int? { key.vlan == FlowKey.noVLAN ? nil : Int(key.vlan) }
+
+    public func flowCreated(_ flow: FlowView, time: Timestamp) {
+        guard flow.key.ipProtocol == 6 else { return }
+        if flow.slot >= flows.count { flows.append(contentsOf: repeatElement(FlowState(), count: flow.slot + 1 - flows.count)) }
+        flows[flow.slot] = FlowState(id: flow.id)
+    }
+
+    static func startsWithMethod(_ b: UnsafeRawBufferPointer) -> Bool {
+        // An HTTP method token (RFC 9110 §9: upper-case letters here) then a space.
+        var i = 0
+        while i < b.count && i < 16 && b[i] >= UInt8(ascii: "A") && b[i] <= UInt8(ascii: "Z") { i += 1 }
+        return i >= 3 && i < b.count && b[i] == UInt8(ascii: " ")
+    }
+
+    static func startsWith(_ b: UnsafeRawBufferPointer, _ prefix: StaticString) -> Bool {
+        let n = prefix.utf8CodeUnitCount
+        guard b.count >= n else { return false }
+        for i in 0 ..< n where b[i] != prefix.utf8Start[i] { return false }
+        return true
+    }
+
+    public func flowData(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
+        let key = flow.key
+        let t = Self.seconds(time)
+        if key.ipProtocol == 17 {
+            let ports: Set<UInt16> = [53, 5353, 5355]
+            guard ports.contains(key.port1) || ports.contains(key.port2) else { return }
+            counters.dnsDatagrams &+= 1
+            let a = (ip: key.address1.description, port: key.port1), b = (ip: key.address2.description, port: key.port2)
+            dns.datagram(source: fromFirst ? a : b, destination: fromFirst ? b : a, vlan: Self.vlan(key), bytes: bytes, time: t)
+            return
+        }
+        guard key.ipProtocol == 6, flow.slot < flows.count, flows[flow.slot].id == flow.id else { return }
+        if flows[flow.slot].route == .undecided { route(flow, fromFirst: fromFirst, bytes: bytes, time: t) }
+        let state = flows[flow.slot]
+        let fromClient = fromFirst == state.clientIsFirst
+        switch state.route {
+        case .http: http.data(flow: flow.id, fromClient: fromClient, bytes: bytes, time: t)
+        case .tls: tls.data(flow: flow.id, fromClient: fromClient, bytes: bytes, time: t)
+        case .dns: dns.data(flow: flow.id, fromClient: fromClient, bytes: bytes, time: t)
+        case .undecided, .none: break
+        }
+    }
+
+    private func route(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
+        let key = flow.key
+        var route = Route.undecided
+        var senderIsClient = true
+        if Self.startsWithMethod(bytes) {
+            route = .http
+        } else if Self.startsWith(bytes, "HTTP/1.") {
+            route = .http
+            senderIsClient = false
+        } else if bytes.count >= 6 && bytes[0] == 0x16 && bytes[1] == 0x03 {
+            route = .tls
+            senderIsClient = bytes[5] != 2 // a ServerHello came first
+        } else if key.port1 == 53 || key.port2 == 53 {
+            route = .dns
+            senderIsClient = (fromFirst ? key.port1 : key.port2) != 53
+        }
+        flows[flow.slot].chunksSeen += 1
+        guard route != .undecided else {
+            if flows[flow.slot].chunksSeen >= 2 {
+                flows[flow.slot].route = .none
+                counters.unroutedFlows &+= 1
+            }
+            return
+        }
+        let clientIsFirst = fromFirst == senderIsClient
+        flows[flow.slot].route = route
+        flows[flow.slot].clientIsFirst = clientIsFirst
+        let one = (ip: key.address1.description, port: key.port1), two = (ip: key.address2.description, port: key.port2)
+        let client = clientIsFirst ? one : two, server = clientIsFirst ? two : one
+        switch route {
+        case .http:
+            counters.httpFlows &+= 1
+            http.open(flow: flow.id, client: HTTPEndpoint(ip: client.ip, port: client.port), server: HTTPEndpoint(ip: server.ip, port: server.port),
+                      vlan: Self.vlan(key), time: time)
+        case .tls:
+            counters.tlsFlows &+= 1
+            tls.open(flow: flow.id, client: client, server: server, vlan: Self.vlan(key), time: time)
+        case .dns:
+            counters.dnsTCPFlows &+= 1
+            dns.open(flow: flow.id, client: client, server: server, vlan: Self.vlan(key), time: time)
+        case .undecided, .none:
+            break
+        }
+    }
+
+    public func flowGap(_ flow: FlowView, fromFirst: Bool, length: Int, time: Timestamp) {
+        guard flow.key.ipProtocol == 6, flow.slot < flows.count, flows[flow.slot].id == flow.id, flows[flow.slot].route == .http else { return }
+        http.gap(flow: flow.id, fromClient: fromFirst == flows[flow.slot].clientIsFirst, length: length)
+    }
+
+    public func flowDestroyed(_ flow: FlowView, reason: DestroyReason, time: Timestamp) {
+        guard flow.key.ipProtocol == 6, flow.slot < flows.count, flows[flow.slot].id == flow.id else { return }
+        switch flows[flow.slot].route {
+        case .http: http.close(flow: flow.id, time: Self.seconds(time))
+        case .tls: tls.close(flow: flow.id, time: Self.seconds(time))
+        case .dns: dns.close(flow: flow.id)
+        case .undecided, .none: break
+        }
+        flows[flow.slot] = FlowState()
+    }
+}
