@@ -43,6 +43,9 @@ public final class AnalyzeSink: FlowEventSink {
         dns = DNSAnalyzer(emit: emit)
     }
 
+    @inline(__always)
+    static func isDNSPort(_ port: UInt16) -> Bool { port == 53 || port == 5353 || port == 5355 }
+
     static func seconds(_ t: Timestamp) -> Double { Double(t.seconds) + Double(t.microseconds) * 1e-6 }
 
     static func vlan(_ key: FlowKey) -> Int? { key.vlan == FlowKey.noVLAN ? nil : Int(key.vlan) }
@@ -71,8 +74,7 @@ public final class AnalyzeSink: FlowEventSink {
         let key = flow.key
         let t = Self.seconds(time)
         if key.ipProtocol == 17 {
-            let ports: Set<UInt16> = [53, 5353, 5355]
-            guard ports.contains(key.port1) || ports.contains(key.port2) else { return }
+            guard Self.isDNSPort(key.port1) || Self.isDNSPort(key.port2) else { return }
             counters.dnsDatagrams &+= 1
             let a = (ip: key.address1.description, port: key.port1), b = (ip: key.address2.description, port: key.port2)
             dns.datagram(source: fromFirst ? a : b, destination: fromFirst ? b : a, vlan: Self.vlan(key), bytes: bytes, time: t)
