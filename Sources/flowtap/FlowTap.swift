@@ -7,6 +7,9 @@ struct FlowTap: ParsableCommand {
         abstract: "A programmable network traffic analysis platform: packets in, flows and protocol records out.",
         discussion: """
         Examples:
+          flowtap abstract -c examples/flowtap.yaml -r capture.pcap --out-dir out/
+          flowtap abstract -c examples/flowtap.yaml        # serve /tmp/sf-tap sockets; inject with home/pcap
+          flowtap analyze -r capture.pcap
           flowtap stats -r capture.pcap
           flowtap filter -r capture.pcapng -w web.pcap 'tcp port 80 or tcp port 443'
           flowtap filter -i eth0 -w dns.pcap -c 100 'udp port 53'
