@@ -1,5 +1,6 @@
 import Analyzers
 import Foundation
+import TestSupport
 import XCTest
 
 /// Collects emitted lines.
@@ -334,7 +335,7 @@ final class DNSTests: XCTestCase {
         XCTAssertEqual(dns.counters.messages, 0)
 
         // Seeded mutations of a valid message and pure noise, over UDP and TCP.
-        var rng = DNSFuzzRandom(seed: 0x5EED)
+        var rng = SeededRandom(seed: 0x5EED)
         dns.open(flow: 1, client: client, server: server, vlan: nil, time: 0)
         var tcpBytes = 0
         for round in 0 ..< 4000 {
@@ -371,18 +372,5 @@ final class DNSTests: XCTestCase {
         dns.close(flow: 0)
         dns.open(flow: 9, client: client, server: server, vlan: nil, time: 0)
         XCTAssertEqual(dns.counters.droppedFlows, 2)
-    }
-}
-
-/// SplitMix64 (Steele et al.) for seeded, repeatable fuzz input.
-struct DNSFuzzRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,6 @@
 @testable import Analyzers
 import Foundation
+import TestSupport
 import XCTest
 
 private final class TLSLines {
@@ -247,7 +248,7 @@ final class TLSTests: XCTestCase {
         }
         XCTAssertTrue(lines.all.isEmpty)
         // Seeded mutations and noise.
-        var rng = DNSFuzzRandom(seed: 0x7157)
+        var rng = SeededRandom(seed: 0x7157)
         for round in 0 ..< 1500 {
             var bytes = round % 2 == 0 ? c : s
             if round % 5 == 0 {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Classify
+import TestSupport
 import XCTest
 
 /// `classifyTCP` and `classifyUDP` allocate nothing.
@@ -15,10 +16,7 @@ import XCTest
 ///         ClassifyTests.AllocationTests
 final class AllocationTests: XCTestCase {
     func testClassifyAllocatesNothing() throws {
-        guard let symbol = dlsym(nil, "flowtap_malloc_calls") else {
-            throw XCTSkip("run with LD_PRELOAD of the counting shim (see Tests/DefragmentTests/AllocationTests.swift)")
-        }
-        let mallocCalls = unsafeBitCast(symbol, to: (@convention(c) () -> UInt64).self)
+        let mallocCalls = try mallocCallCounter()
         // The shim must see Swift's allocations, or a zero below would prove nothing.
         let probe = mallocCalls()
         let array = [Int](unsafeUninitializedCapacity: 64) { _, count in count = 0 }

@@ -1,5 +1,6 @@
 import Classify
 import Foundation
+import TestSupport
 import XCTest
 
 /// Our Vectorscan answers against a backtracking reference (Swift `Regex`,
@@ -39,7 +40,7 @@ final class DifferentialTests: XCTestCase {
         let classifier = try Classifier(rules: rules)
         let references = try patterns.map { try Regex($0.reference).dotMatchesNewlines().matchingSemantics(.unicodeScalar) }
 
-        var rng = SplitMix64(seed: 0x5F7A_2015)
+        var rng = SeededRandom(seed: 0x5F7A_2015)
         var mismatches: [String] = []
         let inputs = 2500
         for _ in 0 ..< inputs {
@@ -69,7 +70,7 @@ final class DifferentialTests: XCTestCase {
     }
 
     /// Insertions, deletions, long runs, random tails, truncation, repetition.
-    private func mutate(_ seed: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
+    private func mutate(_ seed: [UInt8], _ rng: inout SeededRandom) -> [UInt8] {
         var bytes = seed
         let alphabet = Array("aZ \r\n:0123456789xAB".utf8)
         for _ in 0 ..< Int(rng.next() % 5) {
@@ -92,18 +93,5 @@ final class DifferentialTests: XCTestCase {
             }
         }
         return bytes
-    }
-}
-
-/// Deterministic test randomness (Steele, Lea, Flood 2014).
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Defragment
 import PacketCore
 import Wire
+import TestSupport
 import XCTest
 
 /// Steady-state `process` allocates nothing.
@@ -33,10 +34,7 @@ import XCTest
 ///         DefragmentTests.AllocationTests
 final class AllocationTests: XCTestCase {
     func testSteadyStateProcessAllocatesNothing() throws {
-        guard let symbol = dlsym(nil, "flowtap_malloc_calls") else {
-            throw XCTSkip("run with LD_PRELOAD of the counting shim described above")
-        }
-        let mallocCalls = unsafeBitCast(symbol, to: (@convention(c) () -> UInt64).self)
+        let mallocCalls = try mallocCallCounter()
         // The shim must see Swift's allocations, or a zero below would prove nothing.
         let probe = mallocCalls()
         let array = [Int](unsafeUninitializedCapacity: 64) { _, count in count = 0 }

@@ -6,6 +6,7 @@ import Engine
 import Flows
 import PacketCore
 import Wire
+import TestSupport
 import XCTest
 
 /// The flow engine's steady state (known TCP and UDP flows, in-order data) allocates nothing per packet.
@@ -20,10 +21,7 @@ final class EngineAllocationTests: XCTestCase {
     }
 
     func testSteadyStatePacketsAllocateNothing() throws {
-        guard let symbol = dlsym(nil, "flowtap_malloc_calls") else {
-            throw XCTSkip("run with LD_PRELOAD of the counting shim (see Tests/DefragmentTests/AllocationTests.swift)")
-        }
-        let mallocCalls = unsafeBitCast(symbol, to: (@convention(c) () -> UInt64).self)
+        let mallocCalls = try mallocCallCounter()
         let engine = FlowEngine(sink: NullSink())
         // 64 TCP connections and 64 UDP flows, each sending in-order data.
         var frames: [[UInt8]] = []

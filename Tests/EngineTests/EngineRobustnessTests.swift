@@ -31,17 +31,6 @@ final class EngineRobustnessTests: XCTestCase {
         for seed in 0 ..< UInt64(seeds) { corrupt(seed: seed) }
     }
 
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     func corrupt(seed: UInt64) {
         var options = TrafficGenerator.Options()
         options.sessions = 300
@@ -49,7 +38,7 @@ final class EngineRobustnessTests: XCTestCase {
         options.impairments = .mix
         var frames: [(Timestamp, [UInt8])] = []
         _ = TrafficGenerator(options: options).generate { frames.append(($0, $1)) }
-        var rng = SplitMix(state: seed)
+        var rng = SeededRandom(seed: seed)
         var destroyed = 0
         let engine = FlowEngine(sink: StreamCollector { _ in destroyed += 1 })
         for round in 0 ..< 8 {

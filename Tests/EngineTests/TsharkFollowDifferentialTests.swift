@@ -27,21 +27,6 @@ final class TsharkFollowDifferentialTests: XCTestCase {
         return Int(text.dropFirst().prefix { $0.isNumber })
     }
 
-    static func hexBytes(_ text: Substring) -> [UInt8] {
-        var out: [UInt8] = []
-        var high: UInt8?
-        for c in text.utf8 {
-            let v: UInt8
-            switch c {
-            case UInt8(ascii: "0") ... UInt8(ascii: "9"): v = c - UInt8(ascii: "0")
-            case UInt8(ascii: "a") ... UInt8(ascii: "f"): v = c - UInt8(ascii: "a") + 10
-            default: continue
-            }
-            if let h = high { out.append(h << 4 | v); high = nil } else { high = v }
-        }
-        return out
-    }
-
     static func endpoint(_ text: Substring) -> (String, UInt16) {
         let value = text.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces)
         let cut = value.lastIndex(of: ":")!
@@ -68,7 +53,7 @@ final class TsharkFollowDifferentialTests: XCTestCase {
                 if let c = current { result.append(c) }
                 current = nil
             } else if current != nil && !line.isEmpty && !line.hasPrefix("Follow:") && !line.hasPrefix("Filter:") {
-                let bytes = hexBytes(line)
+                let bytes = TestSupport.hexBytes(line)
                 let node1 = line.hasPrefix("\t")
                 if let missing = missingMarker(bytes) {
                     if node1 { current!.missing1 += missing } else { current!.missing0 += missing }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Interfaces
+import TestSupport
 import XCTest
 
 /// Steady-state `publish` and `poll` allocate nothing, whether events go
@@ -16,10 +17,7 @@ import XCTest
 ///         InterfacesTests.AllocationTests
 final class AllocationTests: XCTestCase {
     func testPublishAndPollAllocateNothing() throws {
-        guard let symbol = dlsym(nil, "flowtap_malloc_calls") else {
-            throw XCTSkip("run with LD_PRELOAD of the counting shim (see DefragmentTests/AllocationTests.swift)")
-        }
-        let mallocCalls = unsafeBitCast(symbol, to: (@convention(c) () -> UInt64).self)
+        let mallocCalls = try mallocCallCounter()
         let probe = mallocCalls()
         let array = [Int](unsafeUninitializedCapacity: 64) { _, count in count = 0 }
         XCTAssertGreaterThan(mallocCalls() &- probe, 0, "the shim does not see allocations")

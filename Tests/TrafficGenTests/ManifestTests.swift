@@ -146,19 +146,4 @@ final class ManifestTests: XCTestCase {
         }
         XCTAssertEqual(followed.count, tcpCount + udpCount, "streams tshark followed")
     }
-
-    private func hexBytes(_ text: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var high: UInt8?
-        for c in text.utf8 {
-            let v: UInt8
-            switch c {
-            case UInt8(ascii: "0") ... UInt8(ascii: "9"): v = c - UInt8(ascii: "0")
-            case UInt8(ascii: "a") ... UInt8(ascii: "f"): v = c - UInt8(ascii: "a") + 10
-            default: continue
-            }
-            if let h = high { out.append(h << 4 | v); high = nil } else { high = v }
-        }
-        return out
-    }
 }
