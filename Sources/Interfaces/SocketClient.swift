@@ -1,0 +1,40 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The reading end of an interface socket: what an analyzer connects with.
+public enum SocketClient {
+    /// Connects to the UNIX stream socket at `path` (blocking, close-on-exec). Returns the descriptor.
+    ///
+    /// A `connect` failure with errno ENOENT or ECONNREFUSED means nothing serves
+    /// the path yet (or any more): callers may retry (`isNotServedYet`).
+    public static func connect(_ path: String) throws(InterfaceError) -> Int32 {
+        try UnixSocket.validate(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw InterfaceError.system("socket", path: path, errno: errno) }
+        var address = UnixSocket.address(path)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if result == 0 { return fd }
+        let failure = errno
+        Glibc.close(fd)
+        switch failure {
+        case ENOENT:
+            throw InterfaceError.system("connect", path: path, errno: failure,
+                                        advice: "no socket here yet: start flowtap abstract (or SF-TAP) with this home and interface, or check the path")
+        case ECONNREFUSED:
+            throw InterfaceError.system("connect", path: path, errno: failure,
+                                        advice: "nothing listens on this socket (a stale file?): start flowtap abstract with this home")
+        default:
+            throw InterfaceError.system("connect", path: path, errno: failure)
+        }
+    }
+
+    /// Whether a `connect` failure may go away by itself (the server is not up yet).
+    public static func isNotServedYet(_ error: InterfaceError) -> Bool {
+        error.errno == ENOENT || error.errno == ECONNREFUSED
+    }
+}
