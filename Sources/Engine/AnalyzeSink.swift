@@ -70,6 +70,18 @@ public final class AnalyzeSink: FlowEventSink {
         return true
     }
 
+    /// The analyzer a TCP chunk's first bytes pick, and whether its sender is the client (`.undecided` when
+    /// none); the socket analyzers (`SFTapStreamAnalyzer`) decide the client the same way.
+    static func route(firstBytes bytes: UnsafeRawBufferPointer, key: FlowKey, fromFirst: Bool) -> (route: Route, senderIsClient: Bool) {
+        if startsWithMethod(bytes) { return (.http, true) }
+        if startsWith(bytes, "HTTP/1.") { return (.http, false) }
+        if bytes.count >= 6 && bytes[0] == 0x16 && bytes[1] == 0x03 {
+            return (.tls, bytes[5] != 2) // a ServerHello came first
+        }
+        if key.port1 == 53 || key.port2 == 53 { return (.dns, (fromFirst ? key.port1 : key.port2) != 53) }
+        return (.undecided, true)
+    }
+
     public func flowData(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
         let key = flow.key
         let t = Self.seconds(time)
@@ -94,20 +106,7 @@ public final class AnalyzeSink: FlowEventSink {
 
     private func route(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
         let key = flow.key
-        var route = Route.undecided
-        var senderIsClient = true
-        if Self.startsWithMethod(bytes) {
-            route = .http
-        } else if Self.startsWith(bytes, "HTTP/1.") {
-            route = .http
-            senderIsClient = false
-        } else if bytes.count >= 6 && bytes[0] == 0x16 && bytes[1] == 0x03 {
-            route = .tls
-            senderIsClient = bytes[5] != 2 // a ServerHello came first
-        } else if key.port1 == 53 || key.port2 == 53 {
-            route = .dns
-            senderIsClient = (fromFirst ? key.port1 : key.port2) != 53
-        }
+        let (route, senderIsClient) = Self.route(firstBytes: bytes, key: key, fromFirst: fromFirst)
         flows[flow.slot].chunksSeen += 1
         guard route != .undecided else {
             if flows[flow.slot].chunksSeen >= 2 {

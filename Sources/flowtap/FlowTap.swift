@@ -10,6 +10,7 @@ struct FlowTap: ParsableCommand {
           flowtap abstract -c examples/flowtap.yaml -r capture.pcap --out-dir out/
           flowtap abstract -c examples/flowtap.yaml        # serve /tmp/sf-tap sockets; inject with home/pcap
           flowtap analyze -r capture.pcap
+          flowtap analyzer http /tmp/sf-tap/tcp/http      # beside flowtap abstract, on its socket
           flowtap stats -r capture.pcap
           flowtap filter -r capture.pcapng -w web.pcap 'tcp port 80 or tcp port 443'
           flowtap filter -i eth0 -w dns.pcap -c 100 'udp port 53'
@@ -18,6 +19,6 @@ struct FlowTap: ParsableCommand {
           flowtap bench read -r big.pcap
         """,
         version: "0.1.0",
-        subcommands: [AnalyzeCommand.self, AbstractCommand.self, StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self, BenchCommand.self]
+        subcommands: [AnalyzeCommand.self, AbstractCommand.self, AnalyzerCommand.self, StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self, BenchCommand.self]
     )
 }
