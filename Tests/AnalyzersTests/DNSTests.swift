@@ -247,6 +247,58 @@ final class DNSTests: XCTestCase {
         return record?["error"] as? String
     }
 
+    func testUpdateDeletesWithoutRdataAndPartialErrorRecords() throws {
+        // RFC 2136 UPDATE: zone SOA, a "name not in use" prerequisite (class NONE) and an RRset delete (class ANY), no RDATA.
+        var update = DNSBuilder(id: 7, flags: 0x2800, counts: [1, 1, 1, 0])
+        update.name("example.org"); update.question(type: 6)
+        update.name("host.example.org"); update.u16(5); update.u16(254); update.u32(0); update.u16(0)
+        update.name("host.example.org"); update.u16(1); update.u16(255); update.u32(0); update.u16(0)
+        XCTAssertNil(decodeError(update.bytes))
+        // The same with class IN is an A record with no address: malformed.
+        var bad = update.bytes
+        bad[bad.count - 8] = 0; bad[bad.count - 7] = 1
+        XCTAssertEqual(decodeError(bad), "bad_rdata_length")
+
+        // A bad additional record: the error record keeps the header, question and answers decoded before it.
+        var m = DNSBuilder(id: 9, flags: 0x8180, counts: [1, 1, 0, 1])
+        let q = m.name("a.example")
+        m.question(type: 1)
+        m.pointer(q); m.rr(type: 1) { $0.bytes += [192, 0, 2, 7] }
+        m.pointer(q); m.rr(type: 1) { $0.bytes += [1, 2, 3] }
+        let lines = Lines()
+        let dns = DNSAnalyzer { lines.all.append($0) }
+        m.bytes.withUnsafeBytes { dns.datagram(source: server, destination: client, vlan: nil, bytes: $0, time: 1) }
+        let record = try XCTUnwrap(lines.objects().first)
+        XCTAssertEqual(record["error"] as? String, "bad_rdata_length")
+        XCTAssertEqual(record["id"] as? Int, 9)
+        XCTAssertEqual(record["additional_count"] as? Int, 1)
+        XCTAssertEqual((record["query"] as? [[String: Any]])?.first?["name"] as? String, "a.example")
+        XCTAssertEqual((record["answer"] as? [[String: Any]])?.first?["a"] as? String, "192.0.2.7")
+        XCTAssertEqual((record["additional"] as? [Any])?.count, 0)
+        XCTAssertEqual(dns.counters.errors, 1)
+        XCTAssertEqual(dns.counters[.badRdataLength], 1)
+        XCTAssertEqual(dns.counters.messages, 0)
+    }
+
+    func testTCPSplitAtEveryBoundary() throws {
+        var q = DNSBuilder(id: 1, flags: 0x0100, counts: [1, 0, 0, 0])
+        q.name("www.example.com"); q.question(type: 1)
+        let stream = framed(q.bytes) + framed(fullResponse())
+        func records(_ pieces: [ArraySlice<UInt8>]) -> [String] {
+            let lines = Lines()
+            let dns = DNSAnalyzer { lines.all.append($0) }
+            dns.open(flow: 3, client: client, server: server, vlan: nil, time: 0)
+            for piece in pieces { piece.withUnsafeBytes { dns.data(flow: 3, fromClient: false, bytes: $0, time: 1) } }
+            dns.close(flow: 3)
+            return lines.all
+        }
+        let whole = records([stream[...]])
+        XCTAssertEqual(whole.count, 2)
+        for at in 1 ..< stream.count {
+            XCTAssertEqual(records([stream[..<at], stream[at...]]), whole, "split at \(at)")
+        }
+    }
+
     func testCompressionLoops() {
         // Pointer to itself: question name at 12 is C0 0C.
         var selfLoop = DNSBuilder(id: 1, flags: 0, counts: [1, 0, 0, 0])

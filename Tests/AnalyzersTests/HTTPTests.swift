@@ -146,8 +146,21 @@ private let gapInBody: [Piece] = [
     .server("e\r\n0\r\n\r\n"),
 ]
 
+/// HTTP/0.9 (RFC 1945 §4.1): a request line without version, answered by a bare body up to close.
+private let simpleRequest: [Piece] = [
+    .client("GET /zeek.html\n"),
+    .server("<html>\n  hello\n</html>\n"),
+]
+
+/// Lenient request lines and header lines that deployed servers accept.
+private let lenientLines: [Piece] = [
+    .client("GET HTTP/1.1\r\nHost: bro.org\r\n0123User-Agent: Wget\r\nNo colon here\r\n\r\n"
+        + "OPTIONS  a b  HTTP/1.0\r\n\r\n"),
+    .server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
+]
+
 private let allFixtures: [(String, [Piece])] = [
-    ("gapInBody", gapInBody),
+    ("gapInBody", gapInBody), ("simpleRequest", simpleRequest), ("lenientLines", lenientLines),
     ("simpleGet", simpleGet), ("pipelined", pipelined), ("chunkedTrailers", chunkedTrailers),
     ("interim", interim), ("closeDelimited", closeDelimited), ("upgrade", upgrade),
     ("declinedUpgrade", declinedUpgrade), ("connect", connect),
@@ -346,7 +359,7 @@ final class HTTPTests: XCTestCase {
     // MARK: Malformed input
 
     func testMalformedStartLine() {
-        for bad in ["GARBAGE\r\n\r\n", "GET /\r\n\r\n", "GET / HTTP/1.1 extra\r\n\r\n", "GET / HTTP/x.y\r\n\r\n", "\u{1}GET / HTTP/1.1\r\n\r\n"] {
+        for bad in ["GARBAGE\r\n\r\n", "GET / HTTP/1.1 extra\r\n\r\n", "GET\r\n\r\n", "GET / HTTP/x.y\r\n\r\n", "\u{1}GET / HTTP/1.1\r\n\r\n"] {
             let (lines, counters) = feed([.client(bad), .server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")])
             let records = objects(lines)
             XCTAssertEqual(records.first?.str("error"), "bad start line", bad)
@@ -358,6 +371,46 @@ final class HTTPTests: XCTestCase {
         XCTAssertEqual(objects(lines).first?.str("error"), "bad start line")
     }
 
+    func testHTTP09RequestsAndSimpleResponses() {
+        let (lines, counters) = feed(simpleRequest, options: .init(bodies: true))
+        let records = objects(lines)
+        XCTAssertEqual(records.count, 1)
+        XCTAssertEqual(records[0].obj("client")?.obj("method") as? [String: String], ["method": "GET", "uri": "/zeek.html", "ver": "HTTP/0.9"])
+        XCTAssertEqual(records[0].obj("server")?.obj("response") as? [String: String], ["ver": "HTTP/0.9", "code": "", "msg": ""])
+        XCTAssertEqual(records[0].str("server", "body"), b64("<html>\n  hello\n</html>\n"))
+        XCTAssertNil(records[0].flag("client", "incomplete"))
+        XCTAssertEqual(counters.simpleResponses, 1)
+        XCTAssertEqual(counters.transactions, 1)
+        XCTAssertEqual(counters.parseErrors, 0)
+
+        // Headers after a request line without version are read; an answer with a status line is a full response.
+        let full = objects(feed([.client("GET /HTTP/1.1\r\nHost: h\r\n\r\n"),
+                                 .server("HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n")]).lines)
+        XCTAssertEqual(full.count, 1)
+        XCTAssertEqual(full[0].str("client", "method", "uri"), "/HTTP/1.1")
+        XCTAssertEqual(full[0].str("client", "header", "host"), "h")
+        XCTAssertEqual(full[0].str("server", "response", "code"), "400")
+
+        // A request cut short inside its headers is kept, marked incomplete.
+        let cut = objects(feed([.client("GET /x HTTP/1.1\r\nHost: h\r\n")]).lines)
+        XCTAssertEqual(cut.count, 1)
+        XCTAssertEqual(cut[0].str("client", "method", "uri"), "/x")
+        XCTAssertEqual(cut[0].flag("client", "incomplete"), true)
+    }
+
+    func testLenientRequestLinesAndHeaderLines() {
+        let (lines, counters) = feed(lenientLines)
+        let records = objects(lines)
+        XCTAssertEqual(records.count, 2)
+        XCTAssertEqual(records[0].obj("client")?.obj("method") as? [String: String], ["method": "GET", "uri": "", "ver": "HTTP/1.1"])
+        XCTAssertEqual(records[0].obj("client")?.obj("header") as? [String: String], ["host": "bro.org", "0123user-agent": "Wget"])
+        XCTAssertEqual(records[0].str("server", "response", "code"), "200")
+        XCTAssertEqual(records[1].obj("client")?.obj("method") as? [String: String], ["method": "OPTIONS", "uri": "a b", "ver": "HTTP/1.0"])
+        XCTAssertEqual(records[1].str("server", "response", "code"), "400")
+        XCTAssertEqual(counters.ignoredHeaderLines, 1)
+        XCTAssertEqual(counters.parseErrors, 0)
+    }
+
     func testMalformedFraming() {
         let cases: [(Piece, String)] = [
             (.client("POST / HTTP/1.1\r\nContent-Length: 12x\r\n\r\n"), "bad content-length"),
@@ -366,7 +419,7 @@ final class HTTPTests: XCTestCase {
             (.client("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), "bad chunk"),
             (.client("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n"), "bad chunk"),
             (.client("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"), "bad header"),
-            (.client("GET / HTTP/1.1\r\nNoColon\r\n\r\n"), "bad header"),
+            (.client("GET / HTTP/1.1\r\n: empty name\r\n\r\n"), "bad header"),
         ]
         for (piece, text) in cases {
             let records = objects(feed([piece]).lines)

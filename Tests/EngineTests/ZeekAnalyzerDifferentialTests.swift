@@ -5,7 +5,20 @@ import XCTest
 
 /// The built-in analyzers against Zeek's own baselines (http.log, dns.log, ssl.log in the corpus) on the traces
 /// those baselines were made from: HTTP method/host/URI/status, DNS query names, TLS SNI.
+///
+/// Read with Zeek's meaning: Zeek logs DNS names lower-cased (names compare case-insensitively, RFC 4343) and,
+/// for a message without a question (mDNS announcements), the answer's name as `query`, and for an UPDATE
+/// (RFC 2136) the names in its prerequisite and update sections; it logs URIs
+/// percent-decoded. Remaining disagreements, by cause:
+/// - Teredo and GTP-U tunnels whose inner flows the engine does not decapsulate (core.tunnels.*).
+/// - A request line without version answered with a status line (http-methods "GET /HTTP/1.1"): Zeek reads
+///   the answer as an HTTP/0.9 body and logs no status; FlowTap parses the status line.
+/// - Request bytes that arrive one per segment before routing has seen a method (core.tcp-padding), and
+///   methods with '_' (CCM_POST): routing in AnalyzeSink looks at the first two chunks for an upper-case method.
 final class ZeekAnalyzerDifferentialTests: XCTestCase {
+    /// Lower bounds on matched baseline rows per log; raise them when the analyzers improve.
+    static let floors = ["dns": 36, "http": 42, "tls": 4]
+
     /// Rows of a Zeek TSV log as [column: value] ("-" and "(empty)" become "").
     static func zeekLog(_ text: String) -> [[String: String]] {
         var fields: [String] = []
@@ -19,16 +32,6 @@ final class ZeekAnalyzerDifferentialTests: XCTestCase {
             rows.append(row)
         }
         return rows
-    }
-
-    func analyze(_ traces: [String]) throws -> [[String: Any]] {
-        var records: [[String: Any]] = []
-        let sink = AnalyzeSink { line in
-            if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] { records.append(object) }
-        }
-        _ = try FlowRunner().run(files: traces, sink: sink)
-        sink.http.closeAll(time: 0)
-        return records
     }
 
     func testAgainstZeekBaselines() throws {
@@ -50,19 +53,24 @@ final class ZeekAnalyzerDifferentialTests: XCTestCase {
             case "http": expected = Self.zeekLog(text).compactMap { r in
                 r["method"].flatMap { $0.isEmpty ? nil : "\($0) \(r["host"] ?? "") \(r["uri"] ?? "") \(r["status_code"] == "0" ? "" : r["status_code"] ?? "")" }
             }
-            case "dns": expected = Self.zeekLog(text).compactMap { r in r["query"].flatMap { $0.isEmpty ? nil : $0 } }
+            case "dns": expected = Self.zeekLog(text).compactMap { r in r["query"].flatMap { $0.isEmpty ? nil : $0.lowercased() } }
             default: expected = Self.zeekLog(text).compactMap { r in r["server_name"].flatMap { $0.isEmpty ? nil : $0 } }
             }
-            guard !expected.isEmpty, let records = try? analyze(traces) else { continue }
+            guard !expected.isEmpty, let records = try? analyzeRecords(traces) else { continue }
             var got = Set<String>()
             for r in records where r["type"] as? String == kind {
                 switch kind {
                 case "http":
                     let c = r["client"] as? [String: Any], m = c?["method"] as? [String: Any]
                     let code = ((r["server"] as? [String: Any])?["response"] as? [String: Any])?["code"] as? String ?? ""
-                    got.insert("\(m?["method"] ?? "") \((c?["header"] as? [String: Any])?["host"] ?? "") \(m?["uri"] ?? "") \(code)")
+                    let uri = m?["uri"] as? String ?? ""
+                    got.insert("\(m?["method"] ?? "") \((c?["header"] as? [String: Any])?["host"] ?? "") \(uri.removingPercentEncoding ?? uri) \(code)")
                 case "dns":
-                    for q in r["query"] as? [[String: Any]] ?? [] { got.insert(q["name"] as? String ?? "") }
+                    var named = r["query"] as? [[String: Any]] ?? []
+                    if named.isEmpty { named = r["answer"] as? [[String: Any]] ?? [] }
+                    // RFC 2136 UPDATE: Zeek logs the names of the prerequisite and update sections.
+                    if r["op"] as? Int == 5 { named += (r["answer"] as? [[String: Any]] ?? []) + (r["authority"] as? [[String: Any]] ?? []) }
+                    for q in named { got.insert((q["name"] as? String ?? "").lowercased()) }
                 default:
                     if let sni = (r["client"] as? [String: Any])?["sni"] as? String { got.insert(sni) }
                 }
@@ -74,8 +82,7 @@ final class ZeekAnalyzerDifferentialTests: XCTestCase {
         }
         print("zeek analyzers: " + total.keys.sorted().map { "\($0) \(matched[$0] ?? 0)/\(total[$0]!)" }.joined(separator: ", "))
         for m in misses.prefix(40) { print("  missing " + m) }
-        let all = total.values.reduce(0, +), hit = matched.values.reduce(0, +)
-        XCTAssertGreaterThan(all, 20)
-        XCTAssertGreaterThanOrEqual(Double(hit) / Double(max(all, 1)), 0.6)
+        XCTAssertGreaterThan(total.values.reduce(0, +), 20)
+        for (kind, floor) in Self.floors { XCTAssertGreaterThanOrEqual(matched[kind] ?? 0, floor, kind) }
     }
 }

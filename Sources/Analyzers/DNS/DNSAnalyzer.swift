@@ -4,7 +4,9 @@
 /// stream of messages with a 2-byte length prefix (§4.2.2), fed in arbitrary
 /// pieces. A message that cannot be decoded yields an error record
 /// (`{"type":"dns",…,"error":"compression_loop"}`) and a per-code counter;
-/// nothing here traps or loops on bad input.
+/// when the header and some entries decoded, the error record also carries
+/// them (the header fields, then the sections up to the bad entry, arrays
+/// ending early). Nothing here traps or loops on bad input.
 ///
 /// Limits: a TCP direction buffers at most one message (2 + 65535 bytes),
 /// because every complete message is decoded and dropped at once. At most
@@ -135,7 +137,19 @@ public final class DNSAnalyzer {
         let error = decoder.write(into: &writer)
         scratch = decoder.scratch
         if let error {
-            errorRecord(error, source: source, destination: destination, vlan: vlan, time: time)
+            guard decoder.entries > 0 else {
+                errorRecord(error, source: source, destination: destination, vlan: vlan, time: time)
+                return
+            }
+            // Write again, up to the entry that failed, and mark the record.
+            prefix(source: source, destination: destination, vlan: vlan, time: time)
+            var partial = DNSMessageWriter(bytes: bytes, scratch: scratch, limit: decoder.entries)
+            _ = partial.write(into: &writer)
+            scratch = partial.scratch
+            writer.string("error", error.name)
+            writer.endObject()
+            countError(error)
+            emit(writer.line)
             return
         }
         writer.endObject()
@@ -147,8 +161,12 @@ public final class DNSAnalyzer {
         prefix(source: source, destination: destination, vlan: vlan, time: time)
         writer.string("error", error.name)
         writer.endObject()
+        countError(error)
+        emit(writer.line)
+    }
+
+    private func countError(_ error: DNSError) {
         counters.errors += 1
         counters.byError[Int(error.rawValue)] += 1
-        emit(writer.line)
     }
 }

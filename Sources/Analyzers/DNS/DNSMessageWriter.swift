@@ -52,12 +52,20 @@ struct DNSMessageWriter {
     /// Reused buffer for the current name's presentation text.
     var scratch: [UInt8]
 
-    init(bytes: UnsafeRawBufferPointer, scratch: [UInt8]) {
+    /// Question entries and resource records written so far (in message order).
+    private(set) var entries = 0
+    /// Entries to write at most; later ones are left out (the arrays end early).
+    let limit: Int
+
+    init(bytes: UnsafeRawBufferPointer, scratch: [UInt8], limit: Int = .max) {
         self.bytes = bytes
         self.scratch = scratch
+        self.limit = limit
     }
 
-    /// Appends the message fields (after "type"/"time"/endpoints) to `w`.
+    /// Appends the message fields (after "type"/"time"/endpoints) to `w`. On an
+    /// error, `entries` tells how many entries decoded before it: writing again
+    /// with that `limit` gives the record up to the bad entry.
     mutating func write(into w: inout JSONWriter) -> DNSError? {
         // RFC 1035 §4.1.1: the 12-byte header.
         guard bytes.count >= 12 else { return .truncated }
@@ -83,7 +91,7 @@ struct DNSMessageWriter {
         var offset = 12
         // RFC 1035 §4.1.2: question entries.
         w.beginArray("query")
-        for _ in 0 ..< counts[0] {
+        for _ in 0 ..< counts[0] where entries < limit {
             guard let next = name(at: offset) else { return failure }
             guard next + 4 <= bytes.count else { return .truncated }
             let type = bytes.beUInt16(at: next)
@@ -94,15 +102,18 @@ struct DNSMessageWriter {
             w.number("class", Int(bytes.beUInt16(at: next + 2)))
             w.endObject()
             offset = next + 4
+            entries += 1
         }
         w.endArray()
 
         // RFC 1035 §4.1.3: answer, authority and additional resource records.
         for (section, key) in ["answer", "authority", "additional"].enumerated() {
             w.beginArray(key)
-            for _ in 0 ..< counts[section + 1] {
+            for _ in 0 ..< counts[section + 1] where entries < limit {
                 switch resourceRecord(at: offset, into: &w) {
-                case .success(let next): offset = next
+                case .success(let next):
+                    offset = next
+                    entries += 1
                 case .failure(let error): return error
                 }
             }
@@ -129,6 +140,12 @@ struct DNSMessageWriter {
         w.string("type_name", DNSMessageWriter.typeName(type))
         w.number("class", Int(bytes.beUInt16(at: fixed + 2)))
         w.number("ttl", Int(bytes.beUInt32(at: fixed + 4)))
+        // RFC 2136 §2.4–2.5: update prerequisites and deletions (class ANY or NONE) may carry no RDATA.
+        let rrClass = bytes.beUInt16(at: fixed + 2)
+        if rdlength == 0 && (rrClass == 255 || rrClass == 254) {
+            w.endObject()
+            return .success(end)
+        }
         if let error = rdataFields(type: type, start: rdata, end: end, into: &w) { return .failure(error) }
         w.endObject()
         return .success(end)
@@ -260,20 +277,29 @@ struct DNSMessageWriter {
         case 5: "CNAME"
         case 6: "SOA"
         case 12: "PTR"
+        case 10: "NULL"
         case 13: "HINFO"
         case 15: "MX"
         case 16: "TXT"
         case 28: "AAAA"
+        case 17: "RP"
+        case 29: "LOC"
         case 33: "SRV"
         case 35: "NAPTR"
+        case 39: "DNAME"
         case 41: "OPT"
         case 43: "DS"
+        case 44: "SSHFP"
         case 46: "RRSIG"
         case 47: "NSEC"
         case 48: "DNSKEY"
         case 50: "NSEC3"
+        case 51: "NSEC3PARAM"
+        case 52: "TLSA"
         case 64: "SVCB"
         case 65: "HTTPS"
+        case 250: "TSIG"
+        case 251: "IXFR"
         case 252: "AXFR"
         case 255: "ANY"
         case 257: "CAA"

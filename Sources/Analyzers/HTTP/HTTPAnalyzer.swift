@@ -25,6 +25,11 @@
 //   CONNECT are paired, then both directions are ignored (tunnel). While an
 //   Upgrade/CONNECT request awaits its response, later client bytes are
 //   held (up to `maxHeaderBytes`) and replayed if the server declines.
+// - An HTTP/0.9 Simple-Request (request line without version) is written
+//   with "ver":"HTTP/0.9"; when the answer does not start with "HTTP/" it
+//   is a Simple-Response, read until close and written with
+//   "ver":"HTTP/0.9","code":"","msg":"" and empty headers.
+// - Header lines without a colon are skipped (`ignoredHeaderLines`).
 // - Malformed input stops that direction: one error record
 //   `{"type":"http","error":"…","direction":"client"|"server","client":{ip,port},"server":{ip,port}}`
 //   and `parseErrors`; the other direction continues. Never a trap.
@@ -57,6 +62,10 @@ public struct HTTPCounters: Sendable, Equatable {
     /// Body bytes lost to gaps.
     public var gapBytes = 0
     public var bodiesTruncated = 0
+    /// Header or trailer lines without a colon, skipped.
+    public var ignoredHeaderLines = 0
+    /// HTTP/0.9 answers without a status line.
+    public var simpleResponses = 0
     /// Data, gap or close for a flow that was never opened.
     public var unknownFlows = 0
     public var records = 0
@@ -89,6 +98,7 @@ public final class HTTPAnalyzer {
     private struct Pending {
         var isHead: Bool
         var isConnect: Bool
+        var isSimple = false
         var holdsClient = false
     }
 
@@ -201,7 +211,7 @@ public final class HTTPAnalyzer {
                         return
                     }
                     let method = head.method ?? []
-                    flow.pending.append(Pending(isHead: method == Self.head, isConnect: method == Self.connect))
+                    flow.pending.append(Pending(isHead: method == Self.head, isConnect: method == Self.connect, isSimple: head.isSimple))
                     flow.request.startBody(framing)
                 }
             case .end(let n):
@@ -215,6 +225,13 @@ public final class HTTPAnalyzer {
         var off = 0
         while true {
             if flow.response.anomaly != nil { return }
+            if off < bytes.count, flow.response.isIdle, answersSimpleRequest(flow),
+               !Self.startsLikeStatusLine(UnsafeRawBufferPointer(rebasing: bytes[off...])) {
+                // RFC 1945 §6: a Simple-Response is the body alone, up to close.
+                counters.simpleResponses += 1
+                flow.answering = flow.pending.isEmpty ? nil : flow.pending.removeFirst()
+                flow.response.startSimpleResponse(time: time)
+            }
             switch flow.response.parse(UnsafeRawBufferPointer(rebasing: bytes[off...]), time: time) {
             case .needMore:
                 return
@@ -245,6 +262,19 @@ public final class HTTPAnalyzer {
                 responseEnded(flow)
             }
         }
+    }
+
+    /// The next response answers an HTTP/0.9 request (queued, or still reading its optional headers).
+    private func answersSimpleRequest(_ flow: Flow) -> Bool {
+        if let first = flow.pending.first { return first.isSimple }
+        return flow.request.current.isSimple
+    }
+
+    /// The bytes begin with "HTTP/" (or with as much of it as there is).
+    static func startsLikeStatusLine(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let prefix: StaticString = "HTTP/"
+        for i in 0 ..< min(bytes.count, prefix.utf8CodeUnitCount) where bytes[i] != prefix.utf8Start[i] { return false }
+        return true
     }
 
     private func requestEnded(_ flow: Flow) {
@@ -306,6 +336,7 @@ public final class HTTPAnalyzer {
     private func note(_ message: HTTPMessage) {
         if message.incomplete { counters.incompleteMessages += 1 }
         if message.bodyTruncated { counters.bodiesTruncated += 1 }
+        counters.ignoredHeaderLines += message.ignoredLines
     }
 
     /// Emits every complete request/response pair, in order.
@@ -358,6 +389,7 @@ public final class HTTPAnalyzer {
     private static let head = Array("HEAD".utf8)
     private static let connect = Array("CONNECT".utf8)
     private static let get = Array("GET".utf8)
+    private static let http09 = Array("HTTP/0.9".utf8)
 
     private func error(_ flow: Flow, fromClient: Bool, _ anomaly: HTTPAnomaly) {
         counters.parseErrors += 1
@@ -404,12 +436,12 @@ public final class HTTPAnalyzer {
             writer.beginObject("method")
             writer.string("method", method)
             writer.string("uri", uri)
-            writer.string("ver", version)
+            writer.string("ver", m.isSimple ? Self.http09 : version)
             writer.endObject()
         case .response(let version, let code, let reason):
             writer.beginObject("response")
-            writer.string("ver", version)
-            writer.string("code", String(code))
+            writer.string("ver", m.isSimple ? Self.http09 : version)
+            writer.string("code", m.isSimple ? "" : String(code))
             writer.string("msg", reason)
             writer.endObject()
         }

@@ -9,6 +9,16 @@
 // `gap(_:)`: inside a body they are counted as missing body bytes, anywhere
 // else they end parsing (there is no resync).
 //
+// Leniency, as deployed servers and other analyzers accept it:
+// - A request line without a version is an HTTP/0.9 Simple-Request
+//   (RFC 1945 §4.1: method SP URI); header lines may still follow and are
+//   read, and the message also ends when the connection closes. The caller
+//   reads the answer with `startSimpleResponse` when it has no status line.
+// - In "method SP URI SP version" the URI is everything between the method
+//   and the version (it may be empty or hold spaces).
+// - A header or trailer line without a colon is skipped and counted in
+//   `HTTPMessage.ignoredLines`.
+//
 // After `.error` the parser stays in the error state and ignores input.
 
 /// Why a direction stopped parsing: a closed set, formatted only at output.
@@ -69,6 +79,8 @@ public struct HTTPMessage: Sendable {
     public var incomplete = false
     /// Capture time of the data that carried the first byte.
     public var time: Double = 0
+    /// Header or trailer lines without a colon, skipped.
+    public var ignoredLines = 0
 
     public init() {}
 
@@ -80,6 +92,14 @@ public struct HTTPMessage: Sendable {
     public var method: [UInt8]? {
         if case .request(let method, _, _) = start { return method }
         return nil
+    }
+
+    /// An HTTP/0.9 Simple-Request (a request line without version) or Simple-Response (no status line, code 0).
+    public var isSimple: Bool {
+        switch start {
+        case .request(let method, _, let version): !method.isEmpty && version.isEmpty
+        case .response(_, let code, _): code == 0
+        }
     }
 
     /// The value of the last header with this lower-case name.
@@ -252,6 +272,16 @@ public struct HTTPParser: Sendable {
         }
     }
 
+    /// Reads the rest of the direction as an HTTP/0.9 Simple-Response (RFC 1945 §6):
+    /// a body without status line or headers, ended by close. Only between messages.
+    public mutating func startSimpleResponse(time: Double) {
+        guard state == .idle, line.isEmpty else { return }
+        message = HTTPMessage()
+        message.start = .response(version: [], code: 0, reason: [])
+        message.time = time
+        state = .untilClose
+    }
+
     /// Sets the body framing after `.head`; `.none` ends the message at once.
     public mutating func startBody(_ framing: HTTPFraming) {
         guard state == .headDone else { return }
@@ -290,12 +320,18 @@ public struct HTTPParser: Sendable {
     }
 
     /// The connection closed. Returns true when a message was in progress
-    /// past its head; it is then complete (`untilClose`) or marked
-    /// `incomplete`, and `takeMessage()` hands it over.
+    /// past its start line; it is then complete (`untilClose`, or a
+    /// Simple-Request) or marked `incomplete`, and `takeMessage()` hands it over.
     public mutating func finish() -> Bool {
         switch state {
         case .untilClose, .done:
             state = .idle
+            return true
+        case .headers where sawStartLine:
+            sawStartLine = false
+            if !message.isSimple { message.incomplete = true }
+            state = .idle
+            line.removeAll(keepingCapacity: true)
             return true
         case .headDone, .body, .chunkSize, .chunkData, .chunkEnd, .trailers:
             message.incomplete = true
@@ -386,7 +422,11 @@ public struct HTTPParser: Sendable {
             if !extra.isEmpty { message[keyPath: list][last].value += [0x20] + extra }
             return nil
         }
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return fail(.badHeader) }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
+            message.ignoredLines += 1
+            return nil
+        }
+        guard colon > 0 else { return fail(.badHeader) }
         var name = Array(line[..<colon])
         // RFC 9112 §5.1: no whitespace between name and colon; names are tokens.
         for k in name.indices {
@@ -427,14 +467,21 @@ public struct HTTPParser: Sendable {
     }
 
     /// RFC 9112 §3 (request-line) and §4 (status-line). Runs of spaces are
-    /// tolerated; control bytes are not.
+    /// tolerated; control bytes are not. A request line is "method URI
+    /// version" (the URI is what lies between, possibly empty or with spaces)
+    /// or an HTTP/0.9 "method URI" (empty version).
     static func parseStartLine(_ line: [UInt8], role: Role) -> HTTPMessage.StartLine? {
         for c in line where (c < 0x20 && c != 0x09) || c == 0x7F { return nil }
         switch role {
         case .request:
             let parts = line.split(separator: 0x20, omittingEmptySubsequences: true)
-            guard parts.count == 3, parts[0].allSatisfy(isToken), isVersion(parts[2]) else { return nil }
-            return .request(method: Array(parts[0]), uri: Array(parts[1]), version: Array(parts[2]))
+            guard parts.count >= 2, parts[0].allSatisfy(isToken) else { return nil }
+            let method = Array(parts[0])
+            if let last = parts.last, isVersion(last) {
+                return .request(method: method, uri: trimmed(line[parts[0].endIndex ..< last.startIndex]), version: Array(last))
+            }
+            guard parts.count == 2 else { return nil }
+            return .request(method: method, uri: Array(parts[1]), version: [])
         case .response:
             guard let sp = line.firstIndex(of: 0x20), isVersion(line[..<sp]) else { return nil }
             var rest = line[(sp + 1)...]
