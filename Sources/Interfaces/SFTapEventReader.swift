@@ -232,6 +232,9 @@ public struct SFTapEventReader {
         if unfinished {
             report(.truncated, at: eventOffset, error: error)
         }
+        // Bytes too few to tell the format were never framed.
+        offset &+= UInt64(probe.count)
+        counters.bytesSkipped &+= UInt64(buffer.count + probe.count)
         buffer.removeAll(keepingCapacity: true)
         probe.removeAll()
         pending = nil
