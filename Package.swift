@@ -45,7 +45,11 @@ let package = Package(
         .target(name: "SFTapConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "Classify", dependencies: ["PacketCore", "CVectorscan"]),
         .target(name: "Interfaces", dependencies: ["PacketCore"]),
-        .target(name: "Analyzers", dependencies: ["PacketCore", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Analyzers", dependencies: [
+            "PacketCore", .product(name: "Crypto", package: "swift-crypto"),
+            // AES.permute: the single-block AES of QUIC header protection (RFC 9001 §5.4.3).
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
         .target(name: "Wire", dependencies: ["PacketCore"]),
         .target(name: "Capture", dependencies: ["PacketCore", "CLibpcap"]),
         .target(name: "Filters", dependencies: ["PacketCore", "CLibpcap"]),

@@ -11,16 +11,20 @@ import PacketCore
 ///   is ignored (counted).
 /// - The client is the side that sent the request or ClientHello; for DNS the side not on port 53.
 /// - UDP on ports 53, 5353 and 5355 → DNS, one message per datagram.
+/// - Other UDP: a flow on port 443, or whose datagram starts with a QUIC long header of a version the
+///   QUIC analyzer decrypts → QUIC. The client is the sender of that first datagram, unless it sends from
+///   port 443 to another port. Up to the first four datagrams are looked at.
 public final class AnalyzeSink: FlowEventSink {
     public struct Counters: Sendable {
         public var httpFlows: UInt64 = 0
         public var tlsFlows: UInt64 = 0
         public var dnsTCPFlows: UInt64 = 0
         public var dnsDatagrams: UInt64 = 0
+        public var quicFlows: UInt64 = 0
         public var unroutedFlows: UInt64 = 0
     }
 
-    enum Route: UInt8 { case undecided, http, tls, dns, none }
+    enum Route: UInt8 { case undecided, http, tls, dns, quic, none }
 
     struct FlowState {
         var id: UInt64 = 0
@@ -32,6 +36,7 @@ public final class AnalyzeSink: FlowEventSink {
     public let http: HTTPAnalyzer
     public let tls: TLSAnalyzer
     public let dns: DNSAnalyzer
+    public let quic: QUICAnalyzer
     public private(set) var counters = Counters()
     private var flows: [FlowState] = []
 
@@ -41,6 +46,7 @@ public final class AnalyzeSink: FlowEventSink {
         http = HTTPAnalyzer(options: options, emit: emit)
         tls = TLSAnalyzer(emit: emit)
         dns = DNSAnalyzer(emit: emit)
+        quic = QUICAnalyzer(emit: emit)
     }
 
     @inline(__always)
@@ -51,7 +57,7 @@ public final class AnalyzeSink: FlowEventSink {
     static func vlan(_ key: FlowKey) -> Int? { key.vlan == FlowKey.noVLAN ? nil : Int(key.vlan) }
 
     public func flowCreated(_ flow: FlowView, time: Timestamp) {
-        guard flow.key.ipProtocol == 6 else { return }
+        guard flow.key.ipProtocol == 6 || flow.key.ipProtocol == 17 else { return }
         if flow.slot >= flows.count { flows.append(contentsOf: repeatElement(FlowState(), count: flow.slot + 1 - flows.count)) }
         flows[flow.slot] = FlowState(id: flow.id)
     }
@@ -86,7 +92,9 @@ public final class AnalyzeSink: FlowEventSink {
         let key = flow.key
         let t = Self.seconds(time)
         if key.ipProtocol == 17 {
-            guard Self.isDNSPort(key.port1) || Self.isDNSPort(key.port2) else { return }
+            guard Self.isDNSPort(key.port1) || Self.isDNSPort(key.port2) else {
+                return quicDatagram(flow, fromFirst: fromFirst, bytes: bytes, time: t)
+            }
             counters.dnsDatagrams &+= 1
             let a = (ip: key.address1.description, port: key.port1), b = (ip: key.address2.description, port: key.port2)
             dns.datagram(source: fromFirst ? a : b, destination: fromFirst ? b : a, vlan: Self.vlan(key), bytes: bytes, time: t)
@@ -100,7 +108,7 @@ public final class AnalyzeSink: FlowEventSink {
         case .http: http.data(flow: flow.id, fromClient: fromClient, bytes: bytes, time: t)
         case .tls: tls.data(flow: flow.id, fromClient: fromClient, bytes: bytes, time: t)
         case .dns: dns.data(flow: flow.id, fromClient: fromClient, bytes: bytes, time: t)
-        case .undecided, .none: break
+        case .undecided, .quic, .none: break
         }
     }
 
@@ -131,9 +139,30 @@ public final class AnalyzeSink: FlowEventSink {
         case .dns:
             counters.dnsTCPFlows &+= 1
             dns.open(flow: flow.id, client: client, server: server, vlan: Self.vlan(key), time: time)
-        case .undecided, .none:
+        case .undecided, .quic, .none:
             break
         }
+    }
+
+    private func quicDatagram(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
+        guard flow.slot < flows.count, flows[flow.slot].id == flow.id else { return }
+        let key = flow.key
+        if flows[flow.slot].route == .undecided {
+            guard key.port1 == 443 || key.port2 == 443 || QUICAnalyzer.startsWithKnownLongHeader(bytes) else {
+                flows[flow.slot].chunksSeen += 1
+                if flows[flow.slot].chunksSeen >= 4 { flows[flow.slot].route = .none }
+                return
+            }
+            let senderIsClient = !((fromFirst ? key.port1 : key.port2) == 443 && (fromFirst ? key.port2 : key.port1) != 443)
+            let clientIsFirst = fromFirst == senderIsClient
+            flows[flow.slot].route = .quic
+            flows[flow.slot].clientIsFirst = clientIsFirst
+            counters.quicFlows &+= 1
+            let one = (ip: key.address1.description, port: key.port1), two = (ip: key.address2.description, port: key.port2)
+            quic.open(flow: flow.id, client: clientIsFirst ? one : two, server: clientIsFirst ? two : one, vlan: Self.vlan(key), time: time)
+        }
+        guard flows[flow.slot].route == .quic else { return }
+        quic.datagram(flow: flow.id, fromClient: fromFirst == flows[flow.slot].clientIsFirst, bytes: bytes, time: time)
     }
 
     public func flowGap(_ flow: FlowView, fromFirst: Bool, length: Int, time: Timestamp) {
@@ -142,11 +171,12 @@ public final class AnalyzeSink: FlowEventSink {
     }
 
     public func flowDestroyed(_ flow: FlowView, reason: DestroyReason, time: Timestamp) {
-        guard flow.key.ipProtocol == 6, flow.slot < flows.count, flows[flow.slot].id == flow.id else { return }
+        guard flow.key.ipProtocol == 6 || flow.key.ipProtocol == 17, flow.slot < flows.count, flows[flow.slot].id == flow.id else { return }
         switch flows[flow.slot].route {
         case .http: http.close(flow: flow.id, time: Self.seconds(time))
         case .tls: tls.close(flow: flow.id, time: Self.seconds(time))
         case .dns: dns.close(flow: flow.id)
+        case .quic: quic.close(flow: flow.id, time: Self.seconds(time))
         case .undecided, .none: break
         }
         flows[flow.slot] = FlowState()

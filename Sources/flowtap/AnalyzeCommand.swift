@@ -9,16 +9,19 @@ import Glibc
 struct AnalyzeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "analyze",
-        abstract: "Reassemble flows and run the built-in HTTP, DNS and TLS analyzers; write one JSON record per line.",
+        abstract: "Reassemble flows and run the built-in HTTP, DNS, TLS and QUIC analyzers; write one JSON record per line.",
         discussion: """
         Flows are routed by their first bytes: HTTP request or response lines, TLS handshake records, DNS on
-        port 53 (TCP, length-prefixed) and DNS/mDNS/LLMNR datagrams (UDP 53, 5353, 5355). Records keep SF-TAP's
-        analyzer shapes: {"type":"http","client":{…},"server":{…}}, {"type":"dns",…}, {"type":"tls",…}.
+        port 53 (TCP, length-prefixed), DNS/mDNS/LLMNR datagrams (UDP 53, 5353, 5355), and QUIC: UDP port 443 or
+        a datagram that starts with a QUIC v1/v2 long header. QUIC Initial packets are decrypted (RFC 9001, RFC 9369)
+        to read the ClientHello and ServerHello inside. Records keep SF-TAP's analyzer shapes:
+        {"type":"http","client":{…},"server":{…}}, {"type":"dns",…}, {"type":"tls",…}, {"type":"quic",…}.
 
         Examples:
           flowtap analyze -r capture.pcap
           flowtap analyze -r capture.pcap -w records.jsonl --bodies
           flowtap analyze -r capture.pcap | jq 'select(.type=="tls") | .client.sni'
+          flowtap analyze -r capture.pcap | jq 'select(.type=="quic") | [.version, .client.sni, .client.ja4]'
         """
     )
 
@@ -63,7 +66,7 @@ struct AnalyzeCommand: ParsableCommand {
             sink.http.closeAll(time: 0)
             flush()
             let c = sink.counters
-            writeStandardError("packets \(engine.counters.packets), flows \(engine.counters.flowsCreated); HTTP flows \(c.httpFlows) (\(sink.http.counters.transactions) transactions, \(sink.http.counters.parseErrors) errors), TLS flows \(c.tlsFlows), DNS: \(c.dnsDatagrams) datagrams, \(c.dnsTCPFlows) TCP flows (\(sink.dns.counters.messages) messages, \(sink.dns.counters.errors) errors)\n")
+            writeStandardError("packets \(engine.counters.packets), flows \(engine.counters.flowsCreated); HTTP flows \(c.httpFlows) (\(sink.http.counters.transactions) transactions, \(sink.http.counters.parseErrors) errors), TLS flows \(c.tlsFlows), DNS: \(c.dnsDatagrams) datagrams, \(c.dnsTCPFlows) TCP flows (\(sink.dns.counters.messages) messages, \(sink.dns.counters.errors) errors), QUIC flows \(c.quicFlows) (\(sink.quic.counters.records) records, \(sink.quic.counters.decrypted) Initial packets decrypted, \(sink.quic.counters.errors) errors)\n")
         } catch {
             writeStandardError("flowtap analyze: \(error)\n")
             throw ExitCode(1)

@@ -110,56 +110,19 @@ public final class TLSAnalyzer {
     }
 
     private func write(_ flow: Flow, time: Double) {
-        writer.reset()
-        writer.beginObject()
-        writer.string("type", "tls")
-        writer.number("time", time)
-        if let vlan = flow.vlan { writer.number("vlan", vlan) }
-
-        writer.beginObject("client")
-        writer.string("ip", flow.client.ip)
-        writer.number("port", Int(flow.client.port))
-        if let hello = flow.clientHello {
-            if let sni = hello.serverName { writer.string("sni", sni) }
-            writer.beginArray("alpn")
-            for name in hello.alpn { writer.string(nil, name) }
-            writer.endArray()
-            numbers("versions", hello.supportedVersions)
-            writer.number("legacy_version", Int(hello.legacyVersion))
-            numbers("ciphers", hello.ciphers)
-            numbers("extensions", hello.extensions)
-            numbers("groups", hello.groups)
-            let ja3 = TLSFingerprint.ja3(hello)
-            writer.string("ja3", ja3)
-            writer.string("ja3_hash", TLSFingerprint.md5(ja3))
-            writer.string("ja4", TLSFingerprint.ja4(hello))
-        }
+        writer.beginRecord("tls", time: time, vlan: flow.vlan)
+        writer.beginEndpoint("client", ip: flow.client.ip, port: flow.client.port)
+        if let hello = flow.clientHello { writer.clientHelloFields(hello) }
         if case .failed(let error) = flow.fromClient.state { writer.string("error", error.name) }
         writer.endObject()
 
-        writer.beginObject("server")
-        writer.string("ip", flow.server.ip)
-        writer.number("port", Int(flow.server.port))
-        if let hello = flow.serverHello {
-            writer.number("version", Int(hello.version))
-            writer.number("cipher", Int(hello.cipher))
-            if let alpn = hello.alpn { writer.string("alpn", alpn) }
-            numbers("extensions", hello.extensions)
-            let ja3s = TLSFingerprint.ja3s(hello)
-            writer.string("ja3s", ja3s)
-            writer.string("ja3s_hash", TLSFingerprint.md5(ja3s))
-        }
+        writer.beginEndpoint("server", ip: flow.server.ip, port: flow.server.port)
+        if let hello = flow.serverHello { writer.serverHelloFields(hello) }
         if case .failed(let error) = flow.fromServer.state { writer.string("error", error.name) }
         writer.endObject()
 
         writer.endObject()
         counters.records += 1
         emit(writer.line)
-    }
-
-    private func numbers(_ key: String, _ values: [UInt16]) {
-        writer.beginArray(key)
-        for v in values where !TLSFingerprint.isGREASE(v) { writer.number(nil, Int(v)) }
-        writer.endArray()
     }
 }

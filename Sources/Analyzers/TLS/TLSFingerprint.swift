@@ -5,7 +5,7 @@ import Crypto
 /// JA3  = MD5("SSLVersion,Ciphers,Extensions,EllipticCurves,EllipticCurvePointFormats"),
 ///        decimal values joined by '-', GREASE removed, legacy_version as SSLVersion.
 /// JA3S = MD5("SSLVersion,Cipher,Extensions") from the ServerHello.
-/// JA4  = a_b_c for TLS over TCP ("t"); see `ja4`.
+/// JA4  = a_b_c for TLS over TCP ("t") or QUIC ("q"); see `ja4`.
 public enum TLSFingerprint {
     /// GREASE values (RFC 8701 §2): 0x0A0A, 0x1A1A, … 0xFAFA.
     @inlinable
@@ -30,8 +30,8 @@ public enum TLSFingerprint {
         hex(Insecure.MD5.hash(data: Array(text.utf8)), count: 32)
     }
 
-    /// JA4 for a ClientHello seen over TCP.
-    public static func ja4(_ hello: TLSClientHello) -> String {
+    /// JA4 for a ClientHello seen over TCP, or over QUIC (`quic`: protocol letter "q" instead of "t").
+    public static func ja4(_ hello: TLSClientHello, quic: Bool = false) -> String {
         let ciphers = hello.ciphers.filter { !isGREASE($0) }
         let extensions = hello.extensions.filter { !isGREASE($0) }
         // Version: the highest supported_versions entry, else legacy_version.
@@ -50,7 +50,7 @@ public enum TLSFingerprint {
         case 0xFEFC: versionText = "d3"
         default: versionText = "00"
         }
-        var a = "t" + versionText
+        var a = (quic ? "q" : "t") + versionText
         a += hello.extensions.contains(0x0000) ? "d" : "i"
         a += twoDigits(ciphers.count) + twoDigits(extensions.count)
         a += alpnChars(hello.alpn.first)
