@@ -11,23 +11,28 @@ struct AnalyzerCommand: ParsableCommand {
         commandName: "analyzer",
         abstract: "Run one built-in analyzer (http, dns, tls) on an SF-TAP interface socket or a recorded event stream.",
         discussion: """
-        Reads the events `flowtap abstract` (or the original SF-TAP) serves on one interface socket, text or
-        binary (detected from the first bytes, or --format), and writes the records `flowtap analyze` writes
-        for those flows, one JSON object per line. Stops at the end of the stream or on SIGINT/SIGTERM and
-        prints one summary line on standard error. Bad headers are reported with their byte offset and
-        skipped (text) or stop the reading (binary). The interface needs `body: yes` (the default).
+        Reads the events `flowtap abstract` (or the original SF-TAP) serves on
+        one interface socket, text or binary (detected from the first bytes, or
+        --format), and writes the records `flowtap analyze` writes for those
+        flows, one JSON object per line. Stops at the end of the stream or on
+        SIGINT/SIGTERM and prints one summary line on standard error. Bad
+        headers are reported with their byte offset and skipped (text) or stop
+        the reading (binary). The interface needs `body: yes` (the default).
 
         Examples:
-          flowtap abstract -c examples/flowtap.yaml &       # serves /tmp/sf-tap/tcp/http, tcp/tls, udp/dns …
+          # beside `flowtap abstract -c examples/flowtap.yaml`, which serves
+          # /tmp/sf-tap/tcp/http, tcp/tls, tcp/dns (binary), udp/dns …
           flowtap analyzer http /tmp/sf-tap/tcp/http -w http.jsonl
           flowtap analyzer tls /tmp/sf-tap/tcp/tls | jq .client.sni
           flowtap analyzer dns /tmp/sf-tap/udp/dns
-          flowtap analyzer dns /tmp/sf-tap/tcp/dns          # binary interface, detected
+          flowtap analyzer dns /tmp/sf-tap/tcp/dns
 
-          # balance: 4 on the http rule serves tcp/http0 … tcp/http3; one analyzer per socket:
-          for i in 0 1 2 3; do flowtap analyzer http /tmp/sf-tap/tcp/http$i -w http$i.jsonl & done
+          # balance: 4 on the http rule: tcp/http0 … http3, one analyzer each
+          for i in 0 1 2 3; do
+            flowtap analyzer http /tmp/sf-tap/tcp/http$i -w http$i.jsonl &
+          done
 
-          # what `abstract --out-dir` recorded is the same stream:
+          # what `abstract --out-dir` recorded is the same stream
           flowtap abstract -c examples/flowtap.yaml -r capture.pcap --out-dir out
           flowtap analyzer http --read out/tcp/http
           cat out/udp/dns | flowtap analyzer dns -
@@ -59,10 +64,9 @@ struct AnalyzerCommand: ParsableCommand {
     static let errorLines = 20
 
     func validate() throws {
-        guard let analyzer = SFTapStreamAnalyzer.Kind(rawValue: kind) else {
+        guard SFTapStreamAnalyzer.Kind(rawValue: kind) != nil else {
             throw ValidationError("unknown analyzer '\(kind)': choose one of \(SFTapStreamAnalyzer.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        _ = analyzer
         if socket == nil && file == nil { throw ValidationError("give the interface socket (e.g. /tmp/sf-tap/tcp/\(kind)), - for standard input, or --read FILE") }
         if socket != nil && file != nil { throw ValidationError("give either a socket or --read FILE, not both") }
         if let format, format != "text" && format != "binary" { throw ValidationError("--format must be text or binary, not '\(format)'") }

@@ -52,7 +52,9 @@ final class AnalyzerCommandTests: XCTestCase {
     func analyzeRecords(_ capture: String) throws -> [String] {
         let (out, status) = try Corpus.run(try executable, ["analyze", "-r", capture, "--quiet"])
         XCTAssertEqual(status, 0)
-        return out.split(separator: "\n").map(String.init).sorted()
+        // The socket analyzers here read the http, tls and dns interfaces; records of other analyzers are not theirs.
+        let types = ["{\"type\":\"http\"", "{\"type\":\"tls\"", "{\"type\":\"dns\""]
+        return out.split(separator: "\n").map(String.init).filter { line in types.contains { line.hasPrefix($0) } }.sorted()
     }
 
     /// Runs `flowtap abstract --out-dir` and returns the directory.
