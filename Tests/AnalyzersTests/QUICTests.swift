@@ -213,7 +213,7 @@ final class QUICTests: XCTestCase {
         XCTAssertEqual(QUICVersion.name(0x0000_0001), "1")
         XCTAssertEqual(QUICVersion.name(0x6B33_43CF), "2")
         XCTAssertEqual(QUICVersion.name(0xFF00_001D), "ff00001d")
-        for wire: UInt32 in [0, 1, 2, 0x6B33_43CF, 0xFF00_001C, 0xFF00_001D, 0xFF00_0022, 0xFF00_0023, 0x5130_3436] {
+        for wire: UInt32 in [0, 1, 2, 0x6B33_43CF, 0xFF00_0016, 0xFF00_0017, 0xFF00_001D, 0xFF00_0022, 0xFF00_0023, 0x5130_3436] {
             XCTAssertEqual(QUICVersion.isKnown(wire), QUICVersion.known(wire) != nil, "\(wire)")
         }
     }

@@ -5,8 +5,9 @@
 ///   types Initial 0, 0-RTT 1, Handshake 2, Retry 3 (RFC 9000 §17.2).
 /// - v2, RFC 9369 §3.3.1–3.3.2: salt 0x0dede3de…, labels "quicv2 key/iv/hp",
 ///   types Initial 1, 0-RTT 2, Handshake 3, Retry 0 (RFC 9369 §3.2).
-/// - drafts 29–34 (0xff00001d…0xff000022), still seen in older captures: v1's labels and
-///   types; drafts 29–32 use draft-29's salt (draft-ietf-quic-tls-29 §5.2), 33–34 v1's.
+/// - drafts 23–34 (0xff000017…0xff000022), still seen in older captures: v1's labels and
+///   types; drafts 23–28 use draft-23's salt (draft-ietf-quic-tls-23 §5.2), 29–32 draft-29's
+///   (draft-ietf-quic-tls-29 §5.2), 33–34 v1's.
 public struct QUICVersion: Sendable, Equatable {
     public let wire: UInt32
     let salt: [UInt8]
@@ -23,6 +24,8 @@ public struct QUICVersion: Sendable, Equatable {
                                   0x9A, 0xE6, 0xA4, 0xC8, 0x0C, 0xAD, 0xCC, 0xBB, 0x7F, 0x0A]
     static let v2Salt: [UInt8] = [0x0D, 0xED, 0xE3, 0xDE, 0xF7, 0x00, 0xA6, 0xDB, 0x81, 0x93,
                                   0x81, 0xBE, 0x6E, 0x26, 0x9D, 0xCB, 0xF9, 0xBD, 0x2E, 0xD9]
+    static let draft23Salt: [UInt8] = [0xC3, 0xEE, 0xF7, 0x12, 0xC7, 0x2E, 0xBB, 0x5A, 0x11, 0xA7,
+                                       0xD2, 0x43, 0x2B, 0xB4, 0x63, 0x65, 0xBE, 0xF9, 0xF5, 0x02]
     static let draft29Salt: [UInt8] = [0xAF, 0xBF, 0xEC, 0x28, 0x99, 0x93, 0xD2, 0x4C, 0x9E, 0x97,
                                        0x86, 0xF1, 0x9C, 0x61, 0x11, 0xE0, 0x43, 0x90, 0xA8, 0x99]
 
@@ -38,24 +41,18 @@ public struct QUICVersion: Sendable, Equatable {
         self.initialType = initialType
     }
 
-    private static let draft29 = QUICVersion(wire: 0xFF00_001D, salt: draft29Salt, prefix: "quic", initialType: 0)
-    private static let draft30 = QUICVersion(wire: 0xFF00_001E, salt: draft29Salt, prefix: "quic", initialType: 0)
-    private static let draft31 = QUICVersion(wire: 0xFF00_001F, salt: draft29Salt, prefix: "quic", initialType: 0)
-    private static let draft32 = QUICVersion(wire: 0xFF00_0020, salt: draft29Salt, prefix: "quic", initialType: 0)
-    private static let draft33 = QUICVersion(wire: 0xFF00_0021, salt: v1Salt, prefix: "quic", initialType: 0)
-    private static let draft34 = QUICVersion(wire: 0xFF00_0022, salt: v1Salt, prefix: "quic", initialType: 0)
+    /// Drafts 23…34, by draft number minus 23.
+    private static let drafts: [QUICVersion] = (23 ... 34).map { n in
+        QUICVersion(wire: 0xFF00_0000 | UInt32(n), salt: n < 29 ? draft23Salt : n < 33 ? draft29Salt : v1Salt,
+                    prefix: "quic", initialType: 0)
+    }
 
     /// The version for a wire value, or nil when its Initial protection is not known.
     public static func known(_ wire: UInt32) -> QUICVersion? {
         switch wire {
         case v1Wire: v1
         case v2Wire: v2
-        case 0xFF00_001D: draft29
-        case 0xFF00_001E: draft30
-        case 0xFF00_001F: draft31
-        case 0xFF00_0020: draft32
-        case 0xFF00_0021: draft33
-        case 0xFF00_0022: draft34
+        case 0xFF00_0017 ... 0xFF00_0022: drafts[Int(wire - 0xFF00_0017)]
         default: nil
         }
     }
@@ -63,7 +60,7 @@ public struct QUICVersion: Sendable, Equatable {
     /// Whether `wire` is a version `known` answers for (no lookup of the salts).
     @inlinable
     public static func isKnown(_ wire: UInt32) -> Bool {
-        wire == v1Wire || wire == v2Wire || (wire >= 0xFF00_001D && wire <= 0xFF00_0022)
+        wire == v1Wire || wire == v2Wire || (wire >= 0xFF00_0017 && wire <= 0xFF00_0022)
     }
 
     /// The packet type of a long header's first byte, in v1's terms.
