@@ -4,8 +4,8 @@ import TestSupport
 import XCTest
 
 /// The QUIC analyzer, through `flowtap analyze`'s sink, against the corpus's expectations on the captures they
-/// were made from: suricata-verify's QUIC tests (`expected.json` checks on `quic` events) and Zeek's quic.log
-/// (and ssl.log) baselines.
+/// were made from: suricata-verify's QUIC tests (`expected.json` checks on `quic` events), Zeek's quic.log
+/// (and ssl.log) baselines, and nDPI 4.2's flow tables for its QUIC captures.
 ///
 /// Compared fields, each counted matched/total and printed:
 /// - suricata-verify: SNI (`quic.extensions[i].values[0]` of a `server_name` entry), ALPN (of an `alpn` entry),
@@ -17,7 +17,9 @@ import XCTest
 ///
 /// Not comparable, left out of the totals and listed: suricata-verify's `quic.cyu` checks (quic-cyu,
 /// quic-alerts) fingerprint Google QUIC (Q043/Q046) CHLO tags, a different protocol from IETF QUIC; FlowTap
-/// counts those packets as unknown versions.
+/// counts those packets as unknown versions. quic-ietf-ja3 and quic-v2-ja3 check only alerts of rules
+/// (`test.rules`) the corpus copy does not hold, so suricata-verify states no QUIC JA3 value; nDPI's does
+/// (`testNDPIQUICFlows`).
 ///
 /// Disagreements are printed with their test name; the reasons found so far are in `explained`.
 final class QUICCorpusTests: XCTestCase {
