@@ -144,6 +144,12 @@ public final class AnalyzeSink: FlowEventSink {
         }
     }
 
+    /// A QUIC flow's client: the sender of its first datagram, unless that is sent from port 443 to another
+    /// port (shared with the socket analyzers).
+    static func quicSenderIsClient(key: FlowKey, fromFirst: Bool) -> Bool {
+        !((fromFirst ? key.port1 : key.port2) == 443 && (fromFirst ? key.port2 : key.port1) != 443)
+    }
+
     private func quicDatagram(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
         guard flow.slot < flows.count, flows[flow.slot].id == flow.id else { return }
         let key = flow.key
@@ -153,8 +159,7 @@ public final class AnalyzeSink: FlowEventSink {
                 if flows[flow.slot].chunksSeen >= 4 { flows[flow.slot].route = .none }
                 return
             }
-            let senderIsClient = !((fromFirst ? key.port1 : key.port2) == 443 && (fromFirst ? key.port2 : key.port1) != 443)
-            let clientIsFirst = fromFirst == senderIsClient
+            let clientIsFirst = fromFirst == Self.quicSenderIsClient(key: key, fromFirst: fromFirst)
             flows[flow.slot].route = .quic
             flows[flow.slot].clientIsFirst = clientIsFirst
             counters.quicFlows &+= 1

@@ -8,11 +8,14 @@ import PacketCore
 /// records `flowtap analyze` writes for those flows.
 ///
 /// - The socket's class is trusted: every TCP flow on it goes to the chosen analyzer, UDP datagrams too for
-///   DNS (each DATA is one message). Events of other transports are counted and ignored.
+///   DNS (each DATA is one message) and QUIC (each DATA is one datagram of its flow; UDP has no CREATED or
+///   DESTROYED, so a QUIC flow ends after `udpIdle` of stream time without datagrams, as the flow engine's
+///   UDP timeout ends it, or at the end of the stream). Events of other transports are counted and ignored.
 /// - CREATED starts a flow (DATA without CREATED, from a reader that connected mid-flow, starts one too);
 ///   DESTROYED closes it; a CREATED for a flow still open closes the old one first.
 /// - The client is decided at the first DATA as `AnalyzeSink` decides it (the HTTP request line's sender,
-///   the ClientHello's sender, for DNS the side not on port 53), else by SF-TAP's `match` (`up` is the
+///   the ClientHello's sender, for DNS the side not on port 53, for QUIC the first datagram's sender unless
+///   it sends from port 443), else by SF-TAP's `match` (`up` is the
 ///   client); a flow neither decides in its first two chunks is ignored (counted), as `analyze` does.
 /// - Records go to `emit` as they are made; at the end of the stream, flows still open are closed.
 /// - Bad stream input is counted and handed to `onStreamError` (see `SFTapEventReader`); nothing traps.
@@ -47,7 +50,10 @@ public final class SFTapStreamAnalyzer {
         public var droppedFlows: UInt64 = 0
     }
 
-    public static func isAvailable(_ kind: Kind) -> Bool { kind != .quic }
+    public static func isAvailable(_ kind: Kind) -> Bool { true }
+
+    /// Stream time without a datagram after which a QUIC flow ends (the flow engine's UDP idle timeout).
+    public static let udpIdle = Timestamp(seconds: 60, microseconds: 0)
 
     public let kind: Kind
     /// Open TCP flows tracked at most; a flow past it is counted in `droppedFlows` and ignored.
@@ -59,6 +65,7 @@ public final class SFTapStreamAnalyzer {
     let http: HTTPAnalyzer?
     let dns: DNSAnalyzer?
     let tls: TLSAnalyzer?
+    let quic: QUICAnalyzer?
     private let records: RecordCount
     private var reader: SFTapEventReader
 
@@ -68,6 +75,7 @@ public final class SFTapStreamAnalyzer {
         var clientIsFirst: Bool?
         var chunks = 0
         var ignored = false
+        var lastSeen = Timestamp.zero
     }
 
     private final class RecordCount { var value: UInt64 = 0 }
@@ -75,6 +83,7 @@ public final class SFTapStreamAnalyzer {
     private var flows: [FlowKey: FlowState] = [:]
     private var nextID: UInt64 = 1
     private var lastTime = Timestamp.zero
+    private var nextIdleSweep = Timestamp.zero
 
     public init(kind: Kind, bodies: Bool = false, format: SFTapEventReader.Format? = nil, maxBody: Int = SFTapEventReader.defaultMaxBody,
                 maxFlows: Int = 1_000_000, emit: @escaping (String) -> Void) throws(Unavailable) {
@@ -90,6 +99,7 @@ public final class SFTapStreamAnalyzer {
         http = kind == .http ? HTTPAnalyzer(options: .init(bodies: bodies), emit: counted) : nil
         dns = kind == .dns ? DNSAnalyzer(emit: counted) : nil
         tls = kind == .tls ? TLSAnalyzer(emit: counted) : nil
+        quic = kind == .quic ? QUICAnalyzer(emit: counted) : nil
         reader = SFTapEventReader(format: format, maxBody: maxBody)
     }
 
@@ -97,7 +107,9 @@ public final class SFTapStreamAnalyzer {
     public var recordCount: UInt64 { records.value }
 
     /// Errors the analyzer itself reported in records (HTTP parse errors, undecodable DNS messages, TLS hellos that failed).
-    public var analyzerErrors: Int { (http?.counters.parseErrors ?? 0) + (dns?.counters.errors ?? 0) + (tls?.counters.errors ?? 0) }
+    public var analyzerErrors: Int {
+        (http?.counters.parseErrors ?? 0) + (dns?.counters.errors ?? 0) + (tls?.counters.errors ?? 0) + (quic?.counters.errors ?? 0)
+    }
 
     /// The stream's format, once known.
     public var format: SFTapEventReader.Format? { reader.format }
@@ -161,6 +173,12 @@ public final class SFTapStreamAnalyzer {
             case .destroyed:
                 if let state = flows.removeValue(forKey: key) { close(key, state, time: event.time) }
             }
+        case 17 where kind == .quic && event.kind == .data:
+            guard let fromFirst = event.fromFirst else {
+                counters.ignoredEvents &+= 1
+                return
+            }
+            datagram(key, fromFirst: fromFirst, body, time: event.time)
         case 17 where kind == .dns && event.kind == .data:
             guard let fromFirst = event.fromFirst, let dns else {
                 counters.ignoredEvents &+= 1
@@ -184,15 +202,34 @@ public final class SFTapStreamAnalyzer {
         return FlowState(id: nextID - 1)
     }
 
-    private func data(_ key: FlowKey, fromFirst: Bool, match: SFTapEvent.Match, _ bytes: UnsafeRawBufferPointer, time: Timestamp) {
-        var state: FlowState
-        if let known = flows[key] {
-            state = known
-        } else if let started = newFlow() {
-            state = started
-        } else {
-            return
+    /// One QUIC datagram; flows idle for `udpIdle` are closed first.
+    private func datagram(_ key: FlowKey, fromFirst: Bool, _ bytes: UnsafeRawBufferPointer, time: Timestamp) {
+        if time >= nextIdleSweep {
+            closeIdle(before: Timestamp(nanoseconds: time.nanoseconds &- Self.udpIdle.nanoseconds))
+            nextIdleSweep = Timestamp(nanoseconds: time.nanoseconds &+ 1_000_000_000)
         }
+        guard var state = flows[key] ?? newFlow() else { return }
+        let t = AnalyzeSink.seconds(time)
+        state.lastSeen = time
+        let clientIsFirst = state.clientIsFirst ?? (fromFirst == AnalyzeSink.quicSenderIsClient(key: key, fromFirst: fromFirst))
+        if state.clientIsFirst == nil {
+            state.clientIsFirst = clientIsFirst
+            open(key, id: state.id, clientIsFirst: clientIsFirst, time: t)
+        }
+        flows[key] = state
+        quic?.datagram(flow: state.id, fromClient: fromFirst == clientIsFirst, bytes: bytes, time: t)
+    }
+
+    private func closeIdle(before limit: Timestamp) {
+        let idle = flows.filter { $0.key.ipProtocol == 17 && $0.value.lastSeen < limit }
+        for (key, state) in idle.sorted(by: { $0.value.id < $1.value.id }) {
+            flows[key] = nil
+            close(key, state, time: Timestamp(nanoseconds: state.lastSeen.nanoseconds &+ Self.udpIdle.nanoseconds))
+        }
+    }
+
+    private func data(_ key: FlowKey, fromFirst: Bool, match: SFTapEvent.Match, _ bytes: UnsafeRawBufferPointer, time: Timestamp) {
+        guard var state = flows[key] ?? newFlow() else { return }
         guard !state.ignored else { return }
         let t = AnalyzeSink.seconds(time)
         if state.clientIsFirst == nil {
@@ -233,7 +270,7 @@ public final class SFTapStreamAnalyzer {
         case .http: .http
         case .tls: .tls
         case .dns: .dns
-        case .quic: .none
+        case .quic: .quic
         }
     }
 
@@ -246,6 +283,7 @@ public final class SFTapStreamAnalyzer {
                    vlan: vlan, time: time)
         tls?.open(flow: id, client: client, server: server, vlan: vlan, time: time)
         dns?.open(flow: id, client: client, server: server, vlan: vlan, time: time)
+        quic?.open(flow: id, client: client, server: server, vlan: vlan, time: time)
     }
 
     private func close(_ key: FlowKey, _ state: FlowState, time: Timestamp) {
@@ -254,5 +292,6 @@ public final class SFTapStreamAnalyzer {
         http?.close(flow: state.id, time: t)
         tls?.close(flow: state.id, time: t)
         dns?.close(flow: state.id)
+        quic?.close(flow: state.id, time: t)
     }
 }

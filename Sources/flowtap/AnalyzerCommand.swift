@@ -9,7 +9,7 @@ import Glibc
 struct AnalyzerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "analyzer",
-        abstract: "Run one built-in analyzer (http, dns, tls) on an SF-TAP interface socket or a recorded event stream.",
+        abstract: "Run one built-in analyzer (http, dns, tls, quic) on an SF-TAP interface socket or a recorded event stream.",
         discussion: """
         Reads the events `flowtap abstract` (or the original SF-TAP) serves on
         one interface socket, text or binary (detected from the first bytes, or
@@ -39,7 +39,7 @@ struct AnalyzerCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: ArgumentHelp("The analyzer: http, dns or tls (quic when the build has it).", valueName: "analyzer"))
+    @Argument(help: ArgumentHelp("The analyzer: http, dns, tls or quic.", valueName: "analyzer"))
     var kind: String
 
     @Argument(help: ArgumentHelp("The interface socket, e.g. /tmp/sf-tap/tcp/http; - reads standard input.", valueName: "socket"))
