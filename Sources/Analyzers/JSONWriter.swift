@@ -98,6 +98,12 @@ public struct JSONWriter: Sendable {
     /// A JSON string from bytes; invalid UTF-8 sequences become U+FFFD.
     private mutating func appendString(_ raw: [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
+        // ASCII without characters to escape (most keys and values) is copied as it is.
+        if raw.allSatisfy({ $0 >= 0x20 && $0 < 0x80 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: raw)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         let text = String(decoding: raw, as: UTF8.self)
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -195,6 +195,23 @@ final class TLSTests: XCTestCase {
         }
     }
 
+    func testHellosSplitAtEveryBoundary() throws {
+        let (c, s) = streams(recordSize: 100)
+        func line(clientCut: Int, serverCut: Int) -> [String] {
+            let lines = TLSLines()
+            let tls = TLSAnalyzer { lines.all.append($0) }
+            tls.open(flow: 5, client: client, server: server, vlan: nil, time: 1)
+            for piece in [c[..<clientCut], c[clientCut...]] { piece.withUnsafeBytes { tls.data(flow: 5, fromClient: true, bytes: $0, time: 2) } }
+            for piece in [s[..<serverCut], s[serverCut...]] { piece.withUnsafeBytes { tls.data(flow: 5, fromClient: false, bytes: $0, time: 3) } }
+            tls.close(flow: 5)
+            return lines.all
+        }
+        let whole = line(clientCut: c.count, serverCut: s.count)
+        XCTAssertEqual(whole.count, 1)
+        for at in 0 ..< c.count { XCTAssertEqual(line(clientCut: at, serverCut: s.count), whole, "client split at \(at)") }
+        for at in 0 ..< s.count { XCTAssertEqual(line(clientCut: c.count, serverCut: at), whole, "server split at \(at)") }
+    }
+
     func testClientOnlyAtCloseAndErrors() throws {
         let lines = TLSLines()
         let tls = TLSAnalyzer { lines.all.append($0) }

@@ -458,18 +458,18 @@ public final class HTTPAnalyzer {
 
     /// Header fields as an object; repeated names joined with ", ".
     private func fields(_ key: String, _ list: [(name: [UInt8], value: [UInt8])]) {
-        var order: [[UInt8]] = []
-        var values: [[UInt8]: [UInt8]] = [:]
-        for (name, value) in list {
-            if let old = values[name] {
-                values[name] = old + [UInt8(ascii: ","), UInt8(ascii: " ")] + value
-            } else {
-                order.append(name)
-                values[name] = value
-            }
-        }
         writer.beginObject(key)
-        for name in order { writer.string(String(decoding: name, as: UTF8.self), values[name] ?? []) }
+        // Header lists are short: a scan per field is cheaper than hashing every name.
+        for i in list.indices where !list[..<i].contains(where: { $0.name == list[i].name }) {
+            let name = String(decoding: list[i].name, as: UTF8.self)
+            guard list[(i + 1)...].contains(where: { $0.name == list[i].name }) else {
+                writer.string(name, list[i].value)
+                continue
+            }
+            var value = list[i].value
+            for later in list[(i + 1)...] where later.name == list[i].name { value += [UInt8(ascii: ","), UInt8(ascii: " ")] + later.value }
+            writer.string(name, value)
+        }
         writer.endObject()
     }
 }
