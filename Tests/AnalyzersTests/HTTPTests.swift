@@ -341,6 +341,20 @@ final class HTTPTests: XCTestCase {
         XCTAssertFalse(chunked[0].has("error"))
     }
 
+    func testGapPastTheBodyEndsTheMessageThenStops() {
+        let (lines, counters) = feed([
+            .client("GET /1 HTTP/1.0\r\n\r\n"),
+            .server("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nab"), .serverGap(20),
+        ])
+        let records = objects(lines)
+        XCTAssertEqual(records.count, 2)
+        XCTAssertEqual(records[0].str("server", "response", "code"), "200")
+        XCTAssertEqual(records[0].int("server", "body_missing"), 3)
+        XCTAssertEqual(records[1].str("error"), "gap in header")
+        XCTAssertEqual(counters.transactions, 1)
+        XCTAssertEqual(counters.parseErrors, 1)
+    }
+
     func testGapInHeaderIsAnErrorForThatDirection() {
         let (lines, counters) = feed([
             .client("GET / HTTP/1.1\r\n\r\n"),

@@ -195,6 +195,19 @@ final class TLSTests: XCTestCase {
         }
     }
 
+    func testDraftServerHelloWithoutSessionID() throws {
+        // TLS 1.3 draft-18 ServerHello: version 0x7f12, random, cipher, extensions (key_share, empty here).
+        let body: [UInt8] = [0x7F, 0x12] + [UInt8](repeating: 7, count: 32) + [0x13, 0x01] + [0x00, 0x04, 0x00, 0x33, 0x00, 0x00]
+        let hello = try XCTUnwrap(body.withUnsafeBytes { TLSServerHello.parse($0) })
+        XCTAssertEqual(hello.version, 0x7F12)
+        XCTAssertEqual(hello.cipher, 0x1301)
+        XCTAssertEqual(hello.extensions, [51])
+        // The same bytes under a final version read a session id and fail to fit.
+        var final = body
+        final[0] = 0x03; final[1] = 0x03
+        XCTAssertNil(final.withUnsafeBytes { TLSServerHello.parse($0) })
+    }
+
     func testHellosSplitAtEveryBoundary() throws {
         let (c, s) = streams(recordSize: 100)
         func line(clientCut: Int, serverCut: Int) -> [String] {

@@ -161,6 +161,7 @@ public final class HTTPAnalyzer {
         case .end:
             counters.gapBytes &+= length
             if fromClient { requestEnded(flow) } else { responseEnded(flow) }
+            if let anomaly = (fromClient ? flow.request : flow.response).anomaly { error(flow, fromClient: fromClient, anomaly) }
         case .error(let anomaly):
             error(flow, fromClient: fromClient, anomaly)
         default:

@@ -296,7 +296,8 @@ public struct HTTPParser: Sendable {
 
     /// Bytes lost to a gap. Inside a body they count as missing body bytes;
     /// a gap that reaches into a head, chunk line or trailer is an error.
-    /// Returns `.end` when the gap exactly finishes a length-delimited body.
+    /// Returns `.end` when the gap finishes a length-delimited body; when it
+    /// runs past it, the direction is stopped as well (`anomaly` is set).
     public mutating func gap(_ length: Int) -> HTTPParseStep {
         guard length > 0 else { return .needMore }
         switch state {
@@ -307,6 +308,13 @@ public struct HTTPParser: Sendable {
             state = remaining == length ? .done : .body(remaining: remaining - length)
             if state == .done { state = .idle; return .end(consumed: 0) }
             return .needMore
+        case .body(let remaining):
+            // The gap runs past the body into what follows: the message ends with
+            // its missing bytes, and the direction stops (no resync).
+            noteMissing(remaining)
+            state = .failed(.gapInHeader)
+            line.removeAll(keepingCapacity: false)
+            return .end(consumed: 0)
         case .chunkData(let remaining) where length <= remaining:
             noteMissing(length)
             state = remaining == length ? .chunkEnd : .chunkData(remaining: remaining - length)

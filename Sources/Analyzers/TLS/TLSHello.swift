@@ -117,9 +117,13 @@ public struct TLSServerHello: Sendable, Equatable {
     public static func parse(_ body: UnsafeRawBufferPointer) -> TLSServerHello? {
         var r = Reader(body)
         var hello = TLSServerHello()
-        guard let version = r.u16(), r.skip(32),
-              let session = r.vector(lengthBytes: 1), session.count <= 32,
-              let cipher = r.u16(), r.u8() != nil // legacy_compression_method
+        guard let version = r.u16(), r.skip(32) else { return nil }
+        // TLS 1.3 drafts before 22 (0x7f00 | draft) sent no session id or compression method.
+        let early = version >> 8 == 0x7F && version & 0xFF < 22
+        if !early {
+            guard let session = r.vector(lengthBytes: 1), session.count <= 32 else { return nil }
+        }
+        guard let cipher = r.u16(), early || r.u8() != nil // legacy_compression_method
         else { return nil }
         hello.legacyVersion = version
         hello.cipher = cipher
