@@ -59,8 +59,15 @@ public final class FlowEngine<Sink: FlowEventSink> {
     private var decoder: PacketDecoder
     private var packet = DecodedPacket()
     private var inner = DecodedPacket()
-    public private(set) var table: FlowTable
-    public private(set) var tcp: TCPReassembler
+    // Held behind a stable pointer, like the sink: a stored struct of a class is copied (its arrays
+    // retained and released) around calls the optimiser cannot prove alias-free.
+    private let tcpStorage: UnsafeMutablePointer<TCPReassembler>
+    public let table: FlowTable
+    public var tcp: TCPReassembler { tcpStorage.pointee }
+    private var reassembler: TCPReassembler {
+        unsafeAddress { UnsafePointer(tcpStorage) }
+        unsafeMutableAddress { tcpStorage }
+    }
     public let defragmenter: Defragmenter
     public private(set) var counters = FlowEngineCounters()
     private let sinkStorage: UnsafeMutablePointer<Sink>
@@ -83,7 +90,8 @@ public final class FlowEngine<Sink: FlowEventSink> {
         decoder = PacketDecoder(verifyChecksums: config.verifyChecksums)
         decoder.decapsulateTunnels = config.decapsulateTunnels
         table = FlowTable(config: config.table)
-        tcp = TCPReassembler(config: config.tcp)
+        tcpStorage = .allocate(capacity: 1)
+        tcpStorage.initialize(to: TCPReassembler(config: config.tcp))
         defragmenter = Defragmenter(config: config.defragment)
         sinkStorage = .allocate(capacity: 1)
         sinkStorage.initialize(to: sink)
@@ -92,7 +100,9 @@ public final class FlowEngine<Sink: FlowEventSink> {
     deinit {
         sinkStorage.deinitialize(count: 1)
         sinkStorage.deallocate()
-        tcp.deallocate()
+        tcpStorage.pointee.deallocate()
+        tcpStorage.deinitialize(count: 1)
+        tcpStorage.deallocate()
     }
 
     /// The sink, for reading results or adjusting it between packets.
@@ -180,7 +190,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
                 }
                 remove(found)
                 slot = create(key, time: time, timeoutClass: Self.classTCP)
-                tcp.open(slot: slot)
+                reassembler.open(slot: slot)
             }
         } else {
             // Only a SYN or data can start a stream; a stray ACK, FIN or RST makes no flow.
@@ -189,13 +199,13 @@ public final class FlowEngine<Sink: FlowEventSink> {
                 return
             }
             slot = create(key, time: time, timeoutClass: Self.classTCP)
-            tcp.open(slot: slot)
+            reassembler.open(slot: slot)
         }
         table.touch(slot, time: time)
         if flags.contains(.fin) || flags.contains(.rst) { table.setTimeoutClass(slot, Self.classTCPClosing) }
         let payload = Self.clamped(bytes, p.payloadOffset, min(p.payloadCapturedLength, p.payloadLength))
         var forwarder = Forwarder(sink: sinkStorage, flow: view(slot), time: time)
-        let outcome = tcp.segment(slot: slot, fromFirst: fromFirst, flags: flags.rawValue, sequence: p.tcpSequence,
+        let outcome = reassembler.segment(slot: slot, fromFirst: fromFirst, flags: flags.rawValue, sequence: p.tcpSequence,
                                   acknowledgement: p.tcpAcknowledgement, payload: payload, time: time.nanoseconds, receiver: &forwarder)
         switch outcome {
         case .closed: destroy(slot, reason: .normal, time: time)
@@ -269,9 +279,9 @@ public final class FlowEngine<Sink: FlowEventSink> {
         var finalReason = reason
         if flow.key.ipProtocol == IPProtocol.tcp {
             var forwarder = Forwarder(sink: sinkStorage, flow: flow, time: time)
-            tcp.flush(slot: slot, time: time.nanoseconds, receiver: &forwarder)
-            if reason == .timeout && tcp.resetPending(slot: slot) { finalReason = .reset }
-            tcp.close(slot: slot)
+            reassembler.flush(slot: slot, time: time.nanoseconds, receiver: &forwarder)
+            if reason == .timeout && reassembler.resetPending(slot: slot) { finalReason = .reset }
+            reassembler.close(slot: slot)
         }
         counters.destroyed[Int(finalReason.rawValue)] &+= 1
         sinkStorage.pointee.flowDestroyed(flow, reason: finalReason, time: time)

@@ -54,29 +54,38 @@ public struct SFTapFormatter {
     }
 
     private mutating func append(decimal value: Int) {
-        var v = value
-        if v < 0 {
-            append(byte: UInt8(ascii: "-"))
-            v = -v
+        var v = UInt64(value.magnitude)
+        if value < 0 { append(byte: UInt8(ascii: "-")) }
+        var width = 1
+        var scale: UInt64 = 10
+        while width < 20 && v >= scale {
+            width += 1
+            scale = scale &* 10
         }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            repeat {
-                d[n] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
-                n += 1
-            } while v > 0 && n < 20
-            while n > 0 {
-                n -= 1
-                append(byte: d[n])
-            }
-        }
+        guard count + width <= capacity else { return }
+        var at = count + width
+        repeat {
+            at -= 1
+            buffer.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10), toByteOffset: at, as: UInt8.self)
+            v /= 10
+        } while v > 0
+        count += width
     }
 
-    /// inet_ntop, as the original prints addresses.
+    /// inet_ntop's text, as the original prints addresses; IPv4 is written directly (inet_ntop formats
+    /// through printf, a third of the header's cost).
     private mutating func append(address: IPAddress) {
+        if !address.isIPv6 {
+            let v = address.ipv4Value
+            append(decimal: Int(v >> 24))
+            append(byte: UInt8(ascii: "."))
+            append(decimal: Int((v >> 16) & 0xFF))
+            append(byte: UInt8(ascii: "."))
+            append(decimal: Int((v >> 8) & 0xFF))
+            append(byte: UInt8(ascii: "."))
+            append(decimal: Int(v & 0xFF))
+            return
+        }
         var raw = (address.high.bigEndian, address.low.bigEndian)
         let written: Int = withUnsafeBytes(of: &raw) { source in
             let target = (buffer + count).assumingMemoryBound(to: CChar.self)

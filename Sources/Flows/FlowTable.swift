@@ -21,7 +21,7 @@ public struct FlowTableConfig: Sendable {
 ///
 /// Memory grows with the number of live flows (slots are reused) and never
 /// past `maxFlows`; nothing is allocated per packet once grown.
-public struct FlowTable {
+public final class FlowTable {
     public struct Entry: Sendable {
         public var key: FlowKey
         public var id: UInt64
@@ -81,7 +81,7 @@ public struct FlowTable {
     }
 
     /// Adds a new flow; the caller has checked it is absent and made room (`isFull` is false).
-    public mutating func insert(_ key: FlowKey, time: Timestamp, timeoutClass: UInt8) -> Int {
+    public func insert(_ key: FlowKey, time: Timestamp, timeoutClass: UInt8) -> Int {
         precondition(count < config.maxFlows, "FlowTable.insert on a full table")
         if 2 * (count + 1) > index.count { growIndex() }
         let slot: Int32
@@ -105,7 +105,7 @@ public struct FlowTable {
 
     /// Marks activity at `time` (packet time; never moves backwards).
     @inline(__always)
-    public mutating func touch(_ slot: Int, time: Timestamp) {
+    public func touch(_ slot: Int, time: Timestamp) {
         if entries[slot].lastSeen < time { entries[slot].lastSeen = time }
         let s = Int32(slot)
         guard tails[Int(entries[slot].timeoutClass)] != s else { return }
@@ -114,7 +114,7 @@ public struct FlowTable {
     }
 
     /// Moves a flow to another timeout class.
-    public mutating func setTimeoutClass(_ slot: Int, _ timeoutClass: UInt8) {
+    public func setTimeoutClass(_ slot: Int, _ timeoutClass: UInt8) {
         guard entries[slot].timeoutClass != timeoutClass else { return }
         unlink(Int32(slot))
         entries[slot].timeoutClass = timeoutClass
@@ -135,7 +135,7 @@ public struct FlowTable {
         return nil
     }
 
-    public mutating func remove(_ slot: Int) {
+    public func remove(_ slot: Int) {
         guard entries[slot].live else { return }
         let s = Int32(slot)
         unlink(s)
@@ -160,7 +160,7 @@ public struct FlowTable {
         count -= 1
     }
 
-    private mutating func growIndex() {
+    private func growIndex() {
         let capacity = index.count * 2
         index = [Int32](repeating: -1, count: capacity)
         indexMask = capacity - 1
@@ -171,7 +171,7 @@ public struct FlowTable {
         }
     }
 
-    private mutating func linkTail(_ slot: Int32) {
+    private func linkTail(_ slot: Int32) {
         let c = Int(entries[Int(slot)].timeoutClass)
         entries[Int(slot)].previous = tails[c]
         entries[Int(slot)].next = -1
@@ -179,7 +179,7 @@ public struct FlowTable {
         tails[c] = slot
     }
 
-    private mutating func unlink(_ slot: Int32) {
+    private func unlink(_ slot: Int32) {
         let c = Int(entries[Int(slot)].timeoutClass)
         let p = entries[Int(slot)].previous, n = entries[Int(slot)].next
         if p >= 0 { entries[Int(p)].next = n } else { heads[c] = n }

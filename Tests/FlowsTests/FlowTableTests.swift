@@ -39,7 +39,7 @@ final class FlowTableTests: XCTestCase {
     func testRandomInsertFindRemoveAgreesWithADictionary() {
         var config = FlowTableConfig()
         config.maxFlows = 20_000
-        var table = FlowTable(config: config)
+        let table = FlowTable(config: config)
         var reference: [FlowKey: Int] = [:]
         var rng = SystemRandomNumberGenerator()
         for step in 0 ..< 200_000 {
@@ -65,7 +65,7 @@ final class FlowTableTests: XCTestCase {
     func testIdleExpiryFollowsPacketTimeAndClass() {
         var config = FlowTableConfig()
         config.idleTimeouts = [10, 100]
-        var table = FlowTable(config: config)
+        let table = FlowTable(config: config)
         let a = table.insert(key(1), time: Timestamp(nanoseconds: 0), timeoutClass: 0)
         let b = table.insert(key(2), time: Timestamp(nanoseconds: 0), timeoutClass: 1)
         let c = table.insert(key(3), time: Timestamp(nanoseconds: 5), timeoutClass: 0)

@@ -3,8 +3,11 @@
 #include <stddef.h>
 
 /// Writes `value` as printf's "%.17g" (what SF-TAP's boost::lexical_cast<std::string>(double)
-/// prints) into `buffer`; returns the length, or -1. A C shim because Swift cannot call
-/// variadic snprintf without allocating a va_list array.
+/// prints) into `buffer`; returns the length, or -1. Values in [1, 1e16) take an exact integer
+/// path (no printf); others, and buffers under 32 bytes, go to snprintf.
 int flowtap_format_g17(char *buffer, size_t size, double value);
+
+/// The same through snprintf alone: the reference the fast path is tested against.
+int flowtap_format_g17_libc(char *buffer, size_t size, double value);
 
 #endif
