@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "InterfacesTests", dependencies: ["TestSupport", "Interfaces", "PacketCore"]),
         .testTarget(name: "SFTapConfigTests", dependencies: ["TestSupport", "SFTapConfig"]),
         .testTarget(name: "AnalyzersTests", dependencies: ["TestSupport", "Analyzers", "PacketCore"]),
-        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "CShims", "Capture", "Filters", "Wire", "PacketCore", "TrafficGen"]),
+        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "CShims", "Interfaces", "SFTapConfig", "Capture", "Filters", "Wire", "PacketCore", "TrafficGen"]),
     ],
     swiftLanguageModes: [.v6]
 )

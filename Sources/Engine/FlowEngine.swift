@@ -113,11 +113,22 @@ public final class FlowEngine<Sink: FlowEventSink> {
 
     public var anomalies: AnomalyCounters { decoder.counters }
 
+    /// Set by a pipeline whose engines share one clock (`ShardedRunner`): idle expiry then runs only
+    /// from `advanceClock`, at the moments one engine over the whole input would run it, so every
+    /// flow ends at the same time whatever the number of shards.
+    public var externalClock = false
+
+    /// Moves packet time to `time`; with `expire`, ends flows idle past their timeout, as `process` does once a second.
+    public func advanceClock(to time: Timestamp, expire shouldExpire: Bool) {
+        now = time
+        if shouldExpire { expire(now: time) }
+    }
+
     /// Processes one captured packet.
     public func process(_ record: PacketRecord) {
         counters.packets &+= 1
         now = record.timestamp
-        if now.nanoseconds >= lastExpiry &+ 1_000_000_000 || lastExpiry == .min {
+        if !externalClock && (now.nanoseconds >= lastExpiry &+ 1_000_000_000 || lastExpiry == .min) {
             expire(now: now)
             lastExpiry = now.nanoseconds
         }

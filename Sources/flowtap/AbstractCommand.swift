@@ -46,6 +46,9 @@ struct AbstractCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write interface streams as files under this directory and exit at the end of the input.", valueName: "dir"))
     var outDir: String?
 
+    @Option(help: ArgumentHelp("Worker threads (flow shards) for --out-dir; default: global.tcp_threads of the config (1 if absent). Any positive number.", valueName: "n"))
+    var threads: Int?
+
     @Flag(help: "Before reading capture files, wait until every interface socket has a reader, so nothing is lost.")
     var waitReaders = false
 
@@ -60,6 +63,7 @@ struct AbstractCommand: ParsableCommand {
         if outDir != nil && !interfaces.isEmpty { throw ValidationError("--out-dir reads files only; drop -i, or drop --out-dir to serve sockets") }
         if interfaces.count > 1 { throw ValidationError("one -i interface at a time in this version") }
         if statsInterval < 0 { throw ValidationError("--stats-interval must be 0 or more") }
+        if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
     }
 
     func run() throws {
@@ -84,24 +88,51 @@ struct AbstractCommand: ParsableCommand {
             try serve(settings: settings, engineConfig: engineConfig)
             return
         }
-        let outputs = FileEventOutputs(directory: outDir)
-        let abstractor: Abstractor<FileEventOutputs>
+        let shards = threads ?? settings.global.tcpThreads
+        let files = OutputFileSet(directory: outDir)
+        var outputs: [FileEventOutputs] = []
+        var abstractors: [Abstractor<FileEventOutputs>] = []
         do {
-            abstractor = try Abstractor(settings: settings, outputs: outputs)
+            for _ in 0 ..< shards {
+                outputs.append(FileEventOutputs(sharing: files))
+                abstractors.append(try Abstractor(settings: settings, outputs: outputs[outputs.count - 1]))
+            }
         } catch {
             writeStandardError("flowtap abstract: \(config): \(error)\n")
             throw ExitCode(1)
         }
-        var runner = FlowRunner(config: engineConfig)
-        runner.progress = quiet ? nil : ProgressReporter.forTerminal()
+        let progress = quiet ? nil : ProgressReporter.forTerminal()
         do {
-            let engine = try runner.run(files: files, sink: abstractor)
-            try outputs.close()
-            let c = abstractor.counters, e = engine.counters
-            var report = "packets \(e.packets), flows \(e.flowsCreated); TCP flows classified \(c.tcpFlowsClassified), unclassified \(c.tcpFlowsUnclassified), given up \(c.tcpFlowsGivenUp); UDP datagrams without a rule \(c.udpDatagramsUnclassified); events \(c.events)\n"
-            for (path, events, bytes) in outputs.summary { report += "  \(path): \(events) events, \(bytes) bytes\n" }
+            var e = FlowEngineCounters()
+            if shards == 1 {
+                var runner = FlowRunner(config: engineConfig)
+                runner.progress = progress
+                e = try runner.run(files: self.files, sink: abstractors[0]).counters
+            } else {
+                let runner = ShardedRunner(config: engineConfig, sinks: abstractors)
+                runner.progress = progress
+                try runner.run(files: self.files)
+                for engine in runner.engines { e.add(engine.counters) }
+            }
+            for o in outputs { try o.close() }
+            files.closeAll()
+            var c = abstractors[0].counters
+            for a in abstractors.dropFirst() { c.add(a.counters) }
+            var report = "packets \(e.packets), flows \(e.flowsCreated); TCP flows classified \(c.tcpFlowsClassified), unclassified \(c.tcpFlowsUnclassified), given up \(c.tcpFlowsGivenUp); UDP datagrams without a rule \(c.udpDatagramsUnclassified); events \(c.events)\(shards > 1 ? "; \(shards) worker threads" : "")\n"
+            var totals: [(String, UInt64, UInt64)] = []
+            for o in outputs {
+                for (path, events, bytes) in o.summary {
+                    if let i = totals.firstIndex(where: { $0.0 == path }) {
+                        totals[i].1 += events
+                        totals[i].2 += bytes
+                    } else {
+                        totals.append((path, events, bytes))
+                    }
+                }
+            }
+            for (path, events, bytes) in totals { report += "  \(path): \(events) events, \(bytes) bytes\n" }
             writeStandardError(report)
-            if let error = abstractor.firstError {
+            if let failed = abstractors.first(where: { $0.firstError != nil }), let error = failed.firstError {
                 writeStandardError("flowtap abstract: \(error) (\(c.outputErrors) events not written)\n")
                 throw ExitCode(1)
             }

@@ -1,0 +1,213 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Capture
+import Flows
+import PacketCore
+import Wire
+
+/// Runs capture files through N flow engines on N worker threads: the core-scale pipeline.
+///
+/// The calling thread reads, decodes just enough to pick a shard, and copies each packet into
+/// that shard's current batch; full batches go to the worker over a bounded single-producer,
+/// single-consumer ring and come back empty over another. Each worker owns one `FlowEngine`
+/// (flow table, reassembly, defragmenter, sink): nothing is shared between shards, so there
+/// are no locks on the packet path.
+///
+/// The shard is a symmetric hash of the two IP addresses (and the VLAN when it is part of the
+/// flow key): both directions of a flow, and every fragment of a datagram (which carries no
+/// ports past the first), land on the same shard. Any positive number of shards works.
+///
+/// Limits: eight batches of up to 1024 packets or 512 KiB per shard are in flight; when a worker
+/// falls behind, the reader waits for it (files are never dropped from). Per-flow event order is
+/// kept; the interleaving of different flows in an output depends on thread timing.
+public final class ShardedRunner<Sink: FlowEventSink> {
+    public let config: FlowEngineConfig
+    public let engines: [FlowEngine<Sink>]
+    public var progress: ProgressReporter?
+    /// Batches handed to workers, and times the reader found no free batch and waited.
+    public private(set) var batchesHandedOver: UInt64 = 0
+    public private(set) var readerWaits: UInt64 = 0
+
+    static var batchesPerShard: Int { 8 }
+
+    public init(config: FlowEngineConfig = FlowEngineConfig(), sinks: [Sink]) {
+        precondition(!sinks.isEmpty, "ShardedRunner needs at least one shard")
+        self.config = config
+        engines = sinks.map { FlowEngine(config: config, sink: $0) }
+        for engine in engines { engine.externalClock = true }
+    }
+
+    /// The shard of a decoded packet among `shards`.
+    @inline(__always)
+    static func shard(of packet: DecodedPacket, vlan: UInt16, shards: Int) -> Int {
+        guard packet.isIP else { return 0 }
+        let a = packet.source, b = packet.destination
+        // XOR is symmetric in the two endpoints; the multiplications spread it over all bits.
+        var h = (a.high ^ b.high) &* 0x9E37_79B9_7F4A_7C15
+        h = (h ^ (a.low ^ b.low) ^ UInt64(vlan)) &* 0xC2B2_AE3D_27D4_EB4F
+        h ^= h >> 29
+        return Int(truncatingIfNeeded: h % UInt64(shards))
+    }
+
+    /// Reads `files` in order through the shards, then ends every flow (each engine's `finish`).
+    public func run(files: [String]) throws(CaptureError) {
+        let n = engines.count
+        let batches = (0 ..< n * Self.batchesPerShard).map { _ in PacketBatch() }
+        let filled = (0 ..< n).map { _ in TokenRing(capacity: Self.batchesPerShard) }
+        let free = (0 ..< n).map { _ in TokenRing(capacity: Self.batchesPerShard) }
+        for s in 0 ..< n {
+            for k in 0 ..< Self.batchesPerShard { _ = free[s].push(s * Self.batchesPerShard + k) }
+        }
+        var threads: [pthread_t] = []
+        for s in 0 ..< n {
+            let engine = engines[s], inbox = filled[s], outbox = free[s]
+            threads.append(startThread {
+                Self.work(engine: engine, batches: batches, inbox: inbox, outbox: outbox)
+            })
+        }
+        var current = (0 ..< n).map { free[$0].pop()! }
+        var decoder = PacketDecoder(verifyChecksums: false)
+        decoder.decapsulateTunnels = config.decapsulateTunnels
+        var packet = DecodedPacket()
+        var failure: CaptureError?
+
+        // One clock for all shards: a tick before the first packet past each second of packet time
+        // (where one engine would expire idle flows), and one at the end with the last packet's time.
+        var lastExpiry = Int64.min
+        var lastTime: Timestamp?
+        func tickAll(_ time: Timestamp, expire: Bool) {
+            for s in 0 ..< n where !batches[current[s]].appendTick(time, expire: expire) {
+                handOver(s, last: false)
+                _ = batches[current[s]].appendTick(time, expire: expire)
+            }
+        }
+
+        func handOver(_ s: Int, last: Bool) {
+            batches[current[s]].endOfInput = last
+            var backoff = Backoff()
+            while !filled[s].push(current[s]) { backoff.wait() }
+            batchesHandedOver &+= 1
+            guard !last else { return }
+            backoff.reset()
+            while true {
+                if let token = free[s].pop() {
+                    current[s] = token
+                    return
+                }
+                readerWaits &+= 1
+                backoff.wait()
+            }
+        }
+
+        do {
+            for file in files {
+                let reader = try CaptureFileReader(path: file)
+                progress?.begin(name: file, totalBytes: reader.totalBytes)
+                var count: UInt64 = 0
+                while let record = try reader.next() {
+                    let t = record.timestamp.nanoseconds
+                    if t >= lastExpiry &+ 1_000_000_000 || lastExpiry == .min {
+                        tickAll(record.timestamp, expire: true)
+                        lastExpiry = t
+                    }
+                    lastTime = record.timestamp
+                    var s = 0
+                    if n > 1 {
+                        decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet)
+                        let vlan = config.vlanInKey ? (packet.outerVLAN ?? FlowKey.noVLAN) : FlowKey.noVLAN
+                        s = Self.shard(of: packet, vlan: vlan, shards: n)
+                    }
+                    if !batches[current[s]].append(record) {
+                        handOver(s, last: false)
+                        _ = batches[current[s]].append(record)
+                    }
+                    count &+= 1
+                    if count & 0x3FFF == 0 { progress?.update(bytes: reader.bytesConsumed, packets: count) }
+                }
+                progress?.end()
+            }
+        } catch {
+            failure = error
+        }
+        if let lastTime { tickAll(lastTime, expire: false) }
+        for s in 0 ..< n { handOver(s, last: true) }
+        for thread in threads { pthread_join(thread, nil) }
+        if let failure { throw failure }
+    }
+
+    private static func work(engine: FlowEngine<Sink>, batches: [PacketBatch], inbox: TokenRing, outbox: TokenRing) {
+        var backoff = Backoff()
+        while true {
+            guard let token = inbox.pop() else {
+                backoff.wait()
+                continue
+            }
+            backoff.reset()
+            let batch = batches[token]
+            for i in 0 ..< batch.count {
+                if let tick = batch.tick(i) {
+                    engine.advanceClock(to: tick.time, expire: tick.expire)
+                } else {
+                    engine.process(batch.record(i))
+                }
+            }
+            let last = batch.endOfInput
+            batch.reset()
+            _ = outbox.push(token)
+            if last {
+                engine.finish()
+                return
+            }
+        }
+    }
+}
+
+/// The closure a thread runs, carried through pthread_create's context pointer.
+private final class ThreadBody: @unchecked Sendable {
+    let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+}
+
+/// Starts a POSIX thread running `body` (packet loops run on dedicated threads, not tasks).
+func startThread(_ body: @escaping () -> Void) -> pthread_t {
+    let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { context in
+        Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue().body()
+        return nil
+    }, context)
+    precondition(rc == 0, "pthread_create failed: \(rc)")
+    return thread
+}
+
+extension FlowEngineCounters {
+    /// Adds another shard's counters.
+    public mutating func add(_ o: FlowEngineCounters) {
+        packets &+= o.packets
+        nonIP &+= o.nonIP
+        fragments &+= o.fragments
+        reassembledDatagrams &+= o.reassembledDatagrams
+        otherTransport &+= o.otherTransport
+        tcpWithoutFlow &+= o.tcpWithoutFlow
+        tcpAfterClose &+= o.tcpAfterClose
+        undecodable &+= o.undecodable
+        flowsCreated &+= o.flowsCreated
+        for i in destroyed.indices { destroyed[i] &+= o.destroyed[i] }
+        evictions &+= o.evictions
+    }
+}
+
+extension Abstractor.Counters {
+    /// Adds another shard's counters.
+    public mutating func add(_ o: Self) {
+        tcpFlowsClassified &+= o.tcpFlowsClassified
+        tcpFlowsUnclassified &+= o.tcpFlowsUnclassified
+        tcpFlowsGivenUp &+= o.tcpFlowsGivenUp
+        udpDatagramsUnclassified &+= o.udpDatagramsUnclassified
+        icmpWithoutInterface &+= o.icmpWithoutInterface
+        events &+= o.events
+        outputErrors &+= o.outputErrors
+        for i in perRule.indices where i < o.perRule.count { perRule[i] &+= o.perRule[i] }
+    }
+}

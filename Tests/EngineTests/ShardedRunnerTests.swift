@@ -1,0 +1,131 @@
+import Capture
+import Engine
+import Foundation
+import Interfaces
+import PacketCore
+import SFTapConfig
+import TrafficGen
+import XCTest
+
+/// The sharded pipeline gives every flow exactly the events one engine gives it: the same
+/// CREATED / DATA / DESTROYED sequence with the same bytes, whatever the number of shards.
+/// Only the interleaving of different flows in a file may differ.
+final class ShardedRunnerTests: XCTestCase {
+    private var directories: [String] = []
+
+    override func tearDown() {
+        for d in directories { try? FileManager.default.removeItem(atPath: d) }
+    }
+
+    private func temporaryDirectory() -> String {
+        let d = NSTemporaryDirectory() + "flowtap-shards-\(UUID().uuidString)"
+        directories.append(d)
+        return d
+    }
+
+    private func settings() throws -> SFTapSettings {
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0 ..< 3 { root.deleteLastPathComponent() }
+        return try SFTapSettings.load(path: root.appendingPathComponent("examples/flowtap.yaml").path, currentDirectory: "/tmp")
+    }
+
+    /// A capture with every impairment: reordering, retransmission, overlaps, IPv4/IPv6 fragments, VLANs, mid-stream starts.
+    private func capture() throws -> String {
+        var options = TrafficGenerator.Options()
+        options.sessions = 1200
+        options.seed = 77
+        options.ipv6Fraction = 0.3
+        options.vlanFraction = 0.2
+        options.impairments = .mix
+        let path = temporaryDirectory() + ".pcap"
+        directories.append(path)
+        let writer = try PcapWriter(path: path, linkType: .ethernet)
+        _ = try TrafficGenerator(options: options).generate { try writer.write(timestamp: $0, bytes: $1) }
+        try writer.flush()
+        return path
+    }
+
+    /// Every event of every file under `directory`, grouped per flow (file + flow identity), in order.
+    private func eventsPerFlow(_ directory: String) throws -> [String: [String]] {
+        var flows: [String: [String]] = [:]
+        let files = try XCTUnwrap(FileManager.default.subpathsOfDirectory(atPath: directory)).filter {
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: directory + "/" + $0, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }
+        XCTAssertFalse(files.isEmpty)
+        for file in files {
+            let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + file))
+            var reader = SFTapEventReader()
+            var errors = 0
+            data.withUnsafeBytes { bytes in
+                reader.feed(bytes, event: { e, body in
+                    let flow = "\(file) \(e.address1) \(e.address2) \(e.port1) \(e.port2) \(e.vlan) \(e.hop) \(e.transport)"
+                    let event = "\(e.kind) \(String(describing: e.fromFirst)) \(e.match) \(e.reason) \(e.length) \(e.time.nanoseconds) \(Array(body).hashValue)"
+                    flows[flow, default: []].append(event)
+                }, error: { _ in errors += 1 })
+            }
+            reader.finish { _ in errors += 1 }
+            XCTAssertEqual(errors, 0, "\(file) is not a clean event stream")
+        }
+        return flows
+    }
+
+    private func abstract(_ path: String, shards: Int) throws -> (String, FlowEngineCounters, [FlowEngineCounters]) {
+        let directory = temporaryDirectory()
+        let files = OutputFileSet(directory: directory)
+        let outputs = (0 ..< shards).map { _ in FileEventOutputs(sharing: files) }
+        let settings = try settings()
+        let abstractors = try outputs.map { try Abstractor(settings: settings, outputs: $0) }
+        var total = FlowEngineCounters()
+        var perShard: [FlowEngineCounters] = []
+        if shards == 1 {
+            total = try FlowRunner().run(files: [path], sink: abstractors[0]).counters
+            perShard = [total]
+        } else {
+            let runner = ShardedRunner(sinks: abstractors)
+            try runner.run(files: [path])
+            for engine in runner.engines {
+                total.add(engine.counters)
+                perShard.append(engine.counters)
+            }
+        }
+        for o in outputs { try o.close() }
+        files.closeAll()
+        return (directory, total, perShard)
+    }
+
+    func testEveryFlowGetsTheSameEventsWithThreeShards() throws {
+        let path = try capture()
+        let (one, single, _) = try abstract(path, shards: 1)
+        let (three, sharded, shards) = try abstract(path, shards: 3)
+        XCTAssertEqual(sharded.packets, single.packets)
+        XCTAssertEqual(sharded.flowsCreated, single.flowsCreated)
+        XCTAssertEqual(sharded.reassembledDatagrams, single.reassembledDatagrams, "every fragment met its datagram's other fragments")
+        XCTAssertGreaterThan(single.reassembledDatagrams, 0)
+        for (i, s) in shards.enumerated() {
+            XCTAssertGreaterThan(s.packets, single.packets / 6, "shard \(i) got \(s.packets) of \(single.packets) packets")
+        }
+        let expected = try eventsPerFlow(one), got = try eventsPerFlow(three)
+        XCTAssertGreaterThan(expected.count, 1000)
+        XCTAssertEqual(Set(got.keys), Set(expected.keys))
+        var differing = 0
+        for (flow, events) in expected where got[flow] != events {
+            differing += 1
+            if differing <= 3 { print("differs: \(flow)\n  1 shard:  \(events.suffix(3))\n  3 shards: \((got[flow] ?? []).suffix(3))") }
+        }
+        XCTAssertEqual(differing, 0, "flows whose events differ between 1 and 3 shards")
+    }
+
+    func testAMissingFileStopsTheWorkersAndReportsTheFile() throws {
+        let path = try capture()
+        let settings = try settings()
+        let outputs = FileEventOutputs(directory: temporaryDirectory())
+        let runner = ShardedRunner(sinks: [try Abstractor(settings: settings, outputs: outputs), try Abstractor(settings: settings, outputs: outputs)])
+        XCTAssertThrowsError(try runner.run(files: [path, "/nonexistent/capture.pcap"])) { error in
+            XCTAssertTrue("\(error)".contains("/nonexistent/capture.pcap"), "\(error)")
+        }
+        // The first file was processed in full before the error, and every flow was ended.
+        XCTAssertGreaterThan(runner.engines.map(\.counters.packets).reduce(0, +), 0)
+        XCTAssertEqual(runner.engines.map(\.table.count).reduce(0, +), 0)
+    }
+}
