@@ -110,21 +110,28 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
 
     private func emit(_ rule: RuleOutput, output: Int, key: FlowKey, event: SFTapFormatter.Event, fromFirst: Bool?,
                       match: SFTapFormatter.MatchLabel, bytes: UnsafeRawBufferPointer, reason: DestroyReason, time: Timestamp) {
+        emit(format: rule.format, body: rule.body, output: output, key: key, event: event, fromFirst: fromFirst, match: match, bytes: bytes,
+             reason: reason, time: time)
+    }
+
+    /// One event; the rule's format and body flag are passed alone so the per-event path copies no rule (and its array).
+    private func emit(format: SFTapSettings.Format, body: Bool, output: Int, key: FlowKey, event: SFTapFormatter.Event, fromFirst: Bool?,
+                      match: SFTapFormatter.MatchLabel, bytes: UnsafeRawBufferPointer, reason: DestroyReason, time: Timestamp) {
         do {
-            if rule.format == .binary {
+            if format == .binary {
                 // A binary header's length is a u16: larger data goes out as several events.
                 var offset = 0
                 repeat {
                     let n = min(SFTapFormatter.maxBinaryBody, bytes.count - offset)
                     let header = formatter.binary(key: key, event: event, fromFirst: fromFirst, match: match, length: n, reason: reason, time: time)
-                    let body = rule.body ? UnsafeRawBufferPointer(rebasing: bytes[offset ..< offset + n]) : UnsafeRawBufferPointer(start: nil, count: 0)
-                    try outputs.publish(output, header: header, body: body)
+                    let payload = body ? UnsafeRawBufferPointer(rebasing: bytes[offset ..< offset + n]) : UnsafeRawBufferPointer(start: nil, count: 0)
+                    try outputs.publish(output, header: header, body: payload)
                     counters.events &+= 1
                     offset += n
                 } while offset < bytes.count
             } else {
                 let header = formatter.text(key: key, event: event, fromFirst: fromFirst, match: match, length: bytes.count, reason: reason, time: time)
-                try outputs.publish(output, header: header, body: rule.body ? bytes : UnsafeRawBufferPointer(start: nil, count: 0))
+                try outputs.publish(output, header: header, body: body ? bytes : UnsafeRawBufferPointer(start: nil, count: 0))
                 counters.events &+= 1
             }
         } catch {
@@ -153,10 +160,10 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
                 return
             }
             counters.perRule[match.ruleIndex] &+= 1
-            let rule = ruleOutputs[match.ruleIndex]
-            let output = rule.outputs[Int(key.sftapHash) % rule.outputs.count]
-            emit(rule, output: output, key: key, event: .data, fromFirst: fromFirst, match: Self.label(match.matched),
-                 bytes: bytes, reason: .normal, time: time)
+            let r = match.ruleIndex
+            let output = ruleOutputs[r].outputs[Int(key.sftapHash) % ruleOutputs[r].outputs.count]
+            emit(format: ruleOutputs[r].format, body: ruleOutputs[r].body, output: output, key: key, event: .data, fromFirst: fromFirst,
+                 match: Self.label(match.matched), bytes: bytes, reason: .normal, time: time)
         default:
             guard let rule = key.ipProtocol == 1 ? icmpOutput : icmpv6Output else {
                 counters.icmpWithoutInterface &+= 1
@@ -171,8 +178,7 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
         guard flow.slot < flows.count, flows[flow.slot].id == flow.id else { return }
         let state = flows[flow.slot].rule
         if state >= 0 {
-            let rule = ruleOutputs[state]
-            emit(rule, output: flows[flow.slot].output, key: flow.key, event: .data, fromFirst: fromFirst,
+            emit(format: ruleOutputs[state].format, body: ruleOutputs[state].body, output: flows[flow.slot].output, key: flow.key, event: .data, fromFirst: fromFirst,
                  match: fromFirst ? flows[flow.slot].label1 : flows[flow.slot].label2, bytes: bytes, reason: .normal, time: time)
             return
         }

@@ -72,7 +72,7 @@ public struct SFTapFormatter {
         count += width
     }
 
-    /// inet_ntop's text, as the original prints addresses; IPv4 is written directly (inet_ntop formats
+    /// inet_ntop's text, as the original prints addresses, written directly (inet_ntop formats
     /// through printf, a third of the header's cost).
     private mutating func append(address: IPAddress) {
         if !address.isIPv6 {
@@ -86,13 +86,81 @@ public struct SFTapFormatter {
             append(decimal: Int(v & 0xFF))
             return
         }
-        var raw = (address.high.bigEndian, address.low.bigEndian)
-        let written: Int = withUnsafeBytes(of: &raw) { source in
-            let target = (buffer + count).assumingMemoryBound(to: CChar.self)
-            guard inet_ntop(address.isIPv6 ? AF_INET6 : AF_INET, source.baseAddress, target, socklen_t(capacity - count)) != nil else { return 0 }
-            return strlen(target)
+        appendIPv6(address)
+    }
+
+    /// IPv6 as glibc's inet_ntop writes it: lower-case hex words without leading zeros, the first
+    /// longest run of two or more zero words as "::", and "::a.b.c.d" / "::ffff:a.b.c.d" for
+    /// IPv4-compatible and IPv4-mapped addresses.
+    private mutating func appendIPv6(_ address: IPAddress) {
+        @inline(__always) func word(_ i: Int) -> Int {
+            Int(truncatingIfNeeded: ((i < 4 ? address.high : address.low) >> UInt64(48 - 16 * (i & 3))) & 0xFFFF)
         }
-        count += written
+        var bestBase = -1, bestLength = 0, runBase = -1, runLength = 0
+        for i in 0 ..< 8 {
+            if word(i) == 0 {
+                if runBase < 0 { runBase = i; runLength = 0 }
+                runLength += 1
+                if runLength > bestLength { bestBase = runBase; bestLength = runLength }
+            } else {
+                runBase = -1
+            }
+        }
+        if bestLength < 2 { bestBase = -1 }
+        var i = 0
+        while i < 8 {
+            if bestBase >= 0 && i >= bestBase && i < bestBase + bestLength {
+                if i == bestBase { append(byte: UInt8(ascii: ":")) }
+                i += 1
+                continue
+            }
+            if i != 0 { append(byte: UInt8(ascii: ":")) }
+            if i == 6 && bestBase == 0 && (bestLength == 6 || (bestLength == 5 && word(5) == 0xFFFF)) {
+                let v = UInt32(truncatingIfNeeded: address.low)
+                append(decimal: Int(v >> 24))
+                append(byte: UInt8(ascii: "."))
+                append(decimal: Int((v >> 16) & 0xFF))
+                append(byte: UInt8(ascii: "."))
+                append(decimal: Int((v >> 8) & 0xFF))
+                append(byte: UInt8(ascii: "."))
+                append(decimal: Int(v & 0xFF))
+                return
+            }
+            append(hex: word(i))
+            i += 1
+        }
+        if bestBase >= 0 && bestBase + bestLength == 8 { append(byte: UInt8(ascii: ":")) }
+    }
+
+    private mutating func append(hex value: Int) {
+        var shift = 12
+        while shift > 0 && (value >> shift) & 0xF == 0 { shift -= 4 }
+        while shift >= 0 {
+            let nibble = UInt8((value >> shift) & 0xF)
+            append(byte: nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
+            shift -= 4
+        }
+    }
+
+    /// inet_ntop itself: the reference `appendIPv6` is tested against.
+    public static func inetNtop(_ address: IPAddress) -> String {
+        var raw = (address.high.bigEndian, address.low.bigEndian)
+        var text = [CChar](repeating: 0, count: 64)
+        return withUnsafeBytes(of: &raw) { source in
+            text.withUnsafeMutableBufferPointer { target in
+                guard inet_ntop(address.isIPv6 ? AF_INET6 : AF_INET, source.baseAddress, target.baseAddress, 64) != nil else { return "" }
+                return String(cString: target.baseAddress!)
+            }
+        }
+    }
+
+    /// The address as a text header writes it.
+    public static func addressText(_ address: IPAddress) -> String {
+        var formatter = SFTapFormatter()
+        defer { formatter.deallocate() }
+        formatter.count = 0
+        formatter.append(address: address)
+        return String(decoding: UnsafeRawBufferPointer(start: formatter.buffer, count: formatter.count), as: UTF8.self)
     }
 
     private mutating func append(time: Timestamp) {

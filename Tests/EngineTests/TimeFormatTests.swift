@@ -1,4 +1,6 @@
 import CShims
+import Engine
+import PacketCore
 import TestSupport
 import XCTest
 
@@ -41,5 +43,29 @@ final class TimeFormatTests: XCTestCase {
         for value in values where !value.isNaN {
             XCTAssertEqual(fast(value), libc(value), "\(value.bitPattern)")
         }
+    }
+}
+
+/// Addresses in text headers are inet_ntop's text, written without inet_ntop.
+final class AddressFormatTests: XCTestCase {
+    func testAddressesMatchInetNtop() {
+        var random = SeededRandom(seed: 19)
+        var addresses: [IPAddress] = [.zero, IPAddress(ipv4: 0xFFFF_FFFF), IPAddress(ipv4: 0x0A00_0001)]
+        // Shapes with zero runs of every length and place, IPv4-mapped and -compatible forms.
+        for _ in 0 ..< 100_000 {
+            var words = (0 ..< 8).map { _ in UInt64.random(in: 0 ... 0xFFFF, using: &random) }
+            for i in words.indices where Bool.random(using: &random) || Int.random(in: 0 ..< 3, using: &random) == 0 { words[i] = 0 }
+            if Int.random(in: 0 ..< 10, using: &random) == 0 { words[5] = 0xFFFF; for i in 0 ..< 5 { words[i] = 0 } }
+            if Int.random(in: 0 ..< 20, using: &random) == 0 { words[7] = 1 }
+            let high = words[0 ..< 4].reduce(0) { $0 << 16 | $1 }, low = words[4 ..< 8].reduce(0) { $0 << 16 | $1 }
+            addresses.append(IPAddress(high: high, low: low, isIPv6: true))
+            addresses.append(IPAddress(ipv4: UInt32.random(in: 0 ... .max, using: &random)))
+        }
+        var mismatches = 0
+        for a in addresses where SFTapFormatter.addressText(a) != SFTapFormatter.inetNtop(a) {
+            mismatches += 1
+            if mismatches < 5 { XCTFail("\(SFTapFormatter.addressText(a)) != \(SFTapFormatter.inetNtop(a))") }
+        }
+        XCTAssertEqual(mismatches, 0)
     }
 }
