@@ -1,5 +1,4 @@
 import ArgumentParser
-import CLibpcap
 import Capture
 import Engine
 import TrafficGen
@@ -76,7 +75,7 @@ struct BenchReadCommand: ParsableCommand {
             flowtapDecode.append(t2)
             libpcap.append(t3)
         }
-        func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+        let median = BenchLoops.median
         let p = Double(count)
         let rows = [("flowtap read", median(flowtapRead)), ("flowtap read+decode", median(flowtapDecode)), ("flowtap stats", median(flowtapStats)), ("libpcap pcap_next_ex", median(libpcap))]
         print("file \(path): \(count) packets, \(runs) runs, medians")
@@ -89,51 +88,17 @@ struct BenchReadCommand: ParsableCommand {
         print("  ratio stats/libpcap        \(String(format3: median(libpcap) / median(flowtapStats)))x")
     }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
+    static func now() -> Double { BenchLoops.now() }
 
     func timeFlowTap(_ path: String, decode: Bool) throws -> (Int, Double) {
-        let start = Self.now()
-        let reader = try CaptureFileReader(path: path)
-        var n = 0
-        var sink: UInt64 = 0
-        var decoder = PacketDecoder()
-        var packet = DecodedPacket()
-        while let record = try reader.next() {
-            n += 1
-            if decode {
-                decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet)
-                sink &+= UInt64(packet.sourcePort)
-            } else if record.bytes.count > 0 {
-                sink &+= UInt64(record.bytes[0])
-            }
-        }
-        let elapsed = Self.now() - start
-        if sink == 42 { print("") }
-        return (n, elapsed)
+        var flows = 0
+        let pass = try BenchLoops.captureLoop([path], depth: decode ? .decode : .read, flows: &flows)
+        return (pass.packets, pass.seconds)
     }
 
     func timeLibpcap(_ path: String) throws -> (Int, Double) {
-        let start = Self.now()
-        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-        guard let handle = pcap_open_offline(path, &errorBuffer) else {
-            throw ValidationError("libpcap cannot open \(path): \(String(cString: errorBuffer))")
-        }
-        defer { pcap_close(handle) }
-        var header: UnsafeMutablePointer<pcap_pkthdr>?
-        var data: UnsafePointer<UInt8>?
-        var n = 0
-        var sink: UInt64 = 0
-        while pcap_next_ex(handle, &header, &data) == 1 {
-            n += 1
-            if let data, header!.pointee.caplen > 0 { sink &+= UInt64(data[0]) }
-        }
-        let elapsed = Self.now() - start
-        if sink == 42 { print("") }
-        return (n, elapsed)
+        let pass = try BenchLoops.libpcapLoop([path])
+        return (pass.packets, pass.seconds)
     }
 }
 
