@@ -45,7 +45,10 @@ struct BenchPipelineCommand: ParsableCommand {
           tcpflow           tcpflow -r FILE -o TMPDIR (stream reassembly into a file per flow direction,
                             the nearest peer of abstract --out-dir); its output is removed outside the time
         Ratios are the peer's time over FlowTap's: above 1 means FlowTap is faster. Gbit/s counts captured
-        bytes. Progress goes to standard error when it is a terminal.
+        bytes. Peak RSS of a child is ru_maxrss from wait4; Linux carries a process's peak across exec, so
+        children run under GNU time (/usr/bin/time, Debian package time) when it is installed, which reports
+        the child's own; without it a figure is marked '*' (at least this process's peak at the spawn).
+        Progress goes to standard error when it is a terminal.
 
         Examples:
           flowtap generate --sessions 60000 --rate 2000 --seed 7 -w /tmp/big.pcap

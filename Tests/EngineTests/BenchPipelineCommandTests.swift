@@ -1,0 +1,63 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `flowtap bench pipeline --json` as a script uses it: every stage and peer sees the whole capture.
+/// (Functional only: nothing here depends on how fast anything ran.)
+final class BenchPipelineCommandTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func testJSONHasEveryStageWithTheCapturesPacketCount() throws {
+        let flowtap = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flowtap").path
+        guard FileManager.default.isExecutableFile(atPath: flowtap) else { throw XCTSkip("flowtap executable not built beside the tests") }
+        let sample = Self.root.appendingPathComponent("samples/sample.pcap").path
+
+        let (statsText, statsStatus) = try Corpus.run(flowtap, ["stats", "--json", "-r", sample])
+        XCTAssertEqual(statsStatus, 0)
+        let stats = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(statsText.utf8)) as? [String: Any])
+        let packets = try XCTUnwrap(stats["packets"] as? Int)
+        XCTAssertGreaterThan(packets, 0)
+
+        let (text, status) = try Corpus.run(flowtap, ["bench", "pipeline", "-r", sample, "--runs", "1", "--json"])
+        XCTAssertEqual(status, 0, text)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
+        XCTAssertEqual(report["packets"] as? Int, packets)
+        XCTAssertEqual(report["runs"] as? Int, 1)
+
+        let stages = try XCTUnwrap(report["stages"] as? [[String: Any]])
+        XCTAssertEqual(stages.prefix(5).compactMap { $0["name"] as? String }, ["read", "decode", "flows", "reassembly", "classification"])
+        let endToEnd = stages.filter { $0["stage"] as? Int == 6 }
+        XCTAssertFalse(endToEnd.isEmpty, "no end-to-end abstract row")
+        for stage in stages {
+            let name = stage["name"] as? String ?? "?"
+            XCTAssertEqual(stage["measured"] as? Bool, true, name)
+            XCTAssertEqual(stage["packets"] as? Int, packets, name)
+            XCTAssertGreaterThan(stage["seconds_median"] as? Double ?? 0, 0, name)
+        }
+        for row in endToEnd {
+            XCTAssertGreaterThan(row["peak_rss_kib"] as? Int ?? 0, 0, "\(row)")
+        }
+        XCTAssertGreaterThan(stages[2]["flows"] as? Int ?? 0, 0)
+        XCTAssertGreaterThan(stages[4]["tcp_flows_classified"] as? Int ?? 0, 0)
+        XCTAssertGreaterThan(stages[4]["events"] as? Int ?? 0, 0)
+
+        let peers = try XCTUnwrap(report["peers"] as? [[String: Any]])
+        let byName = Dictionary(uniqueKeysWithValues: peers.compactMap { peer in (peer["name"] as? String).map { ($0, peer) } })
+        XCTAssertEqual(byName["libpcap"]?["packets"] as? Int, packets)
+        let ratios = try XCTUnwrap(report["ratios"] as? [String: Double])
+        XCTAssertNotNil(ratios["read_vs_libpcap"])
+        for (peer, tool) in [("ndpiReader", "ndpiReader"), ("tcpflow", "tcpflow")] {
+            let row = try XCTUnwrap(byName[peer], peer)
+            if Corpus.tool(tool) == nil {
+                XCTAssertEqual(row["measured"] as? Bool, false, peer)
+                XCTAssertTrue((row["note"] as? String ?? "").contains("not installed"), peer)
+            } else {
+                XCTAssertEqual(row["measured"] as? Bool, true, "\(row)")
+                XCTAssertGreaterThan(row["peak_rss_kib"] as? Int ?? 0, 0, peer)
+                for ours in endToEnd {
+                    XCTAssertNotNil(ratios["\(ours["name"] as? String ?? "")_vs_\(peer)"], peer)
+                }
+            }
+        }
+    }
+}
