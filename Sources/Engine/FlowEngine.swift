@@ -32,7 +32,9 @@ public struct FlowEngineCounters: Sendable, Equatable {
     /// Packets whose transport header was missing or cut.
     public var undecodable: UInt64 = 0
     public var flowsCreated: UInt64 = 0
-    public var destroyed: [UInt64] = [0, 0, 0, 0]
+    /// Per `DestroyReason` raw value. Made at run time: a constant literal would be a static array that the
+    /// first DESTROYED event copies (an allocation in the packet path).
+    public var destroyed = [UInt64](repeating: 0, count: 4)
     public var evictions: UInt64 = 0
     public init() {}
 }

@@ -32,11 +32,17 @@ public func hexBytes<S: StringProtocol>(_ text: S) -> [UInt8] {
     return out
 }
 
-/// The per-thread malloc count exported by the LD_PRELOAD counting shim described in
-/// Tests/DefragmentTests/AllocationTests.swift; the calling test skips when the shim is not loaded.
-public func mallocCallCounter() throws -> @convention(c) () -> UInt64 {
+/// The per-thread malloc count exported by the LD_PRELOAD counting shim (scripts/malloc-count.c);
+/// the calling test skips when the shim is not loaded. `scripts/test.sh` runs these tests with it.
+/// Fails the test when the counter does not see an allocation Swift makes, or a zero would prove nothing.
+public func mallocCallCounter(file: StaticString = #filePath, line: UInt = #line) throws -> @convention(c) () -> UInt64 {
     guard let symbol = dlsym(nil, "flowtap_malloc_calls") else {
-        throw XCTSkip("run with LD_PRELOAD of the counting shim (see Tests/DefragmentTests/AllocationTests.swift)")
+        throw XCTSkip("run with LD_PRELOAD of the counting shim scripts/malloc-count.c (scripts/test.sh does)")
     }
-    return unsafeBitCast(symbol, to: (@convention(c) () -> UInt64).self)
+    let mallocCalls = unsafeBitCast(symbol, to: (@convention(c) () -> UInt64).self)
+    let before = mallocCalls()
+    let probe = [Int](unsafeUninitializedCapacity: 64) { _, count in count = 0 }
+    XCTAssertGreaterThan(mallocCalls() &- before, 0, "the shim does not see allocations", file: file, line: line)
+    XCTAssertGreaterThanOrEqual(probe.capacity, 64, file: file, line: line)
+    return mallocCalls
 }
