@@ -98,7 +98,7 @@ struct BenchPipelineCommand: ParsableCommand {
     func run() throws {
         do {
             try measure()
-        } catch let error as BenchError {
+        } catch {
             writeStandardError("flowtap bench pipeline: \(error)\n")
             throw ExitCode(1)
         }

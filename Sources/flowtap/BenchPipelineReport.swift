@@ -38,7 +38,7 @@ extension BenchPipelineCommand {
 
         func text() -> String {
             let libpcap = row("libpcap")
-            var out = "\(files.joined(separator: ", ")): \(packets) packets, \(String(format3: Double(bytes) / 1e6)) MB captured; config \(config); \(runs) rounds\n"
+            var out = "\(files.joined(separator: ", ")): \(packets) packets, \(String(format3: Double(bytes) / 1e6)) MB captured; config \(config); \(runs == 1 ? "1 round" : "\(runs) rounds")\n"
             out += "time: median (min, max) of the rounds; rates from the median; vs libpcap: libpcap's time over this one\n\n"
             out += "  " + "stage".padding(28) + "median ms".leftPadding(11) + "min ms".leftPadding(11) + "max ms".leftPadding(11)
                 + "Mpps".leftPadding(9) + "Gbit/s".leftPadding(9) + "vs libpcap".leftPadding(12) + "peak RSS".leftPadding(12) + "\n"
