@@ -94,9 +94,14 @@ public final class FlowEngine<Sink: FlowEventSink> {
         table = FlowTable(config: config.table)
         tcpStorage = .allocate(capacity: 1)
         tcpStorage.initialize(to: TCPReassembler(config: config.tcp))
+        // Per-slot arrays are reserved for as many slots as the table reserves entries: growing them by
+        // doubling would copy them, holding old and new copies at once, every time the table grows.
+        tcpStorage.pointee.reserve(slots: table.reservedSlots)
+        lingering.reserveCapacity(table.reservedSlots)
         defragmenter = Defragmenter(config: config.defragment)
         sinkStorage = .allocate(capacity: 1)
         sinkStorage.initialize(to: sink)
+        sinkStorage.pointee.reserveSlots(table.reservedSlots)
     }
 
     deinit {
@@ -312,6 +317,19 @@ public final class FlowEngine<Sink: FlowEventSink> {
             end(slot, reason: .timeout, time: now)
         }
         defragmenter.expire(now: now)
+    }
+
+    /// Bytes of per-flow state for one flow-table slot, by layout: the table entry, TCP reassembly's two
+    /// directions and the linger mark (the table's hash index and the sink's own state come on top).
+    public static var bytesPerSlot: Int {
+        MemoryLayout<FlowTable.Entry>.stride + TCPReassembler.bytesPerSlot + MemoryLayout<Linger>.stride
+    }
+
+    /// Bytes reserved for per-flow state now: the table's arrays, TCP reassembly's per-slot state and the
+    /// linger marks (array capacity, so it counts reserved slots whether or not a flow is in them; buffered
+    /// TCP data and the sink's state are not included).
+    public var flowStateReservedBytes: Int {
+        table.reservedBytes + reassembler.slotBytesReserved + lingering.capacity * MemoryLayout<Linger>.stride
     }
 
     /// End of input: every open flow is flushed and destroyed with TIMEOUT (RESET if an RST was waiting).

@@ -24,8 +24,12 @@ public protocol FlowEventSink {
     /// `length` bytes of a TCP stream were never captured and are skipped.
     mutating func flowGap(_ flow: FlowView, fromFirst: Bool, length: Int, time: Timestamp)
     mutating func flowDestroyed(_ flow: FlowView, reason: DestroyReason, time: Timestamp)
+    /// The engine reserved room for `slots` flow-table slots: per-slot state can be reserved at once
+    /// (address space) rather than grown by doubling, which copies it and holds both copies at once.
+    mutating func reserveSlots(_ slots: Int)
 }
 
 extension FlowEventSink {
+    public mutating func reserveSlots(_ slots: Int) {}
     public mutating func flowGap(_ flow: FlowView, fromFirst: Bool, length: Int, time: Timestamp) {}
 }

@@ -19,19 +19,29 @@ public struct FlowTableConfig: Sendable {
 /// it is more than half full. Each timeout class keeps an LRU list ordered by
 /// last activity, so expiry pops from list heads in O(1) per expired flow.
 ///
-/// Memory grows with the number of live flows (slots are reused) and never
-/// past `maxFlows`; nothing is allocated per packet once grown.
+/// Memory: an entry is 80 bytes and the index 4 bytes per bucket (at most
+/// half full, so 8 to 16 bytes per flow). Entries are reserved for `maxFlows`
+/// at once (up to `reservedEntriesLimit`): address space only, pages become
+/// resident as slots are first used, and the array is never copied to grow,
+/// which would hold two copies at once. Memory grows with the number of live
+/// flows (slots are reused) and never past `maxFlows`; nothing is allocated
+/// per packet once grown.
 public final class FlowTable {
+    /// Fields in this order pack into 80 bytes: the small ones fill the key's tail, the 8-byte ones follow.
     public struct Entry: Sendable {
         public var key: FlowKey
+        public var timeoutClass: UInt8
+        var live: Bool
+        var previous: Int32
+        var next: Int32
         public var id: UInt64
         public var created: Timestamp
         public var lastSeen: Timestamp
-        var previous: Int32
-        var next: Int32
-        public var timeoutClass: UInt8
-        var live: Bool
     }
+
+    /// At most this many entries are reserved up front (1.3 GB of address space); a table allowed
+    /// more flows grows past it by doubling.
+    public static let reservedEntriesLimit = 1 << 24
 
     public let config: FlowTableConfig
     public private(set) var entries: [Entry] = []
@@ -47,6 +57,7 @@ public final class FlowTable {
 
     public init(config: FlowTableConfig = FlowTableConfig()) {
         self.config = config
+        entries.reserveCapacity(min(config.maxFlows, Self.reservedEntriesLimit))
         index = [Int32](repeating: -1, count: 1024)
         indexMask = 1023
         heads = [Int32](repeating: -1, count: config.idleTimeouts.count)
@@ -85,7 +96,7 @@ public final class FlowTable {
         precondition(count < config.maxFlows, "FlowTable.insert on a full table")
         if 2 * (count + 1) > index.count { growIndex() }
         let slot: Int32
-        let entry = Entry(key: key, id: nextID, created: time, lastSeen: time, previous: -1, next: -1, timeoutClass: timeoutClass, live: true)
+        let entry = Entry(key: key, timeoutClass: timeoutClass, live: true, previous: -1, next: -1, id: nextID, created: time, lastSeen: time)
         nextID &+= 1
         if let reused = freeSlots.popLast() {
             slot = reused
@@ -187,6 +198,9 @@ public final class FlowTable {
         entries[Int(slot)].previous = -1
         entries[Int(slot)].next = -1
     }
+
+    /// Entries the table has room for without growing.
+    public var reservedSlots: Int { entries.capacity }
 
     /// Bytes held by the table's arrays (capacity, not just live entries).
     public var reservedBytes: Int {

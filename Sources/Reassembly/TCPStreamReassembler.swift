@@ -3,9 +3,10 @@
 ///
 /// ## Model
 /// Connections live in slots chosen by the caller (the flow table's slot
-/// index); state is two `DirectionState` structs per slot in one array, and
-/// out-of-order data sits in a shared `SegmentPool`. Nothing is allocated per
-/// packet once the arrays have grown to the number of slots in use.
+/// index); state is two 40-byte `DirectionState` structs per slot in one
+/// array (`reserve(slots:)` sizes it once, as the flow engine does from the
+/// table), and out-of-order data sits in a shared `SegmentPool`. Nothing is
+/// allocated per packet once the arrays have grown to the number of slots in use.
 ///
 /// ## Policies (documented defaults)
 /// - **Stream start.** A SYN sets the start at ISN+1; data on the SYN is
@@ -81,21 +82,21 @@ public struct TCPReassemblyCounters: Sendable, Equatable {
 public struct TCPReassembler {
     static let fin: UInt8 = 0x01, syn: UInt8 = 0x02, rst: UInt8 = 0x04, ack: UInt8 = 0x10
 
+    /// One direction of a connection: 40 bytes (the flags byte sits in the padding before the 8-byte fields).
     struct DirectionState {
         static let hasBase: UInt8 = 1, synSeen: UInt8 = 2, finSeen: UInt8 = 4, closed: UInt8 = 8
         static let resetPending: UInt8 = 16, peerAckValid: UInt8 = 32, midstream: UInt8 = 64
 
-        var flags: UInt8 = 0
         var nextSequence: UInt32 = 0
         var finSequence: UInt32 = 0
         var resetSequence: UInt32 = 0
         /// The highest ACK the other side sent for this stream.
         var peerAck: UInt32 = 0
         var head: Int32 = -1
+        var flags: UInt8 = 0
         var bufferedBytes = 0
         /// Packet time at which the current hole was first seen (0: none).
         var holeSince: Int64 = 0
-        var delivered: UInt64 = 0
 
         func has(_ flag: UInt8) -> Bool { flags & flag != 0 }
     }
@@ -118,6 +119,15 @@ public struct TCPReassembler {
     public var peakBufferedBytes: Int { pool.peakPagesInUse * SegmentPool.pageSize }
     /// Memory reserved for buffering (pages allocated), the figure the memcap bounds.
     public var reservedBytes: Int { pool.bytesReserved }
+
+    /// Bytes of per-connection state (both directions) in each slot.
+    public static var bytesPerSlot: Int { 2 * MemoryLayout<DirectionState>.stride }
+
+    /// Bytes reserved for per-slot state (array capacity, not only the slots in use).
+    public var slotBytesReserved: Int { directions.capacity * MemoryLayout<DirectionState>.stride }
+
+    /// Reserves per-slot state for `slots` connections at once (address space; pages are touched as slots are used).
+    public mutating func reserve(slots: Int) { directions.reserveCapacity(2 * slots) }
 
     /// Starts a fresh connection in `slot`, releasing anything left there.
     public mutating func open(slot: Int) {
@@ -145,11 +155,6 @@ public struct TCPReassembler {
             node = next
         }
         directions[d] = DirectionState()
-    }
-
-    /// Bytes delivered so far in one direction of a slot.
-    public func delivered(slot: Int, fromFirst: Bool) -> UInt64 {
-        directions[2 * slot + (fromFirst ? 0 : 1)].delivered
     }
 
     /// True when an RST was seen but waits for earlier data.
@@ -353,7 +358,6 @@ public struct TCPReassembler {
     private mutating func deliver<R: TCPStreamReceiver>(_ d: Int, fromFirst: Bool, _ bytes: UnsafeRawBufferPointer, receiver: inout R) {
         guard !bytes.isEmpty else { return }
         directions[d].nextSequence &+= UInt32(truncatingIfNeeded: bytes.count)
-        directions[d].delivered &+= UInt64(bytes.count)
         counters.deliveredBytes &+= UInt64(bytes.count)
         receiver.tcpData(fromFirst: fromFirst, bytes: bytes)
     }
