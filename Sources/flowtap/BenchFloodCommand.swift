@@ -4,6 +4,7 @@ import Defragment
 import Engine
 import Flows
 import PacketCore
+import Reassembly
 import Wire
 #if canImport(Glibc)
 import Glibc
@@ -12,15 +13,20 @@ import Glibc
 /// Feeds the flow engine a SYN flood from spoofed sources and a flood of
 /// fragments that never complete, and reports peak memory and counters:
 /// memory must stay within the configured flow-table and fragment limits.
+/// With `--flows N` every SYN stays a live, idle flow (the table holds N):
+/// new flows per second on one core and what an idle TCP flow costs.
 struct BenchFloodCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flood",
         abstract: "SYN and fragment floods through the flow engine: peak memory and what the limits dropped.",
         discussion: """
         Packets are built in memory (no capture file) from spoofed IPv4 sources, one new flow each.
+        Bytes per idle TCP flow: the growth of peak RSS (getrusage ru_maxrss) over the SYN flood
+        divided by the flows left live, beside what the engine and the sink reserve per flow.
 
         Examples:
           flowtap bench flood --syns 2000000 --max-flows 100000
+          flowtap bench flood --flows 10000000 --fragments 0
           flowtap bench flood --syns 0 --fragments 1000000 --fragment-memory 16
         """
     )
@@ -34,29 +40,41 @@ struct BenchFloodCommand: ParsableCommand {
     @Option(help: "Flow table limit.")
     var maxFlows: Int = 100_000
 
+    @Option(help: "Concurrent flows: sets --syns and --max-flows to this, so every SYN stays a live flow.")
+    var flows: Int?
+
+    @Option(help: "Where flows go: null (events counted) or abstract (flowtap abstract's per-flow state, events dropped).")
+    var sink: FloodSink = .abstract
+
     @Option(help: "Fragment reassembly memory limit in MiB.")
     var fragmentMemory: Int = 32
 
-    struct NullSink: FlowEventSink {
-        var created: UInt64 = 0
-        var destroyed: UInt64 = 0
-        mutating func flowCreated(_ flow: FlowView, time: Timestamp) { created &+= 1 }
-        mutating func flowData(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {}
-        mutating func flowDestroyed(_ flow: FlowView, reason: DestroyReason, time: Timestamp) { destroyed &+= 1 }
-    }
-
-    static func peakRSSMiB() -> Double {
+    static func peakRSSBytes() -> Int {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_maxrss) / 1024
+        return usage.ru_maxrss * 1024
     }
+
+    static func mib(_ bytes: Int) -> String { String(format3: Double(bytes) / 1_048_576) }
 
     func run() throws {
         var config = FlowEngineConfig()
-        config.table.maxFlows = maxFlows
+        config.table.maxFlows = flows ?? maxFlows
         config.defragment.maxTotalBytes = fragmentMemory << 20
-        let engine = FlowEngine(config: config, sink: NullSink())
-        let baseline = Self.peakRSSMiB()
+        switch sink {
+        case .null:
+            flood(FlowEngine(config: config, sink: NullFlowSink()), sinkStateBytes: 0, sinkReservedBytes: { _ in 0 })
+        case .abstract:
+            let engine = FlowEngine(config: config, sink: try FloodSink.abstractor())
+            flood(engine, sinkStateBytes: Abstractor<DiscardingOutputs>.flowStateBytes,
+                  sinkReservedBytes: { $0.sink.flowStateReservedBytes })
+        }
+    }
+
+    func flood<Sink: FlowEventSink>(_ engine: FlowEngine<Sink>, sinkStateBytes: Int, sinkReservedBytes: (FlowEngine<Sink>) -> Int) {
+        let syns = flows ?? self.syns
+        let maxFlows = engine.config.table.maxFlows
+        let baseline = Self.peakRSSBytes()
         var frame = PacketBuilder.frame(
             network: .ipv4(.init(source: IPAddress(ipv4: 0x0A00_0001), destination: IPAddress(ipv4: 0xC0A8_0001))),
             transport: .tcp(.init(sourcePort: 1, destinationPort: 80, flags: [.syn])))
@@ -73,7 +91,9 @@ struct BenchFloodCommand: ParsableCommand {
             }
         }
         let synSeconds = BenchReadCommand.now() - start
-        let afterSYN = Self.peakRSSMiB()
+        let afterSYN = Self.peakRSSBytes()
+        let live = engine.table.count
+        let engineReserved = engine.flowStateReservedBytes, sinkReserved = sinkReservedBytes(engine)
         var header = PacketBuilder.IPv4(source: IPAddress(ipv4: 0x0C00_0001), destination: IPAddress(ipv4: 0xC0A8_0001))
         header.moreFragments = true
         var fragment = PacketBuilder.wrap(link: .ethernet(), datagram: PacketBuilder.ip(.ipv4(header), protocol: 17, payload: [UInt8](repeating: 0x41, count: 1024)))
@@ -88,11 +108,16 @@ struct BenchFloodCommand: ParsableCommand {
             }
         }
         let fragmentSeconds = BenchReadCommand.now() - fragmentStart
-        let afterFragments = Self.peakRSSMiB()
+        let afterFragments = Self.peakRSSBytes()
         let c = engine.counters
-        print("SYN flood: \(syns) SYNs in \(String(format3: synSeconds)) s (\(String(format3: Double(syns) / synSeconds / 1e6)) M/s); flows created \(c.flowsCreated), evicted at the \(maxFlows)-flow limit \(c.evictions), live \(engine.table.count), peak \(engine.table.peakCount)")
-        print("fragment flood: \(fragments) fragments in \(String(format3: fragmentSeconds)) s; \(engine.defragmenter.counters)")
-        print("peak RSS: \(String(format3: baseline)) MiB at start, \(String(format3: afterSYN)) MiB after the SYN flood, \(String(format3: afterFragments)) MiB after the fragment flood")
-        print("flow table reserves \(engine.table.reservedBytes / 1024) KiB for \(engine.table.peakCount) flows (\(engine.table.reservedBytes / max(1, engine.table.peakCount)) bytes per flow)")
+        print("SYN flood (sink \(sink.rawValue)): \(syns) SYNs in \(String(format3: synSeconds)) s, \(String(format3: Double(c.flowsCreated) / synSeconds / 1e6)) M new flows/s on one core; flows created \(c.flowsCreated), evicted at the \(maxFlows)-flow limit \(c.evictions), live \(live), peak \(engine.table.peakCount)")
+        if fragments > 0 {
+            print("fragment flood: \(fragments) fragments in \(String(format3: fragmentSeconds)) s; \(engine.defragmenter.counters)")
+        }
+        print("peak RSS: \(Self.mib(baseline)) MiB at start, \(Self.mib(afterSYN)) MiB after the SYN flood, \(Self.mib(afterFragments)) MiB after the fragment flood")
+        let perFlow = { (bytes: Int) in bytes / max(1, live) }
+        print("per idle TCP flow: \(perFlow(afterSYN - baseline)) bytes of peak RSS growth over \(live) live flows;"
+              + " reserved \(perFlow(engineReserved + sinkReserved)) bytes (engine \(perFlow(engineReserved)), of which flow table \(perFlow(engine.table.reservedBytes)); sink \(perFlow(sinkReserved)))")
+        print("per-slot layout: \(FlowEngine<Sink>.bytesPerSlot) bytes in the engine (table entry \(MemoryLayout<FlowTable.Entry>.stride), TCP reassembly \(TCPReassembler.bytesPerSlot), linger mark 1) + \(sinkStateBytes) in the sink\(sink == .abstract ? " (Abstractor FlowState)" : ""), plus the table's hash index")
     }
 }
