@@ -93,6 +93,18 @@ public final class LiveCapture {
     /// Makes a blocked `next()` return; safe to call from a signal handler's thread.
     public func breakLoop() { pcap_breakloop(handle) }
 
+    /// Joins kernel fanout group `group` (Linux packet sockets): the handles of one group share the
+    /// interface's packets, each flow to one handle by a hash of its addresses and ports that is the
+    /// same in both directions; with defragmentation on, fragments are hashed as their datagram.
+    public func joinFanout(group: UInt16) throws(CaptureError) {
+        // <linux/if_packet.h>: SOL_PACKET 263, PACKET_FANOUT 18, PACKET_FANOUT_HASH 0, PACKET_FANOUT_FLAG_DEFRAG 0x8000.
+        var argument = Int32(group) | Int32(0x8000) << 16
+        let rc = setsockopt(pcap_fileno(handle), 263, 18, &argument, socklen_t(MemoryLayout<Int32>.size))
+        guard rc == 0 else {
+            throw CaptureError(source: interface, reason: "cannot join packet fanout group \(group): \(String(cString: strerror(errno)))")
+        }
+    }
+
     public var statistics: Statistics? {
         var s = pcap_stat()
         guard pcap_stats(handle, &s) == 0 else { return nil }

@@ -4,6 +4,7 @@ import Glibc
 import Capture
 import Flows
 import PacketCore
+import Synchronization
 import Wire
 
 /// Runs capture files through N flow engines on N worker threads: the core-scale pipeline.
@@ -29,12 +30,22 @@ public final class ShardedRunner<Sink: FlowEventSink> {
     public private(set) var batchesHandedOver: UInt64 = 0
     public private(set) var readerWaits: UInt64 = 0
 
+    /// Called on a worker's thread after each batch and once at its end, with the shard number
+    /// (sockets mode hands the shard's events to the socket thread here).
+    public var afterBatch: ((Int) -> Void)?
+    /// Checked by the reader every 4096 packets (and by live workers after each read); true ends the
+    /// input early. Flows are still ended.
+    public var shouldStop: (() -> Bool)?
+
     static var batchesPerShard: Int { 8 }
 
     public init(config: FlowEngineConfig = FlowEngineConfig(), sinks: [Sink]) {
         precondition(!sinks.isEmpty, "ShardedRunner needs at least one shard")
         self.config = config
-        engines = sinks.map { FlowEngine(config: config, sink: $0) }
+        // The flow limit is the whole pipeline's: each shard holds its share.
+        var shardConfig = config
+        shardConfig.table.maxFlows = max(1, (config.table.maxFlows + sinks.count - 1) / sinks.count)
+        engines = sinks.map { FlowEngine(config: shardConfig, sink: $0) }
         for engine in engines { engine.externalClock = true }
     }
 
@@ -60,10 +71,11 @@ public final class ShardedRunner<Sink: FlowEventSink> {
             for k in 0 ..< Self.batchesPerShard { _ = free[s].push(s * Self.batchesPerShard + k) }
         }
         var threads: [pthread_t] = []
+        let afterBatch = self.afterBatch
         for s in 0 ..< n {
             let engine = engines[s], inbox = filled[s], outbox = free[s]
             threads.append(startThread {
-                Self.work(engine: engine, batches: batches, inbox: inbox, outbox: outbox)
+                Self.work(engine: engine, batches: batches, inbox: inbox, outbox: outbox, afterBatch: { afterBatch?(s) })
             })
         }
         var current = (0 ..< n).map { free[$0].pop()! }
@@ -123,9 +135,13 @@ public final class ShardedRunner<Sink: FlowEventSink> {
                         _ = batches[current[s]].append(record)
                     }
                     count &+= 1
-                    if count & 0x3FFF == 0 { progress?.update(bytes: reader.bytesConsumed, packets: count) }
+                    if count & 0xFFF == 0 {
+                        if count & 0x3FFF == 0 { progress?.update(bytes: reader.bytesConsumed, packets: count) }
+                        if shouldStop?() == true { break }
+                    }
                 }
                 progress?.end()
+                if shouldStop?() == true { break }
             }
         } catch {
             failure = error
@@ -136,7 +152,8 @@ public final class ShardedRunner<Sink: FlowEventSink> {
         if let failure { throw failure }
     }
 
-    private static func work(engine: FlowEngine<Sink>, batches: [PacketBatch], inbox: TokenRing, outbox: TokenRing) {
+    private static func work(engine: FlowEngine<Sink>, batches: [PacketBatch], inbox: TokenRing, outbox: TokenRing,
+                             afterBatch: () -> Void) {
         var backoff = Backoff()
         while true {
             guard let token = inbox.pop() else {
@@ -157,9 +174,88 @@ public final class ShardedRunner<Sink: FlowEventSink> {
             _ = outbox.push(token)
             if last {
                 engine.finish()
+                afterBatch()
                 return
             }
+            afterBatch()
         }
+    }
+}
+
+extension ShardedRunner {
+    /// Live capture over the shards: one capture handle per worker, all in one kernel fanout group
+    /// that hashes each flow to one handle (PACKET_FANOUT_HASH, with fragments reassembled for the
+    /// hash by PACKET_FANOUT_FLAG_DEFRAG), so each worker reads its own packets and nothing passes
+    /// between threads. Each engine keeps its own clock (live time). Runs until `shouldStop` or a
+    /// capture error, then ends every flow. A read blocks until a packet comes (libpcap's timeout
+    /// does not fire on an idle TPACKET_V3 ring), so whoever sets `shouldStop` also calls
+    /// `breakLoop()` on every capture.
+    public func run(live captures: [LiveCapture]) throws(CaptureError) {
+        precondition(captures.count == engines.count, "one capture handle per shard")
+        let state = LiveState()
+        let afterBatch = self.afterBatch, shouldStop = self.shouldStop
+        var threads: [pthread_t] = []
+        for s in engines.indices {
+            let engine = engines[s], capture = captures[s]
+            engine.externalClock = false
+            threads.append(startThread {
+                var sinceHandOver = 0
+                while !state.stopped.load(ordering: .relaxed) {
+                    if shouldStop?() == true {
+                        state.stopped.store(true, ordering: .relaxed)
+                        break
+                    }
+                    do throws(CaptureError) {
+                        if let record = try capture.next() {
+                            engine.process(record)
+                            sinceHandOver += 1
+                            if sinceHandOver < 256 { continue }
+                        }
+                    } catch {
+                        // A capture broken off by `stopLive` is the normal end, not a failure.
+                        if shouldStop?() != true { state.failure.withLock { if $0 == nil { $0 = error } } }
+                        state.stopped.store(true, ordering: .relaxed)
+                        break
+                    }
+                    // A read timeout (no packet) or 256 packets: let the events go.
+                    sinceHandOver = 0
+                    afterBatch?(s)
+                }
+                engine.finish()
+                afterBatch?(s)
+            })
+        }
+        for thread in threads { pthread_join(thread, nil) }
+        if let error = state.failure.withLock({ $0 }) { throw error }
+    }
+}
+
+/// What live workers share: the stop flag and the first capture error.
+private final class LiveState: Sendable {
+    let stopped = Atomic<Bool>(false)
+    let failure = Mutex<CaptureError?>(nil)
+}
+
+/// A pipeline run on its own thread, so the calling thread can serve sockets meanwhile.
+public final class BackgroundRun: @unchecked Sendable {
+    private let finishedFlag = Atomic<Bool>(false)
+    private var thread = pthread_t()
+    private var failure: (any Error)?
+
+    /// Starts `work` on a new thread.
+    public init(_ work: @escaping () throws -> Void) {
+        thread = startThread { [self] in
+            do { try work() } catch { failure = error }
+            finishedFlag.store(true, ordering: .releasing)
+        }
+    }
+
+    public var isFinished: Bool { finishedFlag.load(ordering: .acquiring) }
+
+    /// Waits for the thread; rethrows what `work` threw.
+    public func join() throws {
+        pthread_join(thread, nil)
+        if let failure { throw failure }
     }
 }
 

@@ -152,6 +152,9 @@ struct AbstractCommand: ParsableCommand {
         let abstractor: Abstractor<SocketOutputs>
         let engine: FlowEngine<Abstractor<SocketOutputs>>
         let injector: Loopback7Injector<SocketOutputs>
+        /// Worker shards for -r / -i with more than one thread; their events reach the sockets through `channels`.
+        var shards: ShardedRunner<Abstractor<EventChannel>>?
+        var channels: [EventChannel] = []
         var parsers: [ConnectionID: CaptureFormatParser] = [:]
         var injectedPackets: UInt64 = 0
         var injectionErrors: UInt64 = 0
@@ -194,9 +197,25 @@ struct AbstractCommand: ParsableCommand {
         }
 
         func report(final: Bool) -> String {
-            let e = engine.counters, c = abstractor.counters
+            var e = engine.counters
+            var c = abstractor.counters
+            var handOverDrops: UInt64 = 0
+            if let shards, final {
+                // Read only once the workers are done: their counters are theirs while they run.
+                for engine in shards.engines { e.add(engine.counters) }
+                for engine in shards.engines {
+                    let shard: Abstractor<EventChannel>.Counters = engine.sink.counters
+                    c.tcpFlowsClassified &+= shard.tcpFlowsClassified
+                    c.events &+= shard.events
+                }
+            }
+            for channel in channels { handOverDrops &+= channel.eventsDropped }
             let l = injector.counters
             var text = "\(final ? "final" : "stats"): packets \(e.packets) (injected \(injectedPackets)), flows \(e.flowsCreated), classified \(c.tcpFlowsClassified), events \(c.events); loopback7: events \(l.events), dropped at the hop limit \(l.droppedHopLimit), malformed \(l.malformed)\n"
+            if let shards {
+                let perShard = final ? " (packets per worker: " + shards.engines.map { "\($0.counters.packets)" }.joined(separator: ", ") + ")" : " (their packets are counted at the end)"
+                text += "  \(shards.engines.count) worker threads\(perShard); events dropped at the hand-over to the socket thread: \(handOverDrops)\n"
+            }
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
             let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
@@ -258,6 +277,11 @@ struct AbstractCommand: ParsableCommand {
                     try session.server.poll(timeoutMilliseconds: 100)
                 }
             }
+            let shardCount = threads ?? settings.global.tcpThreads
+            if shardCount > 1 && (!files.isEmpty || !interfaces.isEmpty) {
+                try runSharded(session, shards: shardCount, settings: settings, engineConfig: engineConfig, tick: tick)
+                return
+            }
             for file in files where !StopSignal.requested {
                 let reader = try CaptureFileReader(path: file)
                 var n: UInt64 = 0
@@ -284,6 +308,45 @@ struct AbstractCommand: ParsableCommand {
             writeStandardError("flowtap abstract: \(error)\n")
             throw ExitCode(1)
         }
+    }
+
+    /// Capture files or a live interface through worker shards; this thread serves the sockets and
+    /// publishes what the workers hand over. A live interface gets one capture handle per shard in
+    /// one kernel fanout group.
+    func runSharded(_ session: Session, shards: Int, settings: SFTapSettings, engineConfig: FlowEngineConfig, tick: () throws -> Void) throws {
+        let live = !interfaces.isEmpty
+        session.channels = (0 ..< shards).map { _ in EventChannel(target: session.outputs, waitWhenFull: !live) }
+        let runner = ShardedRunner(config: engineConfig, sinks: try session.channels.map { try Abstractor(settings: settings, outputs: $0) })
+        session.shards = runner
+        let channels = session.channels
+        runner.afterBatch = { channels[$0].handOver() }
+        runner.shouldStop = { StopSignal.requested }
+        let run: BackgroundRun
+        var captures: [LiveCapture] = []
+        if let name = interfaces.first {
+            let group = UInt16(truncatingIfNeeded: getpid())
+            captures = try (0 ..< shards).map { _ throws(CaptureError) in try LiveCapture(interface: name) }
+            for capture in captures { try capture.joinFanout(group: group) }
+            writeStandardError("flowtap abstract: capturing on \(name) with \(shards) worker threads (packet fanout group \(group)); SIGINT or SIGTERM stops\n")
+            let handles = captures
+            run = BackgroundRun { try runner.run(live: handles) }
+        } else {
+            let files = self.files
+            run = BackgroundRun { try runner.run(files: files) }
+        }
+        var broken = false
+        while !run.isFinished {
+            // Workers hand events over after each batch; 2 ms bounds how long they wait here.
+            try session.server.poll(timeoutMilliseconds: 2)
+            for channel in channels { channel.drain() }
+            try tick()
+            if StopSignal.requested && !broken {
+                for capture in captures { capture.breakLoop() }
+                broken = true
+            }
+        }
+        try run.join()
+        for channel in channels { channel.drain() }
     }
 
     /// Lets connected readers take what is queued for them (at most 10 s, or until a signal).
