@@ -19,7 +19,7 @@ import Wire
 /// flow key): both directions of a flow, and every fragment of a datagram (which carries no
 /// ports past the first), land on the same shard. Any positive number of shards works.
 ///
-/// Limits: eight batches of up to 1024 packets or 512 KiB per shard are in flight; when a worker
+/// Limits: sixteen batches of up to 1024 packets or 512 KiB per shard are in flight; when a worker
 /// falls behind, the reader waits for it (files are never dropped from). Per-flow event order is
 /// kept; the interleaving of different flows in an output depends on thread timing.
 public final class ShardedRunner<Sink: FlowEventSink> {
@@ -37,7 +37,7 @@ public final class ShardedRunner<Sink: FlowEventSink> {
     /// input early. Flows are still ended.
     public var shouldStop: (() -> Bool)?
 
-    static var batchesPerShard: Int { 8 }
+    static var batchesPerShard: Int { 16 }
 
     public init(config: FlowEngineConfig = FlowEngineConfig(), sinks: [Sink]) {
         precondition(!sinks.isEmpty, "ShardedRunner needs at least one shard")
@@ -54,11 +54,16 @@ public final class ShardedRunner<Sink: FlowEventSink> {
     static func shard(of packet: DecodedPacket, vlan: UInt16, shards: Int) -> Int {
         guard packet.isIP else { return 0 }
         let a = packet.source, b = packet.destination
-        // XOR is symmetric in the two endpoints; the multiplications spread it over all bits.
-        var h = (a.high ^ b.high) &* 0x9E37_79B9_7F4A_7C15
-        h = (h ^ (a.low ^ b.low) ^ UInt64(vlan)) &* 0xC2B2_AE3D_27D4_EB4F
-        h ^= h >> 29
-        return Int(truncatingIfNeeded: h % UInt64(shards))
+        // XOR is symmetric in the two endpoints. An IPv4 address sits in the top half of `high`, so
+        // every input bit must reach the bits the shard is taken from: murmur3's 64-bit finaliser.
+        var h = (a.high ^ b.high) ^ ((a.low ^ b.low) >> 32 | (a.low ^ b.low) << 32) ^ UInt64(vlan)
+        h ^= h >> 33
+        h = h &* 0xFF51_AFD7_ED55_8CCD
+        h ^= h >> 33
+        h = h &* 0xC4CE_B9FE_1A85_EC53
+        h ^= h >> 33
+        // The top 32 bits scaled to 0 ..< shards: even for any shard count, not only powers of two.
+        return Int(truncatingIfNeeded: ((h >> 32) &* UInt64(shards)) >> 32)
     }
 
     /// Reads `files` in order through the shards, then ends every flow (each engine's `finish`).
@@ -83,6 +88,8 @@ public final class ShardedRunner<Sink: FlowEventSink> {
         decoder.decapsulateTunnels = config.decapsulateTunnels
         var packet = DecodedPacket()
         var failure: CaptureError?
+        var openReaders: [CaptureFileReader] = []
+        defer { withExtendedLifetime(openReaders) {} }
 
         // One clock for all shards: a tick before the first packet past each second of packet time
         // (where one engine would expire idle flows), and one at the end with the last packet's time.
@@ -101,20 +108,23 @@ public final class ShardedRunner<Sink: FlowEventSink> {
             while !filled[s].push(current[s]) { backoff.wait() }
             batchesHandedOver &+= 1
             guard !last else { return }
-            backoff.reset()
+            var sleeper = Backoff(yields: 2)
             while true {
                 if let token = free[s].pop() {
                     current[s] = token
                     return
                 }
                 readerWaits &+= 1
-                backoff.wait()
+                sleeper.wait()
             }
         }
 
         do {
             for file in files {
-                let reader = try CaptureFileReader(path: file)
+                // Mapped: packets go to the workers by reference. The file stays mapped until the run ends.
+                let reader = try CaptureFileReader(path: file, mapped: true)
+                openReaders.append(reader)
+                let byReference = reader.recordsStayValid
                 progress?.begin(name: file, totalBytes: reader.totalBytes)
                 var count: UInt64 = 0
                 while let record = try reader.next() {
@@ -130,7 +140,12 @@ public final class ShardedRunner<Sink: FlowEventSink> {
                         let vlan = config.vlanInKey ? (packet.outerVLAN ?? FlowKey.noVLAN) : FlowKey.noVLAN
                         s = Self.shard(of: packet, vlan: vlan, shards: n)
                     }
-                    if !batches[current[s]].append(record) {
+                    if byReference {
+                        if !batches[current[s]].appendReference(record) {
+                            handOver(s, last: false)
+                            _ = batches[current[s]].appendReference(record)
+                        }
+                    } else if !batches[current[s]].append(record) {
                         handOver(s, last: false)
                         _ = batches[current[s]].append(record)
                     }
