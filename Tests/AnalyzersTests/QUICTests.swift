@@ -253,6 +253,12 @@ final class QUICTests: XCTestCase {
             // JA4 part a by hand: q, TLS 1.3, SNI present, 2 ciphers, 11 extensions, ALPN "alpn" → "an".
             XCTAssertEqual((c["ja4"] as? String)?.prefix(10), "q13d0211an")
             XCTAssertEqual(s["scid"] as? String, "f067a5502a4262b5")
+            // The specified top-level keys: the client's SCID and its hello's SNI, ALPN and JA4, equal to the nested ones.
+            XCTAssertEqual(r["scid"] as? String, "")
+            XCTAssertEqual(r["sni"] as? String, "example.com")
+            XCTAssertEqual(r["alpn"] as? [String], ["alpn"])
+            XCTAssertEqual((r["ja4"] as? String)?.prefix(10), "q13d0211an")
+            XCTAssertEqual(r["ja4"] as? String, c["ja4"] as? String)
             XCTAssertEqual(s["cipher"] as? Int, 0x1301)
             XCTAssertEqual(s["version"] as? Int, 0x0304)
             XCTAssertEqual(a.counters.decrypted, 2)
@@ -335,6 +341,9 @@ final class QUICTests: XCTestCase {
         XCTAssertEqual(r["version"] as? String, "2")
         XCTAssertEqual((r["client"] as? [String: Any])?["sni"] as? String, "example.com")
         XCTAssertEqual((r["client"] as? [String: Any])?["scid"] as? String, "0a0b")
+        XCTAssertEqual(r["scid"] as? String, "0a0b")
+        XCTAssertEqual(r["sni"] as? String, "example.com")
+        XCTAssertEqual(r["ja4"] as? String, (r["client"] as? [String: Any])?["ja4"] as? String)
         XCTAssertNil((r["server"] as? [String: Any])?["cipher"], "no ServerHello seen")
     }
 
@@ -357,6 +366,9 @@ final class QUICTests: XCTestCase {
         XCTAssertEqual(r.last?["dcid"] as? String, "22222222")
         XCTAssertEqual(r.last?["retry"] as? Bool, true)
         XCTAssertEqual((r.last?["server"] as? [String: Any])?["scid"] as? String, "5e5e")
+        // Each attempt's top-level SCID is the client's, never the server's.
+        XCTAssertEqual(r.first?["scid"] as? String, "c0c0")
+        XCTAssertEqual(r.last?["scid"] as? String, "c0c0")
         XCTAssertEqual((r.last?["server"] as? [String: Any])?["cipher"] as? Int, 0x1301)
         XCTAssertEqual(a.counters[.retry], 1)
         XCTAssertEqual(a.counters.rekeys, 1)

@@ -5,7 +5,7 @@ import PacketCore
 /// reassembles their CRYPTO frames and parses the ClientHello and ServerHello inside.
 ///
 /// One record per connection attempt:
-/// `{"type":"quic","time","vlan"?,"version","dcid","retry"?,"client":{…},"server":{…}}`,
+/// `{"type":"quic","time","vlan"?,"version","dcid","retry"?,"scid"?,"sni"?,"alpn"?,"ja4"?,"client":{…},"server":{…}}`,
 /// emitted as soon as both hellos are parsed, or at `close` with whichever was seen (or with
 /// neither, once a packet of a known version was seen). "version" is "1", "2" or the wire value in
 /// hex; "dcid" is the client's first Destination Connection ID (the Initial keys' input), hex.
@@ -13,6 +13,8 @@ import PacketCore
 ///         JA4 with protocol letter "q"); server: ip, port, scid (the server's first Initial), and the
 ///         ServerHello fields (`serverHelloFields`). A direction whose hello failed adds "error"
 ///         (a `QUICError.name`).
+/// Top level, as the QUIC record is specified: "scid" (the client's), and from the ClientHello "sni",
+/// "alpn" and "ja4" — the same values as in "client", absent while no ClientHello was parsed.
 ///
 /// Packets: every long-header packet of a datagram is walked (coalesced packets, RFC 9000 §12.2);
 /// Initial packets are decrypted until both hellos are parsed; 0-RTT, Handshake, Retry,
@@ -317,6 +319,15 @@ public final class QUICAnalyzer {
         if let version = flow.version { writer.string("version", QUICVersion.name(version.wire)) }
         if let dcid = flow.dcid { writer.string("dcid", Self.hex(dcid)) }
         if flow.retried { writer.bool("retry", true) }
+        // The specified top-level shape: the client's SCID and its ClientHello's SNI, ALPN and JA4, also kept in "client".
+        if let scid = flow.clientSCID { writer.string("scid", Self.hex(scid)) }
+        if let hello = flow.clientHello {
+            if let sni = hello.serverName { writer.string("sni", sni) }
+            writer.beginArray("alpn")
+            for name in hello.alpn { writer.string(nil, name) }
+            writer.endArray()
+            writer.string("ja4", TLSFingerprint.ja4(hello, quic: true))
+        }
 
         writer.beginEndpoint("client", ip: flow.client.ip, port: flow.client.port)
         if let scid = flow.clientSCID { writer.string("scid", Self.hex(scid)) }
