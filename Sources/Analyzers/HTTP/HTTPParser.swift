@@ -455,7 +455,8 @@ public struct HTTPParser: Sendable {
     }
 
     /// tchar (RFC 9110 §5.6.2).
-    static func isToken(_ c: UInt8) -> Bool {
+    @inlinable
+    public static func isToken(_ c: UInt8) -> Bool {
         switch c {
         case UInt8(ascii: "0") ... UInt8(ascii: "9"), UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"),
              UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),

@@ -1,0 +1,26 @@
+import ArgumentParser
+import PacketCore
+import SFTapConfig
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension SFTapSettings {
+    /// Loads a config for a subcommand (`home` defaults to the working directory); an error is printed as
+    /// "flowtap COMMAND: …" and exits 1, each ignored section is printed as a warning. `abstract` loads its
+    /// config the same way and can call this.
+    static func load(path: String, command: String) throws -> SFTapSettings {
+        let settings: SFTapSettings
+        do {
+            var cwd = [CChar](repeating: 0, count: 4096)
+            settings = try SFTapSettings.load(path: path, currentDirectory: getcwd(&cwd, cwd.count).map { String(cString: $0) } ?? ".")
+        } catch {
+            writeStandardError("flowtap \(command): \(error)\n")
+            throw ExitCode(1)
+        }
+        for (section, line, why) in settings.ignored {
+            writeStandardError("flowtap \(command): warning: \(path):\(line): section '\(section)' ignored: \(why)\n")
+        }
+        return settings
+    }
+}
