@@ -46,7 +46,7 @@ public final class CaptureFileReader {
     public convenience init(path: String, mapped: Bool) throws(CaptureError) {
         try self.init(path: path)
         guard mapped, let size = totalBytes, size > 0 else { return }
-        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), base != MAP_FAILED else { return }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else { return }
         _ = madvise(base, size, MADV_SEQUENTIAL)
         window?.deallocate()
         window = base

@@ -4,7 +4,10 @@ import Foundation
 import Interfaces
 import PacketCore
 import SFTapConfig
+import TestSupport
 import TrafficGen
+import Wire
+import Flows
 import XCTest
 
 /// The sharded pipeline gives every flow exactly the events one engine gives it: the same
@@ -127,5 +130,50 @@ final class ShardedRunnerTests: XCTestCase {
         // The first file was processed in full before the error, and every flow was ended.
         XCTAssertGreaterThan(runner.engines.map(\.counters.packets).reduce(0, +), 0)
         XCTAssertEqual(runner.engines.map(\.table.count).reduce(0, +), 0)
+    }
+}
+
+/// The reader's quick shard (addresses read straight off the frame) agrees with the shard of the
+/// fully decoded packet on every corpus packet it answers for, tunnels and fragments included.
+final class ShardHashTests: XCTestCase {
+    func testQuickShardAgreesWithTheDecoderOnTheCorpus() throws {
+        let root = try Corpus.require(".")
+        let names = ((FileManager.default.enumerator(atPath: root.path)?.allObjects as? [String]) ?? [])
+            .filter { $0.hasSuffix(".pcap") || $0.hasSuffix(".pcapng") }.sorted()
+        var decoder = PacketDecoder()
+        decoder.decapsulateTunnels = true
+        var packet = DecodedPacket()
+        var answered = 0, checked = 0
+        for name in names {
+            guard let reader = try? CaptureFileReader(path: root.appendingPathComponent(name).path) else { continue }
+            while let record = try? reader.next() {
+                decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet)
+                guard packet.isIP else { continue }
+                checked += 1
+                for shards in [2, 3, 7] {
+                    for vlanInKey in [true, false] {
+                        guard let quick = ShardHash.quickShard(record.bytes, linkType: record.linkType, vlanInKey: vlanInKey, shards: shards) else { continue }
+                        answered += 1
+                        XCTAssertEqual(quick, ShardHash.shard(of: packet, vlanInKey: vlanInKey, shards: shards), "\(name)")
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(checked, 20_000)
+        XCTAssertGreaterThan(answered, checked) // most Ethernet IP packets take the quick path
+        print("quick shard agreed with the decoder on \(answered) answers over \(checked) IP packets")
+    }
+
+    func testBothDirectionsShareAShardAndShardsAreEven() {
+        var random = SeededRandom(seed: 5)
+        var counts = [Int](repeating: 0, count: 3)
+        for _ in 0 ..< 30_000 {
+            let a = IPAddress(ipv4: UInt32.random(in: 0x0A00_0000 ... 0x0A00_FFFF, using: &random))
+            let b = IPAddress(ipv4: UInt32.random(in: 0xC633_6400 ... 0xC633_64FF, using: &random))
+            let s = ShardHash.shard(a, b, vlan: FlowKey.noVLAN, shards: 3)
+            XCTAssertEqual(s, ShardHash.shard(b, a, vlan: FlowKey.noVLAN, shards: 3))
+            counts[s] += 1
+        }
+        for c in counts { XCTAssertGreaterThan(c, 9_000, "\(counts)") }
     }
 }
