@@ -178,7 +178,7 @@ public final class AnalyzeSink: FlowEventSink {
             upper = upper && b[t] >= UInt8(ascii: "A") && b[t] <= UInt8(ascii: "Z")
             t += 1
         }
-        if t == n { return (t < 64 && n < firstBytesLimit) || maybeStatus ? .needMore : .no }
+        if t == n { return t < 64 || maybeStatus ? .needMore : .no }
         guard t > 0, b[t] == UInt8(ascii: " ") else { return maybeStatus ? .needMore : .no }
         if upper && t >= 3 && t <= 16 { return .decided(.http, senderIsClient: true) }
         // The rest of the first line, which must be complete and without control bytes.
@@ -187,7 +187,7 @@ public final class AnalyzeSink: FlowEventSink {
             if (b[end] < 0x20 && b[end] != 0x09 && b[end] != UInt8(ascii: "\r")) || b[end] == 0x7F { return .no }
             end += 1
         }
-        guard end < n else { return n < firstBytesLimit ? .needMore : .no }
+        guard end < n else { return .needMore } // the caller bounds how long a first line may take
         // "HTTP/" somewhere after a non-empty target: "GET / HTTP/1.1", and also "GET /HTTP/1.1", a request
         // line whose version lost its space, which servers still answer.
         var k = t + 1
