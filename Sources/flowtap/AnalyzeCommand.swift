@@ -12,23 +12,23 @@ struct AnalyzeCommand: ParsableCommand {
         commandName: "analyze",
         abstract: "Reassemble flows and run the built-in HTTP, DNS, TLS and QUIC analyzers; write one JSON record per line.",
         discussion: """
-        Without -c, flows are routed by their first bytes (the built-in default): HTTP request lines (any RFC 9110
-        method token, e.g. CCM_POST or m-search, followed by a target and "HTTP/") or response lines, TLS handshake
-        records, DNS on port 53 (TCP, length-prefixed), DNS/mDNS/LLMNR datagrams (UDP 53, 5353, 5355), and QUIC:
-        UDP port 443 or a datagram that starts with a QUIC v1/v2 long header. A request whose first bytes arrive in
+        Without -c, flows are routed by their first bytes (the built-in default): HTTP request lines (any RFC 9110 \
+        method token, e.g. CCM_POST or m-search, followed by a target and "HTTP/") or response lines, TLS handshake \
+        records, DNS on port 53 (TCP, length-prefixed), DNS/mDNS/LLMNR datagrams (UDP 53, 5353, 5355), and QUIC: \
+        UDP port 443 or a datagram that starts with a QUIC v1/v2 long header. A request whose first bytes arrive in \
         pieces is held until it decides (at most 4 KiB).
 
-        With -c CONFIG, each flow is classified by the SF-TAP config's rules exactly as `flowtap abstract -c CONFIG`
-        classifies it (TCP held until both directions have data, 4 KiB examined per direction; UDP per datagram),
-        and the matched rule's interface name picks the analyzer: http, http_proxy and other http*, websocket,
-        torrent_tracker → HTTP; tls*, ssl*, https → TLS; dns* → DNS (TCP and UDP); quic* → QUIC. Flows of other
-        interfaces are not analyzed; the summary counts them per interface. So a rule can send HTTP on any port,
-        or with any first bytes, to the HTTP analyzer. The config's global limits (timeout, midstream,
+        With -c CONFIG, each flow is classified by the SF-TAP config's rules exactly as `flowtap abstract -c CONFIG` \
+        classifies it (TCP held until both directions have data, 4 KiB examined per direction; UDP per datagram), \
+        and the matched rule's interface name picks the analyzer: http, http_proxy and other http*, websocket, \
+        torrent_tracker → HTTP; tls*, ssl*, https → TLS; dns* → DNS (TCP and UDP); quic* → QUIC. Flows of other \
+        interfaces are not analyzed; the summary counts them per interface. So a rule can send HTTP on any port, \
+        or with any first bytes, to the HTTP analyzer. The config's global limits (timeout, midstream, \
         max_flows, reassembly memcap, overlap policy) apply as in abstract.
 
-        QUIC Initial packets are decrypted (RFC 9001, RFC 9369) to read the ClientHello and ServerHello inside.
-        Records keep SF-TAP's analyzer shapes: {"type":"http","client":{…},"server":{…}}, {"type":"dns",…},
-        {"type":"tls",…}, and {"type":"quic","version","dcid","scid","sni","alpn":[…],"ja4","client":{…},"server":{…}}.
+        QUIC Initial packets are decrypted (RFC 9001, RFC 9369) to read the ClientHello and ServerHello inside. \
+        Records keep SF-TAP's analyzer shapes: {"type":"http","client":{…},"server":{…}}, {"type":"dns",…}, \
+        {"type":"tls",…}, and {"type":"quic","version","dcid","scid","sni","alpn":[…],"ja4","client":{…},"server":{…}}. \
         See docs/analyzers.md.
 
         Examples:
@@ -36,7 +36,7 @@ struct AnalyzeCommand: ParsableCommand {
           flowtap analyze -r capture.pcap -w records.jsonl --bodies
           flowtap analyze -r capture.pcap -c examples/flowtap.yaml
           flowtap analyze -r capture.pcap | jq 'select(.type=="tls") | .client.sni'
-          flowtap analyze -r capture.pcap | jq 'select(.type=="quic") | [.version, .sni, .ja4]'
+          flowtap analyze -r capture.pcap | jq 'select(.type=="quic") | [.sni, .ja4]'
 
         A config that sends TCP port 8080 to the HTTP analyzer, whatever its first bytes:
           web:

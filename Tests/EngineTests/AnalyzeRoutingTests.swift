@@ -253,11 +253,7 @@ final class AnalyzeRoutingTests: XCTestCase {
     }
 
     func testExampleConfigGivesTheBuiltInRecordsOnGeneratedTraffic() throws {
-        var options = TrafficGenerator.Options()
-        options.sessions = 1200
-        options.seed = 33
-        options.kinds = [.http, .tls, .dns, .ssh, .tcp]
-        options.impairments = .mix
+        let options = TrafficGenerator.Options.analyzed(sessions: 1200, seed: 33)
         let n = try compare { a, b, c in
             _ = TrafficGenerator(options: options).generate { time, frame in
                 frame.withUnsafeBytes { bytes in

@@ -10,11 +10,7 @@ import XCTest
 /// status, each DNS query name and each TLS SNI the generator wrote comes out in a record.
 final class AnalyzeTests: XCTestCase {
     func testRecordsMatchWhatTheGeneratorWrote() throws {
-        var options = TrafficGenerator.Options()
-        options.sessions = 1500
-        options.seed = 21
-        options.kinds = [.http, .tls, .dns, .ssh, .tcp]
-        options.impairments = .mix
+        let options = TrafficGenerator.Options.analyzed(sessions: 1500, seed: 21)
         var records: [[String: Any]] = []
         let sink = AnalyzeSink { line in
             if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] { records.append(object) }
@@ -78,5 +74,17 @@ final class AnalyzeTests: XCTestCase {
         XCTAssertEqual(gotHTTP.sorted(), expectedHTTP.sorted())
         XCTAssertEqual(gotDNS.sorted(), expectedDNS.sorted())
         XCTAssertEqual(gotSNI.sorted(), expectedSNI.sorted())
+    }
+}
+
+extension TrafficGenerator.Options {
+    /// HTTP, TLS and DNS sessions among SSH and plain TCP ones, with every impairment: traffic for the analyzers.
+    static func analyzed(sessions: Int, seed: UInt64) -> Self {
+        var options = Self()
+        options.sessions = sessions
+        options.seed = seed
+        options.kinds = [.http, .tls, .dns, .ssh, .tcp]
+        options.impairments = .mix
+        return options
     }
 }
