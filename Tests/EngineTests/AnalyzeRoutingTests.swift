@@ -4,6 +4,7 @@ import Flows
 import Foundation
 import PacketCore
 import SFTapConfig
+import TestSupport
 import TrafficGen
 import XCTest
 
@@ -266,5 +267,20 @@ final class AnalyzeRoutingTests: XCTestCase {
         }
         print("analyze -c on generated traffic: \(n) records equal")
         XCTAssertGreaterThan(n, 1000)
+    }
+
+    /// The command: `-c examples/flowtap.yaml` (with the config's engine limits) gives the built-in records on the
+    /// sample, whose flows the example config all sends to an analyzer or to ssh/default, which have none.
+    func testCommandWithConfigGivesTheSameRecordsOnTheSample() throws {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flowtap").path
+        guard FileManager.default.isExecutableFile(atPath: executable) else { throw XCTSkip("flowtap executable not built beside the tests") }
+        let sample = Self.root.appendingPathComponent("samples/sample.pcap").path
+        let (plain, status1) = try Corpus.run(executable, ["analyze", "-r", sample, "--quiet"])
+        let (configured, status2) = try Corpus.run(executable, ["analyze", "-r", sample, "--quiet", "-c",
+                                                                Self.root.appendingPathComponent("examples/flowtap.yaml").path])
+        XCTAssertEqual([status1, status2], [0, 0])
+        let lines = configured.split(separator: "\n").sorted()
+        XCTAssertGreaterThan(lines.count, 10)
+        XCTAssertEqual(lines, plain.split(separator: "\n").sorted())
     }
 }
