@@ -7,11 +7,14 @@ import PacketCore
 import Synchronization
 import Wire
 
-/// Runs capture files through N flow engines on N worker threads: the core-scale pipeline.
+/// Runs capture files through N flow engines on N threads: the core-scale pipeline.
 ///
-/// The calling thread reads, decodes just enough to pick a shard, and copies each packet into
-/// that shard's current batch; full batches go to the worker over a bounded single-producer,
-/// single-consumer ring and come back empty over another. Each worker owns one `FlowEngine`
+/// The calling thread reads, looks at just enough of each packet to pick a shard, processes
+/// shard 0's packets itself and adds every other packet (by reference into the mapped file, or
+/// copied) to its shard's current batch; full batches go to that shard's worker thread over a
+/// bounded single-producer, single-consumer ring and come back empty over another. Keeping shard
+/// 0 on the reading thread means `--threads 2` is two busy threads, not a reader and two workers
+/// competing for two cores. Each worker owns one `FlowEngine`
 /// (flow table, reassembly, defragmenter, sink): nothing is shared between shards, so there
 /// are no locks on the packet path.
 ///
@@ -60,7 +63,8 @@ public final class ShardedRunner<Sink: FlowEventSink> {
         }
         var threads: [pthread_t] = []
         let afterBatch = self.afterBatch
-        for s in 0 ..< n {
+        // Shard 0 runs on this thread, inline: N threads in all, none of them only reading.
+        for s in 1 ..< max(1, n) {
             let engine = engines[s], inbox = filled[s], outbox = free[s]
             threads.append(startThread {
                 Self.work(engine: engine, batches: batches, inbox: inbox, outbox: outbox, afterBatch: { afterBatch?(s) })
@@ -78,8 +82,11 @@ public final class ShardedRunner<Sink: FlowEventSink> {
         // (where one engine would expire idle flows), and one at the end with the last packet's time.
         var lastExpiry = Int64.min
         var lastTime: Timestamp?
+        let inline = engines[0]
+        var inlineSinceHandOver = 0
         func tickAll(_ time: Timestamp, expire: Bool) {
-            for s in 0 ..< n where !batches[current[s]].appendTick(time, expire: expire) {
+            inline.advanceClock(to: time, expire: expire)
+            for s in 1 ..< max(1, n) where !batches[current[s]].appendTick(time, expire: expire) {
                 handOver(s, last: false)
                 _ = batches[current[s]].appendTick(time, expire: expire)
             }
@@ -126,7 +133,14 @@ public final class ShardedRunner<Sink: FlowEventSink> {
                             s = ShardHash.shard(of: packet, vlanInKey: config.vlanInKey, shards: n)
                         }
                     }
-                    if byReference {
+                    if s == 0 {
+                        inline.process(record)
+                        inlineSinceHandOver &+= 1
+                        if inlineSinceHandOver == PacketBatch.recordCapacity {
+                            inlineSinceHandOver = 0
+                            afterBatch?(0)
+                        }
+                    } else if byReference {
                         if !batches[current[s]].appendReference(record) {
                             handOver(s, last: false)
                             _ = batches[current[s]].appendReference(record)
@@ -148,7 +162,9 @@ public final class ShardedRunner<Sink: FlowEventSink> {
             failure = error
         }
         if let lastTime { tickAll(lastTime, expire: false) }
-        for s in 0 ..< n { handOver(s, last: true) }
+        for s in 1 ..< max(1, n) { handOver(s, last: true) }
+        inline.finish()
+        afterBatch?(0)
         for thread in threads { pthread_join(thread, nil) }
         if let failure { throw failure }
     }
