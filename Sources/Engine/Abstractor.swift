@@ -58,7 +58,11 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
     /// Called with each TCP flow's rule name when it is classified (for tests and tools).
     public var onClassified: ((FlowKey, String) -> Void)?
 
-    public init(settings: SFTapSettings, outputs: Outputs) throws {
+    /// The Vectorscan databases of this abstractor's rules, for other shards built from the same settings.
+    public var compiledRules: CompiledRules { classifier.compiled }
+
+    /// `compiled`: databases another abstractor compiled from the same `settings` (shards share them).
+    public init(settings: SFTapSettings, outputs: Outputs, compiled: CompiledRules? = nil) throws {
         self.settings = settings
         self.outputs = outputs
         var rules = settings.rules.filter { $0.proto == .tcp || $0.proto == .udp }
@@ -67,10 +71,15 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
         if let d = settings.tcpDefault { tcpDefault = rules.count; rules.append(d) }
         if let d = settings.udpDefault { udpDefault = rules.count; rules.append(d) }
         ruleNames = rules.map(\.name)
-        classifier = try Classifier(rules: rules.map { r in
-            ClassificationRule(name: r.name, interface: r.interface, proto: r.proto == .tcp ? .tcp : .udp, up: r.up, down: r.down,
-                               utf8: r.utf8, nice: r.nice, ports: r.ports, balance: r.balance)
-        }, tcpDefault: tcpDefault, udpDefault: udpDefault)
+        if let compiled {
+            // Another shard's databases (the same settings): compiled once, each shard with its own scratch.
+            classifier = try Classifier(compiled: compiled)
+        } else {
+            classifier = try Classifier(rules: rules.map { r in
+                ClassificationRule(name: r.name, interface: r.interface, proto: r.proto == .tcp ? .tcp : .udp, up: r.up, down: r.down,
+                                   utf8: r.utf8, nice: r.nice, ports: r.ports, balance: r.balance)
+            }, tcpDefault: tcpDefault, udpDefault: udpDefault)
+        }
         counters.perRule = [UInt64](repeating: 0, count: rules.count)
         for r in rules { ruleOutputs.append(try Self.makeOutput(r, outputs)) }
         if let r = settings.icmp { icmpOutput = try Self.makeOutput(r, outputs) }

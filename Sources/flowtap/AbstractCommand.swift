@@ -95,7 +95,7 @@ struct AbstractCommand: ParsableCommand {
         do {
             for _ in 0 ..< shards {
                 outputs.append(FileEventOutputs(sharing: files))
-                abstractors.append(try Abstractor(settings: settings, outputs: outputs[outputs.count - 1]))
+                abstractors.append(try Abstractor(settings: settings, outputs: outputs[outputs.count - 1], compiled: abstractors.first?.compiledRules))
             }
         } catch {
             writeStandardError("flowtap abstract: \(config): \(error)\n")
@@ -316,7 +316,11 @@ struct AbstractCommand: ParsableCommand {
     func runSharded(_ session: Session, shards: Int, settings: SFTapSettings, engineConfig: FlowEngineConfig, tick: () throws -> Void) throws {
         let live = !interfaces.isEmpty
         session.channels = (0 ..< shards).map { _ in EventChannel(target: session.outputs, waitWhenFull: !live) }
-        let runner = ShardedRunner(config: engineConfig, sinks: try session.channels.map { try Abstractor(settings: settings, outputs: $0) })
+        var abstractors: [Abstractor<EventChannel>] = []
+        for channel in session.channels {
+            abstractors.append(try Abstractor(settings: settings, outputs: channel, compiled: abstractors.first?.compiledRules))
+        }
+        let runner = ShardedRunner(config: engineConfig, sinks: abstractors)
         session.shards = runner
         let channels = session.channels
         runner.afterBatch = { channels[$0].handOver() }
