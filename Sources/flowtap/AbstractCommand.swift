@@ -14,23 +14,33 @@ struct AbstractCommand: ParsableCommand {
         commandName: "abstract",
         abstract: "SF-TAP flow abstraction: classify flows by an SF-TAP config and write each interface's event stream.",
         discussion: """
-        Reads SF-TAP configuration files as they are (see docs/abstract.md for FlowTap's extra keys).
+        Reads SF-TAP configuration files as they are (see docs/abstract.md for
+        FlowTap's extra keys).
 
-        Without --out-dir, each interface is a UNIX socket under the config's home (home/tcp/<if>, home/udp/<if>,
-        home/icmp/<if>); every connected analyzer gets a copy of the stream, and one that falls behind loses whole
-        events (counted), never capture. Capture files (-r) are read, then their flows flushed, and the command
-        exits once readers have their data; with no -r and no -i it serves the injection sockets — home/pcap
-        (cat a.pcap | nc -U /tmp/sf-tap/pcap) and home/loopback7 (flows written back by analyzers, one hop
-        deeper, up to global.hop_limit) — until SIGINT or SIGTERM, which remove the sockets.
+        Without --out-dir, each interface is a UNIX socket under the config's
+        home (home/tcp/<if>, home/udp/<if>, home/icmp/<if>); every connected
+        analyzer gets a copy of the stream, and one that falls behind loses
+        whole events (counted), never capture. Capture files (-r) are read,
+        then their flows flushed, and the command exits once readers have their
+        data; with no -r and no -i it serves the injection sockets home/pcap
+        (cat a.pcap | nc -U /tmp/sf-tap/pcap) and home/loopback7 (flows written
+        back by analyzers, one hop deeper, up to global.hop_limit) until SIGINT
+        or SIGTERM, which remove the sockets.
 
-        With --out-dir DIR, each interface's byte stream goes to DIR/tcp/<if>, DIR/udp/<if> or DIR/icmp/<if> —
-        exactly the bytes a socket reader would receive — and the command exits when the input ends.
+        With --out-dir DIR, each interface's byte stream goes to DIR/tcp/<if>,
+        DIR/udp/<if> or DIR/icmp/<if> (exactly the bytes a socket reader would
+        receive) and the command exits when the input ends.
+
+        --threads N runs N flow shards; each flow's events are those of one
+        engine, only the interleaving of flows differs. Live capture then opens
+        one handle per shard in a kernel PACKET_FANOUT group.
 
         Examples:
           flowtap abstract -c examples/flowtap.yaml -r capture.pcap --out-dir out/
+          flowtap abstract -c examples/flowtap.yaml -r big.pcap --out-dir o/ --threads 2
           flowtap abstract -c examples/flowtap.yaml -r capture.pcap --wait-readers
-          sudo flowtap abstract -c fabs.yaml -i eth0
-          flowtap abstract -c fabs.yaml            # serve home/pcap for injected captures
+          sudo flowtap abstract -c fabs.yaml -i eth0 --threads 4
+          flowtap abstract -c fabs.yaml      # serve home/pcap for injected captures
         """
     )
 
