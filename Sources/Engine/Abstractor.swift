@@ -39,9 +39,9 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
 
     typealias FlowState = AbstractorFlowState
 
-    static var classifyThreshold: Int { 65_536 }
-    static var giveUpThreshold: Int { 131_072 }
-    static var examinedBytes: Int { 4096 }
+    static var classifyThreshold: Int { SFTapClassification.classifyThreshold }
+    static var giveUpThreshold: Int { SFTapClassification.giveUpThreshold }
+    static var examinedBytes: Int { SFTapClassification.examinedBytes }
 
     public let settings: SFTapSettings
     let classifier: Classifier
@@ -65,20 +65,14 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
     public init(settings: SFTapSettings, outputs: Outputs, compiled: CompiledRules? = nil) throws {
         self.settings = settings
         self.outputs = outputs
-        var rules = settings.rules.filter { $0.proto == .tcp || $0.proto == .udp }
-        var tcpDefault: Int?
-        var udpDefault: Int?
-        if let d = settings.tcpDefault { tcpDefault = rules.count; rules.append(d) }
-        if let d = settings.udpDefault { udpDefault = rules.count; rules.append(d) }
+        let classification = SFTapClassification(settings: settings)
+        let rules = classification.rules
         ruleNames = rules.map(\.name)
         if let compiled {
             // Another shard's databases (the same settings): compiled once, each shard with its own scratch.
             classifier = try Classifier(compiled: compiled)
         } else {
-            classifier = try Classifier(rules: rules.map { r in
-                ClassificationRule(name: r.name, interface: r.interface, proto: r.proto == .tcp ? .tcp : .udp, up: r.up, down: r.down,
-                                   utf8: r.utf8, nice: r.nice, ports: r.ports, balance: r.balance)
-            }, tcpDefault: tcpDefault, udpDefault: udpDefault)
+            classifier = try classification.makeClassifier()
         }
         counters.perRule = [UInt64](repeating: 0, count: rules.count)
         for r in rules { ruleOutputs.append(try Self.makeOutput(r, outputs)) }

@@ -5,8 +5,6 @@ import SFTapConfig
 /// the TCP and UDP rule sections in the classifier's order, then `tcp_default` and `udp_default` when given,
 /// and the policy for holding a TCP flow's first bytes until it is classified.
 ///
-/// `Abstractor` builds the same rule list inline; it can take `SFTapClassification(settings:)` and the
-/// thresholds below instead, so that both commands keep one definition.
 public struct SFTapClassification: Sendable {
     /// The config's TCP and UDP rules, then `tcp_default` and `udp_default`: index `i` is the classifier's rule `i`.
     public let rules: [SFTapSettings.Rule]

@@ -77,23 +77,8 @@ struct AbstractCommand: ParsableCommand {
     }
 
     func run() throws {
-        let settings: SFTapSettings
-        do {
-            var cwd = [CChar](repeating: 0, count: 4096)
-            settings = try SFTapSettings.load(path: config, currentDirectory: getcwd(&cwd, cwd.count).map { String(cString: $0) } ?? ".")
-        } catch {
-            writeStandardError("flowtap abstract: \(error)\n")
-            throw ExitCode(1)
-        }
-        for (section, line, why) in settings.ignored {
-            writeStandardError("flowtap abstract: warning: \(config):\(line): section '\(section)' ignored: \(why)\n")
-        }
-        var engineConfig = FlowEngineConfig()
-        if let timeout = settings.global.timeout { engineConfig.table.idleTimeouts[0] = Int64(timeout) * 1_000_000_000 }
-        engineConfig.tcp.requireSYN = !settings.global.midstream
-        engineConfig.tcp.maxBufferedBytesTotal = settings.global.reassemblyMemcapMiB << 20
-        engineConfig.table.maxFlows = settings.global.maxFlows
-        engineConfig.defragment.policy = OverlapPolicy(rawValue: settings.global.overlapPolicy) ?? .bsd
+        let settings = try SFTapSettings.load(path: config, command: "abstract")
+        let engineConfig = FlowEngineConfig(abstracting: settings)
         guard let outDir else {
             try serve(settings: settings, engineConfig: engineConfig)
             return

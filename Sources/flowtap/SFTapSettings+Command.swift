@@ -7,8 +7,7 @@ import Glibc
 
 extension SFTapSettings {
     /// Loads a config for a subcommand (`home` defaults to the working directory); an error is printed as
-    /// "flowtap COMMAND: …" and exits 1, each ignored section is printed as a warning. `abstract` loads its
-    /// config the same way and can call this.
+    /// "flowtap COMMAND: …" and exits 1, each ignored section is printed as a warning.
     static func load(path: String, command: String) throws -> SFTapSettings {
         let settings: SFTapSettings
         do {
