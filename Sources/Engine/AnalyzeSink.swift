@@ -223,11 +223,58 @@ public final class AnalyzeSink: FlowEventSink {
         return http == .needMore || maybeTLS ? .needMore : .no
     }
 
-    /// The analyzer a TCP chunk's first bytes pick, and whether its sender is the client (`.undecided` when
-    /// they do not decide); the socket analyzers (`SFTapStreamAnalyzer`) decide the client the same way.
-    static func route(firstBytes bytes: UnsafeRawBufferPointer, key: FlowKey, fromFirst: Bool) -> (route: Route, senderIsClient: Bool) {
-        if case .decided(let route, let senderIsClient) = firstBytes(bytes, key: key, fromFirst: fromFirst) { return (route, senderIsClient) }
-        return (.undecided, true)
+    /// What built-in routing makes of a TCP chunk of a flow not yet routed (`examineFirstBytes`).
+    enum FirstBytesStep: Equatable {
+        /// The sending direction's first bytes decided; the caller replays `held` (which then ends with this
+        /// chunk), or delivers the chunk when nothing is held.
+        case decided(Route, senderIsClient: Bool)
+        /// The chunk is held until a later one decides.
+        case holding
+        /// Still undecided at `firstBytesLimit` bytes of the direction or `HeldStream.maxEvents` chunks:
+        /// `held` is emptied, the flow is to be given up and counted as undecided.
+        case overLimit
+        /// The direction's first bytes start nothing known; the chunk is in `held` when that is not nil
+        /// (`dropFirstBytes` forgets the direction).
+        case no
+    }
+
+    /// Built-in routing's holding of split first bytes, shared by `analyze` and the socket analyzers
+    /// (`SFTapStreamAnalyzer`): examines a chunk together with what its direction holds, and holds it while
+    /// the answer is `.needMore`, or while anything else is held (so a replay keeps the arrival order). After
+    /// the call the chunk is in `held` exactly when `held` is not nil.
+    static func examineFirstBytes(_ held: inout HeldStream?, key: FlowKey, fromFirst: Bool, bytes: UnsafeRawBufferPointer,
+                                  time: Timestamp) -> FirstBytesStep {
+        let verdict: FirstBytes
+        if let h = held, h.count(fromFirst: fromFirst) > 0 {
+            h.append(fromFirst: fromFirst, bytes: bytes, time: time)
+            verdict = (fromFirst ? h.bytes1 : h.bytes2).withUnsafeBytes { firstBytes($0, key: key, fromFirst: fromFirst) }
+        } else {
+            verdict = firstBytes(bytes, key: key, fromFirst: fromFirst)
+            if verdict == .needMore || held != nil {
+                let h = held ?? HeldStream()
+                h.append(fromFirst: fromFirst, bytes: bytes, time: time)
+                held = h
+            }
+        }
+        switch verdict {
+        case .decided(let route, let senderIsClient):
+            return .decided(route, senderIsClient: senderIsClient)
+        case .needMore:
+            guard let h = held, h.count(fromFirst: fromFirst) < firstBytesLimit && h.events.count < HeldStream.maxEvents else {
+                held = nil
+                return .overLimit
+            }
+            return .holding
+        case .no:
+            return .no
+        }
+    }
+
+    /// Forgets what one direction of a not yet routed flow holds (its first bytes started nothing known).
+    static func dropFirstBytes(_ held: inout HeldStream?, fromFirst: Bool) {
+        guard let h = held else { return }
+        h.drop(fromFirst: fromFirst)
+        if h.events.isEmpty { held = nil }
     }
 
     // MARK: Data
@@ -275,22 +322,7 @@ public final class AnalyzeSink: FlowEventSink {
 
     /// Built-in routing of an undecided TCP flow's chunk.
     private func routeByFirstBytes(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
-        let key = flow.key
-        let held = flows[flow.slot].held
-        let verdict: FirstBytes
-        if let held, held.count(fromFirst: fromFirst) > 0 {
-            held.append(fromFirst: fromFirst, bytes: bytes, time: time)
-            verdict = (fromFirst ? held.bytes1 : held.bytes2).withUnsafeBytes { Self.firstBytes($0, key: key, fromFirst: fromFirst) }
-        } else {
-            verdict = Self.firstBytes(bytes, key: key, fromFirst: fromFirst)
-            if verdict == .needMore || (held != nil && verdict != .no) {
-                // Held with what the other direction holds, so the replay keeps the arrival order.
-                let h = held ?? HeldStream()
-                h.append(fromFirst: fromFirst, bytes: bytes, time: time)
-                flows[flow.slot].held = h
-            }
-        }
-        switch verdict {
+        switch Self.examineFirstBytes(&flows[flow.slot].held, key: flow.key, fromFirst: fromFirst, bytes: bytes, time: time) {
         case .decided(let route, let senderIsClient):
             open(flow, route: route, clientIsFirst: fromFirst == senderIsClient, time: time)
             if let h = flows[flow.slot].held {
@@ -299,18 +331,13 @@ public final class AnalyzeSink: FlowEventSink {
             } else {
                 deliver(flow, fromFirst: fromFirst, bytes: bytes, time: time)
             }
-        case .needMore:
-            guard let h = flows[flow.slot].held else { return }
-            if h.count(fromFirst: fromFirst) >= Self.firstBytesLimit || h.events.count >= HeldStream.maxEvents {
-                flows[flow.slot].route = .none
-                flows[flow.slot].held = nil
-                counters.undecidedFlows &+= 1
-            }
+        case .holding:
+            break
+        case .overLimit:
+            flows[flow.slot].route = .none
+            counters.undecidedFlows &+= 1
         case .no:
-            if let h = flows[flow.slot].held {
-                h.drop(fromFirst: fromFirst)
-                if h.events.isEmpty { flows[flow.slot].held = nil }
-            }
+            Self.dropFirstBytes(&flows[flow.slot].held, fromFirst: fromFirst)
             flows[flow.slot].chunksSeen += 1
             if flows[flow.slot].chunksSeen >= 2 {
                 flows[flow.slot].route = .none

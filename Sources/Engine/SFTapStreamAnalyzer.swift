@@ -13,10 +13,15 @@ import PacketCore
 ///   UDP timeout ends it, or at the end of the stream). Events of other transports are counted and ignored.
 /// - CREATED starts a flow (DATA without CREATED, from a reader that connected mid-flow, starts one too);
 ///   DESTROYED closes it; a CREATED for a flow still open closes the old one first.
-/// - The client is decided at the first DATA as `AnalyzeSink` decides it (the HTTP request line's sender,
-///   the ClientHello's sender, for DNS the side not on port 53, for QUIC the first datagram's sender unless
-///   it sends from port 443), else by SF-TAP's `match` (`up` is the
-///   client); a flow neither decides in its first two chunks is ignored (counted), as `analyze` does.
+/// - The client is decided from a TCP flow's first bytes as `AnalyzeSink` decides it (the HTTP request line's
+///   sender, the ClientHello's sender, for DNS the side not on port 53, for QUIC the first datagram's sender
+///   unless it sends from port 443). First bytes that could still become a request line, status line or TLS
+///   record are held with `AnalyzeSink.examineFirstBytes`, as `analyze` holds them (`firstBytesLimit` bytes
+///   per direction, `HeldStream.maxEvents` chunks), and replayed in order with their own times once they
+///   decide; a flow still undecided at those bounds or at its end is ignored and counted in
+///   `undecidedFlows`. When a chunk's first bytes start nothing for this analyzer, SF-TAP's `match` decides
+///   (`up` is the client), else for DNS the side not on port 53; a flow that two such chunks do not decide
+///   is ignored (counted in `undecidedFlows`).
 /// - Records go to `emit` as they are made; at the end of the stream, flows still open are closed.
 /// - Bad stream input is counted and handed to `onStreamError` (see `SFTapEventReader`); nothing traps.
 public final class SFTapStreamAnalyzer {
@@ -40,7 +45,8 @@ public final class SFTapStreamAnalyzer {
         public var flows: UInt64 = 0
         /// UDP datagrams handed to the analyzer.
         public var datagrams: UInt64 = 0
-        /// TCP flows whose client the first two chunks did not tell.
+        /// TCP flows whose client their first bytes did not tell: still undecided at the holding bounds or at
+        /// their end, or after two chunks that start nothing for this analyzer and have no `match`.
         public var undecidedFlows: UInt64 = 0
         /// Events of a transport the analyzer does not read, and DATA without a direction.
         public var ignoredEvents: UInt64 = 0
@@ -75,6 +81,8 @@ public final class SFTapStreamAnalyzer {
         var clientIsFirst: Bool?
         var chunks = 0
         var ignored = false
+        /// First bytes held until they decide the client (`AnalyzeSink.examineFirstBytes`).
+        var held: HeldStream?
         var lastSeen = Timestamp.zero
     }
 
@@ -231,31 +239,59 @@ public final class SFTapStreamAnalyzer {
     private func data(_ key: FlowKey, fromFirst: Bool, match: SFTapEvent.Match, _ bytes: UnsafeRawBufferPointer, time: Timestamp) {
         guard var state = flows[key] ?? newFlow() else { return }
         guard !state.ignored else { return }
-        let t = AnalyzeSink.seconds(time)
         if state.clientIsFirst == nil {
-            state.chunks += 1
-            guard let clientIsFirst = client(key, fromFirst: fromFirst, match: match, bytes) else {
+            let decided: Bool?
+            switch AnalyzeSink.examineFirstBytes(&state.held, key: key, fromFirst: fromFirst, bytes: bytes, time: time) {
+            case .decided(let route, let senderIsClient) where route == self.route:
+                decided = fromFirst == senderIsClient
+            case .holding:
+                flows[key] = state
+                return
+            case .overLimit:
+                state.ignored = true
+                counters.undecidedFlows &+= 1
+                flows[key] = state
+                return
+            case .decided, .no:
+                decided = client(key, fromFirst: fromFirst, match: match)
+            }
+            guard let clientIsFirst = decided else {
+                AnalyzeSink.dropFirstBytes(&state.held, fromFirst: fromFirst)
+                state.chunks += 1
                 if state.chunks >= 2 {
                     state.ignored = true
+                    state.held = nil
                     counters.undecidedFlows &+= 1
                 }
                 flows[key] = state
                 return
             }
             state.clientIsFirst = clientIsFirst
-            open(key, id: state.id, clientIsFirst: clientIsFirst, time: t)
+            open(key, id: state.id, clientIsFirst: clientIsFirst, time: AnalyzeSink.seconds(time))
+            if let held = state.held {
+                state.held = nil
+                flows[key] = state
+                held.replay(data: { fromFirst, bytes, time in
+                    deliver(state.id, fromClient: fromFirst == clientIsFirst, bytes, time: time)
+                }, gap: { _, _, _ in }) // the stream has no gaps, and none are held
+                return
+            }
         }
         flows[key] = state
-        let fromClient = fromFirst == state.clientIsFirst
-        http?.data(flow: state.id, fromClient: fromClient, bytes: bytes, time: t)
-        tls?.data(flow: state.id, fromClient: fromClient, bytes: bytes, time: t)
-        dns?.data(flow: state.id, fromClient: fromClient, bytes: bytes, time: t)
+        deliver(state.id, fromClient: fromFirst == state.clientIsFirst, bytes, time: time)
     }
 
-    /// Whether endpoint 1 is the client, or nil while this chunk does not tell.
-    private func client(_ key: FlowKey, fromFirst: Bool, match: SFTapEvent.Match, _ bytes: UnsafeRawBufferPointer) -> Bool? {
-        let decided = AnalyzeSink.route(firstBytes: bytes, key: key, fromFirst: fromFirst)
-        if decided.route == route { return fromFirst == decided.senderIsClient }
+    private func deliver(_ id: UInt64, fromClient: Bool, _ bytes: UnsafeRawBufferPointer, time: Timestamp) {
+        let t = AnalyzeSink.seconds(time)
+        http?.data(flow: id, fromClient: fromClient, bytes: bytes, time: t)
+        tls?.data(flow: id, fromClient: fromClient, bytes: bytes, time: t)
+        dns?.data(flow: id, fromClient: fromClient, bytes: bytes, time: t)
+    }
+
+    /// Whether endpoint 1 is the client when the first bytes do not tell it for this analyzer: SF-TAP's
+    /// `match` (the sender is the client when it is `up`), else for DNS the side not on port 53; nil when neither
+    /// tells.
+    private func client(_ key: FlowKey, fromFirst: Bool, match: SFTapEvent.Match) -> Bool? {
         switch match {
         case .up: return fromFirst
         case .down: return !fromFirst
@@ -287,7 +323,11 @@ public final class SFTapStreamAnalyzer {
     }
 
     private func close(_ key: FlowKey, _ state: FlowState, time: Timestamp) {
-        guard state.clientIsFirst != nil else { return }
+        guard state.clientIsFirst != nil else {
+            // Ends with its first bytes still held, as `analyze` counts it.
+            if state.held != nil { counters.undecidedFlows &+= 1 }
+            return
+        }
         let t = AnalyzeSink.seconds(time)
         http?.close(flow: state.id, time: t)
         tls?.close(flow: state.id, time: t)
