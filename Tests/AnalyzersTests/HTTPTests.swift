@@ -146,6 +146,22 @@ private let gapInBody: [Piece] = [
     .server("e\r\n0\r\n\r\n"),
 ]
 
+/// Plain HTTP proxied through a CONNECT tunnel (suricata-verify http-connect-simple).
+private let connectHTTP: [Piece] = [
+    .client("CONNECT example.com:80 HTTP/1.1\r\nHost: example.com:80\r\n\r\nGET /in HTTP/1.1\r\nHost: example.com\r\n\r\n"),
+    .server("HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+    .client("POST /more HTTP/1.1\r\nHost: example.com\r\nContent-Length: 1\r\n\r\nx"),
+    .server("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+]
+
+/// The tunnelled request arrives only after the proxy's answer.
+private let connectHTTPLater: [Piece] = [
+    .client("CONNECT example.com:80 HTTP/1.1\r\n\r\n"),
+    .server("HTTP/1.1 200 Connection established\r\n\r\n"),
+    .client("GET /late HTTP/1.1\r\n\r\n"),
+    .server("HTTP/1.1 204 No Content\r\n\r\n"),
+]
+
 /// HTTP/0.9 (RFC 1945 §4.1): a request line without version, answered by a bare body up to close.
 private let simpleRequest: [Piece] = [
     .client("GET /zeek.html\n"),
@@ -159,11 +175,20 @@ private let lenientLines: [Piece] = [
     .server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
 ]
 
+/// A gap that swallows the rest of a body and the next status line's start (http-gap-whole-body).
+private let gapPastBody: [Piece] = [
+    .client("GET /1 HTTP/1.0\r\n\r\nGET /2 HTTP/1.0\r\n\r\nGET /3 HTTP/1.0\r\n\r\n"),
+    .server("HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nab"), .serverGap(9),
+    .server("HTTP/1.0 404 Not Found\r\nContent-Length: 2\r\n\r\nno"),
+    .server("HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nyes"),
+]
+
 private let allFixtures: [(String, [Piece])] = [
-    ("gapInBody", gapInBody), ("simpleRequest", simpleRequest), ("lenientLines", lenientLines),
+    ("gapInBody", gapInBody), ("gapPastBody", gapPastBody), ("simpleRequest", simpleRequest), ("lenientLines", lenientLines),
     ("simpleGet", simpleGet), ("pipelined", pipelined), ("chunkedTrailers", chunkedTrailers),
     ("interim", interim), ("closeDelimited", closeDelimited), ("upgrade", upgrade),
-    ("declinedUpgrade", declinedUpgrade), ("connect", connect),
+    ("declinedUpgrade", declinedUpgrade), ("connect", connect), ("connectHTTP", connectHTTP),
+    ("connectHTTPLater", connectHTTPLater),
 ]
 
 final class HTTPTests: XCTestCase {
@@ -294,6 +319,60 @@ final class HTTPTests: XCTestCase {
         XCTAssertEqual(tunnel.lines.count, 1)
         XCTAssertEqual(tunnel.counters.protocolSwitches, 1)
         XCTAssertEqual(tunnel.counters.parseErrors, 0)
+        XCTAssertEqual(tunnel.counters.tunnelsOpaque, 1)
+        XCTAssertEqual(tunnel.counters.tunnelsParsed, 0)
+    }
+
+    func testHTTPInsideAConnectTunnelIsParsed() {
+        let (lines, counters) = feed(connectHTTP, options: .init(bodies: true))
+        let records = objects(lines)
+        XCTAssertEqual(records.map { $0.str("client", "method", "method") }, ["CONNECT", "GET", "POST"])
+        XCTAssertEqual(records.map { $0.str("client", "method", "uri") }, ["example.com:80", "/in", "/more"])
+        XCTAssertEqual(records.map { $0.str("server", "response", "code") }, ["200", "200", "404"])
+        XCTAssertEqual(records[1].str("server", "body"), b64("ok"))
+        XCTAssertEqual(records[2].str("client", "body"), b64("x"))
+        // Held tunnel bytes keep the time they arrived at.
+        XCTAssertEqual(records[1].double("client", "time"), 1)
+        XCTAssertEqual(counters.tunnelsParsed, 1)
+        XCTAssertEqual(counters.tunnelsOpaque, 0)
+        XCTAssertEqual(counters.transactions, 3)
+        // A stray line ending after the CONNECT request (as in http-connect-simple) is skipped.
+        let stray = objects(feed([
+            .client("CONNECT h:80 HTTP/1.1\r\n\r\n\n"), .server("HTTP/1.1 200 OK\r\n\r\n\n"),
+            .client("\r\nGET /s HTTP/1.1\r\n\r\n"), .server("HTTP/1.1 200 OK\r\n\r\n"),
+        ]).lines)
+        XCTAssertEqual(stray.map { $0.str("client", "method", "uri") }, ["h:80", "/s"])
+        let later = objects(feed(connectHTTPLater).lines)
+        XCTAssertEqual(later.map { $0.str("client", "method", "uri") }, ["example.com:80", "/late"])
+        XCTAssertEqual(later.map { $0.str("server", "response", "code") }, ["200", "204"])
+    }
+
+    func testOpaqueTunnels() {
+        let connectLine = Piece.client("CONNECT h:443 HTTP/1.1\r\n\r\n")
+        let established = Piece.server("HTTP/1.1 200 Connection established\r\n\r\n")
+        // Not a request line: lower-case method, TLS, the server speaking first, a gap first.
+        let cases: [(String, [Piece])] = [
+            ("lower case", [connectLine, established, .client("get / HTTP/1.1\r\n\r\n"), .server("HTTP/1.1 200 OK\r\n\r\n")]),
+            ("server first", [connectLine, established, .server("220 smtp ready\r\n"), .client("GET / HTTP/1.1\r\n\r\n")]),
+            ("gap first", [connectLine, established, .clientGap(5), .client("GET / HTTP/1.1\r\n\r\n")]),
+            ("too many empty lines", [connectLine, established, .client(String(repeating: "\r\n", count: 13) + "GET / HTTP/1.1\r\n\r\n")]),
+        ]
+        for (name, pieces) in cases {
+            for cut in [Cut.whole, .byteByByte] {
+                let (lines, counters) = feed(pieces, cut: cut)
+                XCTAssertEqual(lines.count, 1, name)
+                XCTAssertEqual(counters.tunnelsOpaque, 1, name)
+                XCTAssertEqual(counters.tunnelsParsed, 0, name)
+                XCTAssertEqual(counters.parseErrors, 0, name)
+            }
+        }
+        // A declined CONNECT replays the held bytes as requests, as before.
+        let declined = objects(feed([
+            .client("CONNECT h:443 HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+            .server("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        ]).lines)
+        XCTAssertEqual(declined.map { $0.str("client", "method", "uri") }, ["h:443", "/b"])
+        XCTAssertEqual(declined.map { $0.str("server", "response", "code") }, ["407", "200"])
     }
 
     func testDeclinedUpgradeReplaysHeldRequests() {
@@ -341,18 +420,123 @@ final class HTTPTests: XCTestCase {
         XCTAssertFalse(chunked[0].has("error"))
     }
 
-    func testGapPastTheBodyEndsTheMessageThenStops() {
+    func testGapPastTheBodyResynchronisesAtTheNextStatusLine() {
+        // As in suricata-verify http-gap-whole-body: the gap swallows a whole body and the bytes after it.
+        let (lines, counters) = feed(gapPastBody, options: .init(bodies: true))
+        let records = objects(lines)
+        XCTAssertEqual(records.map { $0.str("client", "method", "uri") }, ["/1", "/2", "/3"])
+        XCTAssertEqual(records.map { $0.str("server", "response", "code") }, ["200", "404", "200"])
+        XCTAssertEqual(records[0].int("server", "body_missing"), 5)
+        XCTAssertEqual(records[0].str("server", "body"), b64("ab"))
+        XCTAssertEqual(records[1].str("server", "body"), b64("no"))
+        XCTAssertFalse(records[1].has("server", "body_missing"))
+        XCTAssertEqual(records[2].str("server", "body"), b64("yes"))
+        XCTAssertEqual(counters.resyncs, 1)
+        XCTAssertEqual(counters.resyncGiveUps, 0)
+        XCTAssertEqual(counters.transactions, 3)
+        XCTAssertEqual(counters.parseErrors, 0)
+    }
+
+    func testResyncSkipsToALineStartThatParses() {
+        // The gap ends mid-line: the tail of the lost message, a body line that
+        // starts like a method, and a status-like line that does not parse are skipped.
         let (lines, counters) = feed([
-            .client("GET /1 HTTP/1.0\r\n\r\n"),
-            .server("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nab"), .serverGap(20),
+            .client("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+            .server("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\na"), .serverGap(30),
+            .server("tail of something\r\nHTTP/1.1 abc\r\nxHTTP/1.1 200 OK\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\nz"),
+        ], options: .init(bodies: true))
+        let records = objects(lines)
+        XCTAssertEqual(records.map { $0.str("server", "response", "code") }, ["200", "201"])
+        XCTAssertEqual(records[1].str("server", "body"), b64("z"))
+        XCTAssertEqual(records[1].double("server", "time"), 4)
+        XCTAssertEqual(counters.resyncs, 1)
+        XCTAssertEqual(counters.parseErrors, 0)
+    }
+
+    func testClientResyncAfterAGapPastARequestBody() {
+        let (lines, counters) = feed([
+            .client("POST /up HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123"), .clientGap(40),
+            .client("lost rest\r\nHTTP/1.1 x\r\nthe end GET\r\nPUT /next HTTP/1.1\r\nHost: h\r\n\r\n"),
+            .server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+        ])
+        let records = objects(lines)
+        XCTAssertEqual(records.map { $0.str("client", "method", "uri") }, ["/up", "/next"])
+        XCTAssertEqual(records[0].int("client", "body_missing"), 6)
+        XCTAssertEqual(records[1].str("client", "method", "method"), "PUT")
+        XCTAssertEqual(records[1].str("server", "response", "code"), "201")
+        XCTAssertEqual(counters.resyncs, 1)
+        XCTAssertEqual(counters.parseErrors, 0)
+        // An HTTP/0.9-looking line is no resync point: a version is required.
+        let simple = feed([
+            .client("GET /a HTTP/1.1\r\nContent-Length: 2\r\n\r\n"), .clientGap(9),
+            .client("GET /b\r\nGET /c HTTP/1.0\r\n\r\n"),
+        ])
+        XCTAssertEqual(objects(simple.lines).map { $0.str("client", "method", "uri") }, ["/a", "/c"])
+    }
+
+    func testResyncedResponseWithoutRequestAndChunkedGap() {
+        // A gap past a chunk ends the message incomplete; the resynced response has no request left.
+        let (lines, counters) = feed([
+            .client("GET /1 HTTP/1.1\r\n\r\n"),
+            .server("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"), .serverGap(50),
+            .server("HTTP/1.1 304 Not Modified\r\n\r\n"),
         ])
         let records = objects(lines)
         XCTAssertEqual(records.count, 2)
-        XCTAssertEqual(records[0].str("server", "response", "code"), "200")
         XCTAssertEqual(records[0].int("server", "body_missing"), 3)
-        XCTAssertEqual(records[1].str("error"), "gap in header")
-        XCTAssertEqual(counters.transactions, 1)
-        XCTAssertEqual(counters.parseErrors, 1)
+        XCTAssertEqual(records[0].flag("server", "incomplete"), true)
+        XCTAssertEqual(records[1].str("server", "response", "code"), "304")
+        XCTAssertFalse(records[1].has("client"))
+        XCTAssertEqual(counters.responsesWithoutRequest, 1)
+        XCTAssertEqual(counters.resyncs, 1)
+    }
+
+    func testResyncGivesUpAfterTheLimit() {
+        let noise = String(repeating: "some body text without a status line\r\n", count: HTTPParser.maxResyncBytes / 38 + 2)
+        let (lines, counters) = feed([
+            .client("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+            .server("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"), .serverGap(20),
+            .server(noise), .server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        ])
+        let records = objects(lines)
+        XCTAssertEqual(records.count, 3)
+        XCTAssertEqual(records[1].str("error"), "no message start after gap")
+        XCTAssertEqual(records[1].str("direction"), "server")
+        XCTAssertEqual(records[2].str("client", "method", "uri"), "/2")
+        XCTAssertFalse(records[2].has("server"))
+        XCTAssertEqual(counters.resyncGiveUps, 1)
+        XCTAssertEqual(counters.resyncs, 0)
+        // Just under the limit the status line is still found.
+        let short = String(noise.utf8.prefix(HTTPParser.maxResyncBytes - 40))!
+        let found = feed([
+            .client("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+            .server("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"), .serverGap(20),
+            .server(short + "\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        ])
+        XCTAssertEqual(found.counters.resyncs, 1)
+        XCTAssertEqual(found.counters.transactions, 2)
+    }
+
+    func testStartVerdicts() {
+        func req(_ s: String) -> HTTPParser.StartVerdict { HTTPParser.requestStartVerdict(Array(s.utf8)) }
+        XCTAssertEqual(req("GE"), .undecided)
+        XCTAssertEqual(req("GET "), .undecided)
+        XCTAssertEqual(req("GET /"), .match)
+        XCTAssertEqual(req("M-SEARCH *"), .match)
+        XCTAssertEqual(req("CONNECT h:443"), .match)
+        XCTAssertEqual(req("get /"), .mismatch)
+        XCTAssertEqual(req("GE /"), .mismatch)
+        XCTAssertEqual(req("GET  /"), .mismatch)
+        XCTAssertEqual(req("-ET /"), .mismatch)
+        XCTAssertEqual(req("\u{16}\u{03}\u{01}"), .mismatch)
+        XCTAssertEqual(req(String(repeating: "A", count: 20)), .undecided)
+        XCTAssertEqual(req(String(repeating: "A", count: 21)), .mismatch)
+        XCTAssertEqual(req("GET\r\n"), .mismatch)
+        func status(_ s: String) -> HTTPParser.StartVerdict { HTTPParser.statusStartVerdict(Array(s.utf8)) }
+        XCTAssertEqual(status("HTT"), .undecided)
+        XCTAssertEqual(status("HTTP/1."), .match)
+        XCTAssertEqual(status("HTTP/2"), .mismatch)
+        XCTAssertEqual(status("xHTTP/1."), .mismatch)
     }
 
     func testGapInHeaderIsAnErrorForThatDirection() {

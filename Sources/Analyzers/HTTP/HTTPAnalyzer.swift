@@ -22,9 +22,23 @@
 // - A request left without a response at close: a record with no "server"
 //   (`requestsWithoutResponse`); a response without a request: no "client".
 // - 1xx interim responses (100 Continue, 103) are skipped; 101 and a 2xx to
-//   CONNECT are paired, then both directions are ignored (tunnel). While an
-//   Upgrade/CONNECT request awaits its response, later client bytes are
-//   held (up to `maxHeaderBytes`) and replayed if the server declines.
+//   CONNECT are paired. After a 101 both directions are ignored. After a 2xx
+//   to CONNECT the tunnel's first client bytes decide (within
+//   `HTTPParser.tunnelProbeBytes`): a request line start ("GET /…") means
+//   plain HTTP through the proxy, parsed in the same flow with records as
+//   usual (`tunnelsParsed`); anything else (TLS, a gap, or server bytes
+//   other than line endings before the client's) makes both directions
+//   opaque (`tunnelsOpaque`).
+//   While an Upgrade/CONNECT request awaits its response, later client bytes
+//   are held (up to `maxHeaderBytes`), then replayed into the tunnel or, if
+//   the server declines, as requests.
+// - A gap past the end of a body (or between messages) ends that message
+//   with "body_missing" and resynchronises the direction at the next
+//   plausible message start (`resyncs`; see `HTTPParser`); after
+//   `HTTPParser.maxResyncBytes` skipped bytes it stops with an error record
+//   (`resyncGiveUps`). Requests and responses keep pairing in order: a
+//   resynced response is paired with the oldest unanswered request, or
+//   written without "client" when there is none.
 // - An HTTP/0.9 Simple-Request (request line without version) is written
 //   with "ver":"HTTP/0.9"; when the answer does not start with "HTTP/" it
 //   is a Simple-Response, read until close and written with
@@ -66,6 +80,14 @@ public struct HTTPCounters: Sendable, Equatable {
     public var ignoredHeaderLines = 0
     /// HTTP/0.9 answers without a status line.
     public var simpleResponses = 0
+    /// Messages found by resynchronising after a gap.
+    public var resyncs = 0
+    /// Directions that found no message start within `HTTPParser.maxResyncBytes` after a gap.
+    public var resyncGiveUps = 0
+    /// CONNECT tunnels whose bytes were parsed as HTTP.
+    public var tunnelsParsed = 0
+    /// CONNECT tunnels left opaque (not HTTP, or undecidable).
+    public var tunnelsOpaque = 0
     /// Data, gap or close for a flow that was never opened.
     public var unknownFlows = 0
     public var records = 0
@@ -119,6 +141,8 @@ public final class HTTPAnalyzer {
         var held: [UInt8]?
         var heldTime = 0.0
         var heldGap = false
+        /// A CONNECT tunnel opened; its first client bytes are being examined.
+        var tunnelUndecided = false
 
         init(client: HTTPEndpoint, server: HTTPEndpoint, vlan: Int?, options: Options) {
             self.client = client
@@ -156,6 +180,12 @@ public final class HTTPAnalyzer {
             return
         }
         if (fromClient ? flow.request : flow.response).anomaly != nil { return }
+        if flow.tunnelUndecided {
+            // A gap in either direction before the tunnel showed what it carries.
+            flow.request.becomeOpaque()
+            settleTunnel(flow)
+            return
+        }
         let step = fromClient ? flow.request.gap(length) : flow.response.gap(length)
         switch step {
         case .end:
@@ -191,7 +221,9 @@ public final class HTTPAnalyzer {
             }
             // A stopped direction was reported when it stopped.
             if flow.request.anomaly != nil { return }
-            switch flow.request.parse(UnsafeRawBufferPointer(rebasing: bytes[off...]), time: time) {
+            let step = flow.request.parse(UnsafeRawBufferPointer(rebasing: bytes[off...]), time: time)
+            settleTunnel(flow)
+            switch step {
             case .needMore:
                 return
             case .error(let anomaly):
@@ -200,6 +232,7 @@ public final class HTTPAnalyzer {
             case .head(let n):
                 off += n
                 let head = flow.request.current
+                if head.resynced { counters.resyncs += 1 }
                 switch HTTPParser.framing(for: head, requestMethod: nil) {
                 case .failure(let anomaly):
                     flow.request.stop(anomaly)
@@ -226,6 +259,15 @@ public final class HTTPAnalyzer {
         var off = 0
         while true {
             if flow.response.anomaly != nil { return }
+            if flow.tunnelUndecided {
+                // Stray line endings after the proxy's answer are empty lines;
+                // anything else means the server spoke first: not a proxied HTTP request.
+                while off < bytes.count, bytes[off] == 0x0D || bytes[off] == 0x0A { off += 1 }
+                if off < bytes.count {
+                    flow.request.becomeOpaque()
+                    settleTunnel(flow)
+                }
+            }
             if off < bytes.count, flow.response.isIdle, answersSimpleRequest(flow),
                !Self.startsLikeStatusLine(UnsafeRawBufferPointer(rebasing: bytes[off...])) {
                 // RFC 1945 §6: a Simple-Response is the body alone, up to close.
@@ -242,6 +284,7 @@ public final class HTTPAnalyzer {
             case .head(let n):
                 off += n
                 let head = flow.response.current
+                if head.resynced { counters.resyncs += 1 }
                 let code = head.code ?? 0
                 if code / 100 == 1 && code != 101 {
                     flow.response.startBody(.none)
@@ -303,12 +346,15 @@ public final class HTTPAnalyzer {
         flow.answering = nil
         flow.responses.append(message)
         pair(flow)
-        if code == 101 || (answering?.isConnect == true && code / 100 == 2) {
+        if code == 101 {
             // Protocol switch: neither direction is HTTP any more.
             counters.protocolSwitches += 1
             flow.request.becomeOpaque()
             flow.response.becomeOpaque()
             flow.held = nil
+        } else if answering?.isConnect == true && code / 100 == 2 {
+            counters.protocolSwitches += 1
+            openTunnel(flow)
         } else if answering?.holdsClient == true, let held = flow.held {
             flow.held = nil
             if flow.heldGap {
@@ -318,6 +364,38 @@ public final class HTTPAnalyzer {
             } else {
                 held.withUnsafeBytes { driveClient(flow, $0, flow.heldTime) }
             }
+        }
+    }
+
+    /// A 2xx to CONNECT: the tunnel's first client bytes (held so far, or yet
+    /// to come) decide whether it carries HTTP.
+    private func openTunnel(_ flow: Flow) {
+        let held = flow.held ?? []
+        let heldGap = flow.heldGap
+        flow.held = nil
+        flow.heldGap = false
+        if !heldGap { flow.request.startTunnelProbe() }
+        guard flow.request.isProbingTunnel else {
+            flow.request.becomeOpaque()
+            flow.response.becomeOpaque()
+            counters.tunnelsOpaque += 1
+            return
+        }
+        flow.tunnelUndecided = true
+        if !held.isEmpty { held.withUnsafeBytes { driveClient(flow, $0, flow.heldTime) } }
+    }
+
+    /// Counts the tunnel's fate once its first bytes decided it; an opaque
+    /// tunnel silences the server direction too.
+    private func settleTunnel(_ flow: Flow) {
+        guard flow.tunnelUndecided, !flow.request.isProbingTunnel else { return }
+        flow.tunnelUndecided = false
+        if flow.request.isOpaque {
+            counters.tunnelsOpaque += 1
+            flow.response.becomeOpaque()
+            pair(flow)
+        } else {
+            counters.tunnelsParsed += 1
         }
     }
 
@@ -394,6 +472,7 @@ public final class HTTPAnalyzer {
 
     private func error(_ flow: Flow, fromClient: Bool, _ anomaly: HTTPAnomaly) {
         counters.parseErrors += 1
+        if anomaly == .resyncFailed { counters.resyncGiveUps += 1 }
         writer.reset()
         writer.beginObject()
         writer.string("type", "http")

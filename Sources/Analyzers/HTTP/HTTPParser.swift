@@ -6,8 +6,25 @@
 // complete, or the direction is malformed. Bytes may arrive split anywhere;
 // nothing but the current line is buffered, and the head is bounded by
 // `maxHeaderBytes`. Gaps (bytes lost by reassembly) are reported with
-// `gap(_:)`: inside a body they are counted as missing body bytes, anywhere
-// else they end parsing (there is no resync).
+// `gap(_:)`: inside a body they are counted as missing body bytes; inside a
+// head, chunk line or trailer they end parsing.
+//
+// Resynchronisation: a gap that runs past the end of a body (or falls
+// between messages) ends that message and puts the direction in resync:
+// bytes are skipped until a plausible message start — "HTTP/1." in the
+// server direction, "METHOD SP target" with a version in the client
+// direction — found right after the gap or after an LF. Candidates are
+// checked on their first bytes and then as a whole start line (a line that
+// does not parse is skipped too); after `maxResyncBytes` skipped bytes
+// without a match the direction stops with `.resyncFailed`. The first
+// message after a resync carries `HTTPMessage.resynced`.
+//
+// Tunnels: after a 2xx to CONNECT the caller calls `startTunnelProbe()` on
+// the request parser; its first bytes (at most `tunnelProbeBytes`) decide
+// whether the tunnel carries HTTP requests (parsing goes on as usual) or
+// anything else (the direction becomes opaque). Up to `tunnelProbeBytes`
+// CR and LF bytes before the request line are skipped. `isProbingTunnel` says the
+// decision is still open.
 //
 // Leniency, as deployed servers and other analyzers accept it:
 // - A request line without a version is an HTTP/0.9 Simple-Request
@@ -31,6 +48,7 @@ public enum HTTPAnomaly: UInt8, Error, Sendable, CaseIterable {
     case badChunk
     case gapInHeader
     case tooManyPending
+    case resyncFailed
 
     /// The text used in error records.
     public var text: String {
@@ -43,6 +61,7 @@ public enum HTTPAnomaly: UInt8, Error, Sendable, CaseIterable {
         case .badChunk: "bad chunk"
         case .gapInHeader: "gap in header"
         case .tooManyPending: "too many pipelined requests"
+        case .resyncFailed: "no message start after gap"
         }
     }
 }
@@ -81,6 +100,8 @@ public struct HTTPMessage: Sendable {
     public var time: Double = 0
     /// Header or trailer lines without a colon, skipped.
     public var ignoredLines = 0
+    /// The message was found by resynchronising after a gap.
+    public var resynced = false
 
     public init() {}
 
@@ -150,6 +171,10 @@ public struct HTTPParser: Sendable {
         case done
         /// Bytes after a protocol switch (101, CONNECT): ignored.
         case opaque
+        /// After a gap: skipping to the next LF (the byte after it is a candidate start).
+        case resync
+        /// After a 2xx to CONNECT: gathering the tunnel's first bytes in `line`.
+        case tunnelProbe
         case failed(HTTPAnomaly)
     }
 
@@ -164,6 +189,15 @@ public struct HTTPParser: Sendable {
     private var headBytes = 0
     private var message = HTTPMessage()
     private var sawStartLine = false
+    /// Looking for a message start after a gap (`.resync`, or `.idle` on a candidate line).
+    private var resyncing = false
+    /// Bytes skipped since the gap that started the resync (or CR/LF before a tunnel's first line).
+    private var resyncSkipped = 0
+
+    /// Bytes skipped after a gap before the direction gives up.
+    public static let maxResyncBytes = 64 << 10
+    /// Tunnel bytes looked at before deciding whether they are HTTP.
+    public static let tunnelProbeBytes = 24
 
     public init(role: Role, keepBodies: Bool = false, maxHeaderBytes: Int = 64 << 10, maxBodyBytes: Int = 1 << 20) {
         self.role = role
@@ -180,12 +214,27 @@ public struct HTTPParser: Sendable {
     }
 
     /// No message is in progress.
-    public var isIdle: Bool { state == .idle && line.isEmpty }
+    public var isIdle: Bool { state == .idle && line.isEmpty && !resyncing }
+
+    /// Looking for the next message start after a gap.
+    public var isResyncing: Bool { resyncing }
+
+    /// The tunnel's first bytes have not yet shown whether it carries HTTP.
+    public var isProbingTunnel: Bool { state == .tunnelProbe }
+
+    /// After a successful CONNECT: the next bytes decide whether the tunnel
+    /// carries HTTP requests or is opaque. Only between messages.
+    public mutating func startTunnelProbe() {
+        guard state == .idle, line.isEmpty else { return }
+        resyncing = false
+        resyncSkipped = 0
+        state = .tunnelProbe
+    }
 
     /// The head of the current message was parsed (it may still lack body bytes).
     public var hasHead: Bool {
         switch state {
-        case .idle, .headers, .opaque, .failed: false
+        case .idle, .headers, .opaque, .failed, .resync, .tunnelProbe: false
         default: true
         }
     }
@@ -197,6 +246,7 @@ public struct HTTPParser: Sendable {
     public mutating func becomeOpaque() {
         if case .failed = state { return }
         state = .opaque
+        resyncing = false
         line.removeAll(keepingCapacity: false)
     }
 
@@ -231,18 +281,61 @@ public struct HTTPParser: Sendable {
             if i >= n { return .needMore }
 
             switch state {
-            case .idle, .headers, .chunkSize, .chunkEnd, .trailers:
+            case .resync:
+                // Skip to the next LF; the byte after it may start a message.
+                let rest = UnsafeRawBufferPointer(rebasing: buf[i...])
+                if let lf = rest.firstIndex(of: 0x0A) {
+                    resyncSkipped &+= lf + 1
+                    i += lf + 1
+                    state = .idle
+                } else {
+                    resyncSkipped &+= rest.count
+                    i = n
+                }
+                if resyncSkipped > Self.maxResyncBytes { return fail(.resyncFailed) }
+            case .tunnelProbe where line.isEmpty && (buf[i] == 0x0D || buf[i] == 0x0A):
+                // Empty lines before the first request line (RFC 9112 §2.2), a few at most.
+                i += 1
+                resyncSkipped &+= 1
+                if resyncSkipped > Self.tunnelProbeBytes {
+                    becomeOpaque()
+                    return .needMore
+                }
+            case .idle, .tunnelProbe, .headers, .chunkSize, .chunkEnd, .trailers:
                 // Line-oriented states: gather up to LF, bounded.
                 let rest = UnsafeRawBufferPointer(rebasing: buf[i...])
                 let lf = rest.firstIndex(of: 0x0A)
                 let take = lf.map { $0 + 1 } ?? rest.count
-                if state == .idle && line.isEmpty && !sawStartLine { message.time = time }
+                if (state == .idle || state == .tunnelProbe) && line.isEmpty && !sawStartLine { message.time = time }
+                if resyncing && state == .idle && line.count + take > maxHeaderBytes {
+                    // A candidate line too long to be a start line: skip it.
+                    i += take
+                    if let step = skipCandidate(line.count + take, atLineEnd: lf != nil) { return step }
+                    continue
+                }
                 if line.count + take > maxHeaderBytes || headBytes + take > maxHeaderBytes {
                     return fail(state == .chunkSize || state == .chunkEnd ? .badChunk : .headerTooLong)
                 }
                 line.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[..<take]))
                 headBytes += take
                 i += take
+                if state == .tunnelProbe {
+                    switch Self.requestStartVerdict(line) {
+                    case .mismatch:
+                        becomeOpaque()
+                        return .needMore
+                    case .match:
+                        state = .idle
+                    case .undecided:
+                        break
+                    }
+                } else if resyncing && state == .idle {
+                    let verdict = role == .request ? Self.requestStartVerdict(line) : Self.statusStartVerdict(line)
+                    if verdict == .mismatch {
+                        if let step = skipCandidate(line.count, atLineEnd: lf != nil) { return step }
+                        continue
+                    }
+                }
                 guard lf != nil else { return .needMore }
                 // Strip LF and an optional CR (bare LF is tolerated, RFC 9112 §2.2).
                 line.removeLast()
@@ -297,7 +390,8 @@ public struct HTTPParser: Sendable {
     /// Bytes lost to a gap. Inside a body they count as missing body bytes;
     /// a gap that reaches into a head, chunk line or trailer is an error.
     /// Returns `.end` when the gap finishes a length-delimited body; when it
-    /// runs past it, the direction is stopped as well (`anomaly` is set).
+    /// runs past a body (or chunk), the message ends and the direction
+    /// resynchronises (`isResyncing`); a gap between messages resynchronises too.
     public mutating func gap(_ length: Int) -> HTTPParseStep {
         guard length > 0 else { return .needMore }
         switch state {
@@ -310,14 +404,34 @@ public struct HTTPParser: Sendable {
             return .needMore
         case .body(let remaining):
             // The gap runs past the body into what follows: the message ends with
-            // its missing bytes, and the direction stops (no resync).
+            // its missing bytes, and the direction resynchronises.
             noteMissing(remaining)
-            state = .failed(.gapInHeader)
-            line.removeAll(keepingCapacity: false)
+            startResync()
             return .end(consumed: 0)
         case .chunkData(let remaining) where length <= remaining:
             noteMissing(length)
             state = remaining == length ? .chunkEnd : .chunkData(remaining: remaining - length)
+            return .needMore
+        case .chunkData(let remaining):
+            // Past the chunk: the rest of the body is unknown, so the message
+            // ends incomplete and the direction resynchronises.
+            noteMissing(remaining)
+            message.incomplete = true
+            startResync()
+            return .end(consumed: 0)
+        case .resync, .idle where resyncing:
+            // Still looking: the byte after this gap is a candidate start.
+            state = .idle
+            line.removeAll(keepingCapacity: true)
+            headBytes = 0
+            return .needMore
+        case .idle where line.isEmpty:
+            // Between messages: what follows may start mid-message.
+            startResync()
+            return .needMore
+        case .tunnelProbe:
+            // The tunnel's first bytes are lost: it cannot be told apart.
+            becomeOpaque()
             return .needMore
         case .untilClose:
             noteMissing(length)
@@ -357,7 +471,27 @@ public struct HTTPParser: Sendable {
 
     // MARK: - Private
 
+    private mutating func startResync() {
+        resyncing = true
+        resyncSkipped = 0
+        state = .idle
+        line.removeAll(keepingCapacity: true)
+        headBytes = 0
+        sawStartLine = false
+    }
+
+    /// Drops a resync candidate of `count` bytes; the next candidate starts
+    /// after the next LF (at once when the candidate ended with one).
+    private mutating func skipCandidate(_ count: Int, atLineEnd: Bool) -> HTTPParseStep? {
+        resyncSkipped &+= count
+        line.removeAll(keepingCapacity: true)
+        headBytes = 0
+        state = atLineEnd ? .idle : .resync
+        return resyncSkipped > Self.maxResyncBytes ? fail(.resyncFailed) : nil
+    }
+
     private mutating func fail(_ anomaly: HTTPAnomaly) -> HTTPParseStep {
+        resyncing = false
         state = .failed(anomaly)
         line.removeAll(keepingCapacity: false)
         message = HTTPMessage()
@@ -387,7 +521,18 @@ public struct HTTPParser: Sendable {
                 headBytes = 0
                 return nil
             }
-            guard let start = Self.parseStartLine(line, role: role) else { return fail(.badStartLine) }
+            guard let start = Self.parseStartLine(line, role: role) else {
+                guard resyncing else { return fail(.badStartLine) }
+                return skipCandidate(line.count &+ 1, atLineEnd: true)
+            }
+            if resyncing {
+                // A resync candidate must be a full HTTP/1.x start line (no HTTP/0.9).
+                if case .request(_, _, let version) = start, version.isEmpty {
+                    return skipCandidate(line.count &+ 1, atLineEnd: true)
+                }
+                resyncing = false
+                message.resynced = true
+            }
             message.start = start
             sawStartLine = true
             state = .headers
@@ -504,6 +649,35 @@ public struct HTTPParser: Sendable {
             guard code >= 100 else { return nil }
             return .response(version: Array(line[..<sp]), code: code, reason: Array(after.drop(while: { $0 == 0x20 })))
         }
+    }
+
+    enum StartVerdict: Equatable { case match, mismatch, undecided }
+
+    /// Whether bytes can begin a request line: an upper-case method (A–Z, then
+    /// A–Z, "-" or "_"; 3 to 20 bytes), one space and a visible target byte.
+    /// Decided within 22 bytes.
+    static func requestStartVerdict(_ b: [UInt8]) -> StartVerdict {
+        var i = 0
+        while i < b.count {
+            let c = b[i]
+            let upper = c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z")
+            guard upper || (i > 0 && (c == UInt8(ascii: "-") || c == UInt8(ascii: "_"))) else { break }
+            i += 1
+            if i > 20 { return .mismatch }
+        }
+        if i == b.count { return .undecided }
+        guard i >= 3, b[i] == 0x20 else { return .mismatch }
+        i += 1
+        if i == b.count { return .undecided }
+        return b[i] > 0x20 && b[i] < 0x7F ? .match : .mismatch
+    }
+
+    /// Whether bytes can begin a status line: "HTTP/1.".
+    static func statusStartVerdict(_ b: [UInt8]) -> StartVerdict {
+        let prefix: StaticString = "HTTP/1."
+        let k = min(b.count, prefix.utf8CodeUnitCount)
+        for j in 0 ..< k where b[j] != prefix.utf8Start[j] { return .mismatch }
+        return k == prefix.utf8CodeUnitCount ? .match : .undecided
     }
 
     /// chunk-size [ chunk-ext ] (RFC 9112 §7.1); extensions are ignored.
