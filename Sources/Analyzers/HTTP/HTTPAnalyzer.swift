@@ -5,7 +5,7 @@
 // requests and final responses are paired in order (pipelining), and one
 // JSON line is emitted per pair:
 //
-//     {"type":"http","vlan"?:N,
+//     {"type":"http","time":T,"vlan"?:N,
 //      "client":{"ip","port","time","method":{"method","uri","ver"},"header":{…},"trailer"?,"body"?},
 //      "server":{"ip","port","time","response":{"ver","code","msg"},"header":{…},"trailer"?,"body"?}}
 //
@@ -498,6 +498,8 @@ public final class HTTPAnalyzer {
         writer.reset()
         writer.beginObject()
         writer.string("type", "http")
+        // Every record kind carries a top-level time: here the request's (the response's when alone).
+        if let time = request?.time ?? response?.time { writer.number("time", time) }
         if let vlan = flow.vlan { writer.number("vlan", vlan) }
         if let request { side("client", flow.client, request) }
         if let response { side("server", flow.server, response) }
