@@ -29,7 +29,8 @@ public struct SFTapSettings: Sendable {
         public var timeout: Int?
         public var lru: Bool = true
         public var cache: Bool = true
-        public var tcpThreads: Int = 1
+        /// Flow shards (`tcp_threads`); nil when the config does not say, and the command picks.
+        public var tcpThreads: Int?
         public var regexThreads: Int = 1
         // FlowTap keys.
         /// Injected flows deeper than this many loopback7 hops are dropped (counted).
@@ -87,7 +88,7 @@ public struct SFTapSettings: Sendable {
             global.timeout = try integer(g, "timeout", in: 1 ... 86_400 * 7)
             global.lru = try yesNo(g, "lru", default: true)
             global.cache = try yesNo(g, "cache", default: true)
-            global.tcpThreads = try integer(g, "tcp_threads", in: 1 ... 1024) ?? 1
+            global.tcpThreads = try integer(g, "tcp_threads", in: 1 ... 1024)
             global.regexThreads = try integer(g, "regex_threads", in: 1 ... 1024) ?? 1
             global.hopLimit = try integer(g, "hop_limit", in: 0 ... 255) ?? 4
             global.midstream = try yesNo(g, "midstream", default: true)

@@ -56,7 +56,7 @@ struct AbstractCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write interface streams as files under this directory and exit at the end of the input.", valueName: "dir"))
     var outDir: String?
 
-    @Option(help: ArgumentHelp("Worker threads (flow shards) for --out-dir; default: global.tcp_threads of the config (1 if absent). Any positive number.", valueName: "n"))
+    @Option(help: ArgumentHelp("Flow shards (threads) for -r and -i; default: global.tcp_threads of the config, else one per CPU up to 8. Any positive number.", valueName: "n"))
     var threads: Int?
 
     @Flag(help: "Before reading capture files, wait until every interface socket has a reader, so nothing is lost.")
@@ -83,7 +83,7 @@ struct AbstractCommand: ParsableCommand {
             try serve(settings: settings, engineConfig: engineConfig)
             return
         }
-        let shards = threads ?? settings.global.tcpThreads
+        let shards = Self.shards(threads, settings)
         let files = OutputFileSet(directory: outDir)
         var outputs: [FileEventOutputs] = []
         var abstractors: [Abstractor<FileEventOutputs>] = []
@@ -137,6 +137,13 @@ struct AbstractCommand: ParsableCommand {
             writeStandardError("flowtap abstract: \(error)\n")
             throw ExitCode(1)
         }
+    }
+
+    /// `--threads`, else `global.tcp_threads`, else one shard per online CPU up to 8.
+    static func shards(_ threads: Int?, _ settings: SFTapSettings) -> Int {
+        if let threads { return threads }
+        if let configured = settings.global.tcpThreads { return configured }
+        return min(8, max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
     // MARK: Sockets mode
@@ -272,7 +279,7 @@ struct AbstractCommand: ParsableCommand {
                     try session.server.poll(timeoutMilliseconds: 100)
                 }
             }
-            let shardCount = threads ?? settings.global.tcpThreads
+            let shardCount = Self.shards(threads, settings)
             if shardCount > 1 && (!files.isEmpty || !interfaces.isEmpty) {
                 try runSharded(session, shards: shardCount, settings: settings, engineConfig: engineConfig, tick: tick)
                 return
