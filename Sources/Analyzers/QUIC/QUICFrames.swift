@@ -16,7 +16,7 @@ enum QUICFrames {
     /// Calls `crypto(offset, data)` for each CRYPTO frame (§19.6) in payload order.
     static func walk(_ payload: UnsafeRawBufferPointer, summary: inout Summary,
                      crypto: (UInt64, UnsafeRawBufferPointer) -> Void) -> QUICError? {
-        var r = QUICReader(payload)
+        var r = ByteCursor(payload)
         while r.remaining > 0 {
             guard let type = r.varint() else { return .malformedFrame }
             switch type {

@@ -36,43 +36,6 @@ public enum QUICError: UInt8, CaseIterable, Sendable, Error {
     }
 }
 
-/// A bounds-checked cursor over QUIC bytes; every read answers nil instead of running past the end.
-struct QUICReader {
-    let bytes: UnsafeRawBufferPointer
-    var at: Int
-
-    init(_ bytes: UnsafeRawBufferPointer, at: Int = 0) {
-        self.bytes = bytes
-        self.at = at
-    }
-
-    var remaining: Int { bytes.count &- at }
-
-    mutating func u8() -> UInt8? {
-        guard at < bytes.count else { return nil }
-        defer { at &+= 1 }
-        return bytes[at]
-    }
-
-    /// A variable-length integer (RFC 9000 §16): the top two bits of the first byte give its length.
-    mutating func varint() -> UInt64? {
-        guard at < bytes.count else { return nil }
-        let length = 1 << Int(bytes[at] >> 6)
-        guard remaining >= length else { return nil }
-        var value = UInt64(bytes[at] & 0x3F)
-        for i in 1 ..< length { value = value << 8 | UInt64(bytes[at &+ i]) }
-        at &+= length
-        return value
-    }
-
-    /// `count` bytes (as an offset range start) if they are there.
-    mutating func take(_ count: UInt64) -> Int? {
-        guard count <= UInt64(remaining) else { return nil }
-        defer { at &+= Int(count) }
-        return at
-    }
-}
-
 /// The long header of one packet inside a datagram (RFC 9000 §17.2; invariants RFC 8999 §5.1).
 /// Offsets are into the datagram; `end` is where the next coalesced packet starts (RFC 9000 §12.2).
 struct QUICLongHeader {
@@ -89,7 +52,7 @@ struct QUICLongHeader {
 
     /// Parses the long header at `start`; the caller has checked that the header form bit is set.
     static func parse(_ datagram: UnsafeRawBufferPointer, at start: Int) -> Result<QUICLongHeader, QUICError> {
-        var r = QUICReader(datagram, at: start)
+        var r = ByteCursor(datagram, at: start)
         guard let first = r.u8(), r.remaining >= 4 else { return .failure(.truncatedHeader) }
         let version = datagram.beUInt32(at: r.at)
         r.at &+= 4

@@ -47,7 +47,7 @@ public struct TLSClientHello: Sendable, Equatable {
 
     /// Parses a ClientHello body (after the 4-byte handshake header).
     public static func parse(_ body: UnsafeRawBufferPointer) -> TLSClientHello? {
-        var r = Reader(body)
+        var r = ByteCursor(body)
         var hello = TLSClientHello()
         guard let version = r.u16(), r.skip(32), // legacy_version, random
               let session = r.vector(lengthBytes: 1), session.count <= 32,
@@ -59,22 +59,22 @@ public struct TLSClientHello: Sendable, Equatable {
         // Extensions are optional before TLS 1.3 (RFC 5246 §7.4.1.2).
         guard !r.atEnd else { return hello }
         guard let extensions = r.vector(lengthBytes: 2), r.atEnd else { return nil }
-        var e = Reader(extensions)
+        var e = ByteCursor(extensions)
         while !e.atEnd {
             guard let type = e.u16(), let data = e.vector(lengthBytes: 2) else { return nil }
             hello.extensions.append(type)
-            var d = Reader(data)
+            var d = ByteCursor(data)
             switch type {
             case 0: // server_name, RFC 6066 §3
                 guard let list = d.vector(lengthBytes: 2) else { return nil }
-                var l = Reader(list)
+                var l = ByteCursor(list)
                 while !l.atEnd {
                     guard let nameType = l.u8(), let name = l.vector(lengthBytes: 2) else { return nil }
                     if nameType == 0 && hello.serverName == nil { hello.serverName = Array(name) }
                 }
             case 16: // ALPN, RFC 7301 §3.1
                 guard let list = d.vector(lengthBytes: 2) else { return nil }
-                var l = Reader(list)
+                var l = ByteCursor(list)
                 while !l.atEnd {
                     guard let name = l.vector(lengthBytes: 1) else { return nil }
                     hello.alpn.append(Array(name))
@@ -115,7 +115,7 @@ public struct TLSServerHello: Sendable, Equatable {
     public var version: UInt16 { selectedVersion ?? legacyVersion }
 
     public static func parse(_ body: UnsafeRawBufferPointer) -> TLSServerHello? {
-        var r = Reader(body)
+        var r = ByteCursor(body)
         var hello = TLSServerHello()
         guard let version = r.u16(), r.skip(32) else { return nil }
         // TLS 1.3 drafts before 22 (0x7f00 | draft) sent no session id or compression method.
@@ -129,18 +129,18 @@ public struct TLSServerHello: Sendable, Equatable {
         hello.cipher = cipher
         guard !r.atEnd else { return hello }
         guard let extensions = r.vector(lengthBytes: 2), r.atEnd else { return nil }
-        var e = Reader(extensions)
+        var e = ByteCursor(extensions)
         while !e.atEnd {
             guard let type = e.u16(), let data = e.vector(lengthBytes: 2) else { return nil }
             hello.extensions.append(type)
-            var d = Reader(data)
+            var d = ByteCursor(data)
             switch type {
             case 43: // ServerHello form: one selected_version
                 guard let selected = d.u16() else { return nil }
                 hello.selectedVersion = selected
             case 16:
                 guard let list = d.vector(lengthBytes: 2) else { return nil }
-                var l = Reader(list)
+                var l = ByteCursor(list)
                 guard let name = l.vector(lengthBytes: 1) else { return nil }
                 hello.alpn = Array(name)
             default:
@@ -160,47 +160,4 @@ private func u16List(_ raw: UnsafeRawBufferPointer) -> [UInt16] {
         at += 2
     }
     return out
-}
-
-/// A bounds-checked cursor; every read answers nil instead of running past the end.
-private struct Reader {
-    let bytes: UnsafeRawBufferPointer
-    var at = 0
-
-    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
-
-    var atEnd: Bool { at >= bytes.count }
-
-    mutating func u8() -> UInt8? {
-        guard at < bytes.count else { return nil }
-        defer { at += 1 }
-        return bytes[at]
-    }
-
-    mutating func u16() -> UInt16? {
-        guard bytes.count - at >= 2 else { return nil }
-        defer { at += 2 }
-        return bytes.beUInt16(at: at)
-    }
-
-    mutating func skip(_ n: Int) -> Bool {
-        guard bytes.count - at >= n else { return false }
-        at += n
-        return true
-    }
-
-    /// A vector with a 1- or 2-byte length prefix (RFC 8446 §3.4).
-    mutating func vector(lengthBytes: Int) -> UnsafeRawBufferPointer? {
-        let length: Int
-        if lengthBytes == 1 {
-            guard let n = u8() else { return nil }
-            length = Int(n)
-        } else {
-            guard let n = u16() else { return nil }
-            length = Int(n)
-        }
-        guard bytes.count - at >= length else { return nil }
-        defer { at += length }
-        return bytes.slice(at, length)
-    }
 }
