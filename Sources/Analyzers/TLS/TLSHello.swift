@@ -56,46 +56,41 @@ public struct TLSClientHello: Sendable, Equatable {
         else { return nil }
         hello.legacyVersion = version
         hello.ciphers = u16List(suites)
-        // Extensions are optional before TLS 1.3 (RFC 5246 §7.4.1.2).
-        guard !r.atEnd else { return hello }
-        guard let extensions = r.vector(lengthBytes: 2), r.atEnd else { return nil }
-        var e = ByteCursor(extensions)
-        while !e.atEnd {
-            guard let type = e.u16(), let data = e.vector(lengthBytes: 2) else { return nil }
+        let parsed = forEachExtension(&r) { type, d in
             hello.extensions.append(type)
-            var d = ByteCursor(data)
             switch type {
             case 0: // server_name, RFC 6066 §3
-                guard let list = d.vector(lengthBytes: 2) else { return nil }
+                guard let list = d.vector(lengthBytes: 2) else { return false }
                 var l = ByteCursor(list)
                 while !l.atEnd {
-                    guard let nameType = l.u8(), let name = l.vector(lengthBytes: 2) else { return nil }
+                    guard let nameType = l.u8(), let name = l.vector(lengthBytes: 2) else { return false }
                     if nameType == 0 && hello.serverName == nil { hello.serverName = Array(name) }
                 }
             case 16: // ALPN, RFC 7301 §3.1
-                guard let list = d.vector(lengthBytes: 2) else { return nil }
+                guard let list = d.vector(lengthBytes: 2) else { return false }
                 var l = ByteCursor(list)
                 while !l.atEnd {
-                    guard let name = l.vector(lengthBytes: 1) else { return nil }
+                    guard let name = l.vector(lengthBytes: 1) else { return false }
                     hello.alpn.append(Array(name))
                 }
             case 43: // supported_versions, RFC 8446 §4.2.1 (ClientHello form)
-                guard let list = d.vector(lengthBytes: 1), list.count % 2 == 0 else { return nil }
+                guard let list = d.vector(lengthBytes: 1), list.count % 2 == 0 else { return false }
                 hello.supportedVersions = u16List(list)
             case 10: // supported_groups
-                guard let list = d.vector(lengthBytes: 2), list.count % 2 == 0 else { return nil }
+                guard let list = d.vector(lengthBytes: 2), list.count % 2 == 0 else { return false }
                 hello.groups = u16List(list)
             case 11: // ec_point_formats
-                guard let list = d.vector(lengthBytes: 1) else { return nil }
+                guard let list = d.vector(lengthBytes: 1) else { return false }
                 hello.pointFormats = Array(list)
             case 13: // signature_algorithms
-                guard let list = d.vector(lengthBytes: 2), list.count % 2 == 0 else { return nil }
+                guard let list = d.vector(lengthBytes: 2), list.count % 2 == 0 else { return false }
                 hello.signatureAlgorithms = u16List(list)
             default:
                 break
             }
+            return true
         }
-        return hello
+        return parsed ? hello : nil
     }
 }
 
@@ -127,28 +122,40 @@ public struct TLSServerHello: Sendable, Equatable {
         else { return nil }
         hello.legacyVersion = version
         hello.cipher = cipher
-        guard !r.atEnd else { return hello }
-        guard let extensions = r.vector(lengthBytes: 2), r.atEnd else { return nil }
-        var e = ByteCursor(extensions)
-        while !e.atEnd {
-            guard let type = e.u16(), let data = e.vector(lengthBytes: 2) else { return nil }
+        let parsed = forEachExtension(&r) { type, d in
             hello.extensions.append(type)
-            var d = ByteCursor(data)
             switch type {
             case 43: // ServerHello form: one selected_version
-                guard let selected = d.u16() else { return nil }
+                guard let selected = d.u16() else { return false }
                 hello.selectedVersion = selected
             case 16:
-                guard let list = d.vector(lengthBytes: 2) else { return nil }
+                guard let list = d.vector(lengthBytes: 2) else { return false }
                 var l = ByteCursor(list)
-                guard let name = l.vector(lengthBytes: 1) else { return nil }
+                guard let name = l.vector(lengthBytes: 1) else { return false }
                 hello.alpn = Array(name)
             default:
                 break
             }
+            return true
         }
-        return hello
+        return parsed ? hello : nil
     }
+}
+
+/// Walks the extensions block that ends a hello (RFC 8446 §4.2), calling
+/// `each(type, data)` per extension. Extensions are optional before TLS 1.3
+/// (RFC 5246 §7.4.1.2), so a hello ending here is fine. False when the block
+/// is malformed, bytes follow it, or `each` refuses an extension.
+private func forEachExtension(_ r: inout ByteCursor, _ each: (UInt16, inout ByteCursor) -> Bool) -> Bool {
+    guard !r.atEnd else { return true }
+    guard let extensions = r.vector(lengthBytes: 2), r.atEnd else { return false }
+    var e = ByteCursor(extensions)
+    while !e.atEnd {
+        guard let type = e.u16(), let data = e.vector(lengthBytes: 2) else { return false }
+        var d = ByteCursor(data)
+        guard each(type, &d) else { return false }
+    }
+    return true
 }
 
 private func u16List(_ raw: UnsafeRawBufferPointer) -> [UInt16] {
