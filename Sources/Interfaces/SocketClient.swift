@@ -12,12 +12,7 @@ public enum SocketClient {
         try UnixSocket.validate(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if fd < 0 { throw InterfaceError.system("socket", path: path, errno: errno) }
-        var address = UnixSocket.address(path)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let result = UnixSocket.withAddress(path) { Glibc.connect(fd, $0, $1) }
         if result == 0 { return fd }
         let failure = errno
         Glibc.close(fd)

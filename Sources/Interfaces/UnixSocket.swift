@@ -57,6 +57,14 @@ enum UnixSocket {
         return address
     }
 
+    /// Calls `body` with `path` as a `sockaddr` and its length, for bind(2) and connect(2).
+    static func withAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        var address = address(path)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+    }
+
     /// `mkdir -p` of the socket's parent directories, mode 0770 (less the
     /// process umask), appending those it made to `created`.
     static func makeParents(of path: String, created: inout [String]) throws(InterfaceError) {
@@ -109,12 +117,7 @@ enum UnixSocket {
         let fd = socket(AF_UNIX, streamFlags, 0)
         if fd < 0 { return false }
         defer { Glibc.close(fd) }
-        var address = address(path)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let result = withAddress(path) { connect(fd, $0, $1) }
         return result == 0 || errno == EAGAIN || errno == EINPROGRESS
     }
 
@@ -127,12 +130,7 @@ enum UnixSocket {
     static func listen(path: String, backlog: Int32, mode: mode_t) throws(InterfaceError) -> Listener {
         let fd = socket(AF_UNIX, streamFlags, 0)
         if fd < 0 { throw InterfaceError.system("socket", path: path, errno: errno) }
-        var address = address(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = withAddress(path) { bind(fd, $0, $1) }
         if bound != 0 {
             let failure = errno
             Glibc.close(fd)

@@ -38,22 +38,10 @@ final class TestClient {
     private(set) var sawEOF = false
 
     init(path: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw XCTSkip("socket failed: errno \(errno)") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        if result != 0 {
-            let failure = errno
-            Glibc.close(fd)
-            XCTFail("connect \(path): errno \(failure)", file: file, line: line)
+        do {
+            fd = try SocketClient.connect(path)
+        } catch {
+            XCTFail("\(error)", file: file, line: line)
             throw XCTSkip("connect failed")
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
