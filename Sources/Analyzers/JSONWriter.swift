@@ -28,7 +28,7 @@ public struct JSONWriter: Sendable {
 
     private mutating func key(_ key: String) {
         element()
-        appendString(Array(key.utf8))
+        appendString(key.utf8)
         bytes.append(UInt8(ascii: ":"))
         afterKey = true
     }
@@ -61,42 +61,42 @@ public struct JSONWriter: Sendable {
         empty.removeLast()
     }
 
-    public mutating func string(_ key: String?, _ value: String) { string(key, Array(value.utf8)) }
+    public mutating func string(_ key: String?, _ value: String) { string(key, bytes: value.utf8) }
 
-    public mutating func string(_ key: String?, _ value: [UInt8]) {
+    public mutating func string(_ key: String?, _ value: [UInt8]) { string(key, bytes: value) }
+
+    public mutating func string<C: Collection>(_ key: String?, bytes value: C) where C.Element == UInt8 {
         if let key { self.key(key) }
         valueStart()
         appendString(value)
     }
 
-    public mutating func string<C: Collection>(_ key: String?, bytes value: C) where C.Element == UInt8 { string(key, Array(value)) }
-
     public mutating func number(_ key: String?, _ value: Int) {
         if let key { self.key(key) }
         valueStart()
-        bytes += Array(String(value).utf8)
+        bytes.append(contentsOf: String(value).utf8)
     }
 
     public mutating func number(_ key: String?, _ value: Double) {
         if let key { self.key(key) }
         valueStart()
-        bytes += Array((value.isFinite ? "\(value)" : "null").utf8)
+        bytes.append(contentsOf: (value.isFinite ? "\(value)" : "null").utf8)
     }
 
     public mutating func bool(_ key: String?, _ value: Bool) {
         if let key { self.key(key) }
         valueStart()
-        bytes += Array((value ? "true" : "false").utf8)
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
     }
 
     public mutating func null(_ key: String?) {
         if let key { self.key(key) }
         valueStart()
-        bytes += Array("null".utf8)
+        bytes.append(contentsOf: "null".utf8)
     }
 
     /// A JSON string from bytes; invalid UTF-8 sequences become U+FFFD.
-    private mutating func appendString(_ raw: [UInt8]) {
+    private mutating func appendString<C: Collection>(_ raw: C) where C.Element == UInt8 {
         bytes.append(UInt8(ascii: "\""))
         // ASCII without characters to escape (most keys and values) is copied as it is.
         if raw.allSatisfy({ $0 >= 0x20 && $0 < 0x80 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
@@ -107,24 +107,36 @@ public struct JSONWriter: Sendable {
         let text = String(decoding: raw, as: UTF8.self)
         for scalar in text.unicodeScalars {
             switch scalar {
-            case "\"": bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case "\\": bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case "\n": bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case "\r": bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case "\t": bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case "\"": escaped(UInt8(ascii: "\""))
+            case "\\": escaped(UInt8(ascii: "\\"))
+            case "\n": escaped(UInt8(ascii: "n"))
+            case "\r": escaped(UInt8(ascii: "r"))
+            case "\t": escaped(UInt8(ascii: "t"))
             default:
                 if scalar.value < 0x20 {
-                    let hex = Array("0123456789abcdef".utf8)
-                    bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                              hex[Int(scalar.value >> 4)], hex[Int(scalar.value & 0xF)]]
+                    bytes.append(contentsOf: "\\u00".utf8)
+                    bytes.append(hexDigit(UInt8(scalar.value >> 4)))
+                    bytes.append(hexDigit(UInt8(scalar.value & 0xF)))
                 } else {
-                    bytes += Array(String(scalar).utf8)
+                    UTF8.encode(scalar) { bytes.append($0) }
                 }
             }
         }
         bytes.append(UInt8(ascii: "\""))
     }
 
+    /// A two-character escape: a backslash and `character`.
+    private mutating func escaped(_ character: UInt8) {
+        bytes.append(UInt8(ascii: "\\"))
+        bytes.append(character)
+    }
+
     /// The record as one line of text.
     public var line: String { String(decoding: bytes, as: UTF8.self) + "\n" }
+}
+
+/// The lower-case hex digit of a nibble (0…15).
+@inline(__always)
+func hexDigit(_ nibble: UInt8) -> UInt8 {
+    nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ (nibble &- 10)
 }
