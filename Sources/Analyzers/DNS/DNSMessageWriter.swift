@@ -259,12 +259,11 @@ struct DNSMessageWriter {
     }
 
     static func hex(_ raw: UnsafeRawBufferPointer) -> [UInt8] {
-        let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(raw.count * 2)
         for byte in raw {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
+            out.append(hexDigit(byte >> 4))
+            out.append(hexDigit(byte & 0xF))
         }
         return out
     }

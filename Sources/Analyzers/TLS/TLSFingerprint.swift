@@ -82,8 +82,7 @@ public enum TLSFingerprint {
         if alphanumeric(first) && alphanumeric(last) {
             return String(decoding: [first, last], as: UTF8.self)
         }
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: [digits[Int(first >> 4)], digits[Int(last & 0xF)]], as: UTF8.self)
+        return String(decoding: [hexDigit(first >> 4), hexDigit(last & 0xF)], as: UTF8.self)
     }
 
     private static func decimal(_ values: [UInt16]) -> String {
@@ -105,11 +104,10 @@ public enum TLSFingerprint {
     }
 
     private static func hex<D: Sequence>(_ digest: D, count: Int) -> String where D.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
+            out.append(hexDigit(byte >> 4))
+            out.append(hexDigit(byte & 0xF))
             if out.count >= count { break }
         }
         return String(decoding: out.prefix(count), as: UTF8.self)
