@@ -100,7 +100,8 @@ final class PacketBatch: @unchecked Sendable {
     }
 
     /// Copies `record` in; false when the batch is full (the record is not taken).
-    /// A record larger than the whole arena is cut to it (captures never come near 512 KiB).
+    /// A record larger than the whole arena (possible only with a hostile snaplen) is cut to it: an IP
+    /// packet ends within 64 KiB of its link header, so the cut never changes what the engine decodes.
     func append(_ record: PacketRecord) -> Bool {
         let length = min(record.bytes.count, Self.byteCapacity)
         guard count < Self.recordCapacity, used + length <= Self.byteCapacity else { return false }
@@ -153,5 +154,60 @@ final class PacketBatch: @unchecked Sendable {
         count = 0
         used = 0
         endOfInput = false
+    }
+}
+
+/// One worker shard's batches and the two rings between the reading thread and the worker:
+/// `filled` carries batches to the worker, `free` brings them back. The reading thread owns
+/// `current`, the batch it is filling.
+final class ShardQueue: @unchecked Sendable {
+    static var batchCount: Int { 16 }
+
+    let batches: [PacketBatch]
+    let filled = TokenRing(capacity: ShardQueue.batchCount)
+    let free = TokenRing(capacity: ShardQueue.batchCount)
+    private var current: Int
+    /// Batches handed to the worker, and times the reading thread found no free batch and waited.
+    private(set) var handedOver: UInt64 = 0
+    private(set) var waits: UInt64 = 0
+
+    init() {
+        batches = (0 ..< Self.batchCount).map { _ in PacketBatch() }
+        for k in 1 ..< Self.batchCount { _ = free.push(k) }
+        current = 0
+    }
+
+    /// Reading side: adds a packet, by reference (`byReference`: its bytes outlive the batch) or copied.
+    @inline(__always)
+    func append(_ record: PacketRecord, byReference: Bool) {
+        if byReference ? batches[current].appendReference(record) : batches[current].append(record) { return }
+        handOver(last: false)
+        _ = byReference ? batches[current].appendReference(record) : batches[current].append(record)
+    }
+
+    /// Reading side: adds a clock tick.
+    func appendTick(_ time: Timestamp, expire: Bool) {
+        if batches[current].appendTick(time, expire: expire) { return }
+        handOver(last: false)
+        _ = batches[current].appendTick(time, expire: expire)
+    }
+
+    /// Reading side: sends the current batch (the last one with `last`) and, unless last, takes a free one,
+    /// sleeping while the worker catches up.
+    func handOver(last: Bool) {
+        batches[current].endOfInput = last
+        // The ring holds every batch, so this push always succeeds.
+        _ = filled.push(current)
+        handedOver &+= 1
+        guard !last else { return }
+        var sleeper = Backoff(yields: 2)
+        while true {
+            if let token = free.pop() {
+                current = token
+                return
+            }
+            waits &+= 1
+            sleeper.wait()
+        }
     }
 }

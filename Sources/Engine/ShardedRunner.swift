@@ -40,8 +40,6 @@ public final class ShardedRunner<Sink: FlowEventSink> {
     /// input early. Flows are still ended.
     public var shouldStop: (() -> Bool)?
 
-    static var batchesPerShard: Int { 16 }
-
     public init(config: FlowEngineConfig = FlowEngineConfig(), sinks: [Sink]) {
         precondition(!sinks.isEmpty, "ShardedRunner needs at least one shard")
         self.config = config
@@ -55,22 +53,16 @@ public final class ShardedRunner<Sink: FlowEventSink> {
     /// Reads `files` in order through the shards, then ends every flow (each engine's `finish`).
     public func run(files: [String]) throws(CaptureError) {
         let n = engines.count
-        let batches = (0 ..< n * Self.batchesPerShard).map { _ in PacketBatch() }
-        let filled = (0 ..< n).map { _ in TokenRing(capacity: Self.batchesPerShard) }
-        let free = (0 ..< n).map { _ in TokenRing(capacity: Self.batchesPerShard) }
-        for s in 0 ..< n {
-            for k in 0 ..< Self.batchesPerShard { _ = free[s].push(s * Self.batchesPerShard + k) }
-        }
+        // Shard 0 runs on this thread, inline: N threads in all, none of them only reading.
+        let queues = (1 ..< max(1, n)).map { _ in ShardQueue() }
         var threads: [pthread_t] = []
         let afterBatch = self.afterBatch
-        // Shard 0 runs on this thread, inline: N threads in all, none of them only reading.
-        for s in 1 ..< max(1, n) {
-            let engine = engines[s], inbox = filled[s], outbox = free[s]
+        for (i, queue) in queues.enumerated() {
+            let engine = engines[i + 1]
             threads.append(startThread {
-                Self.work(engine: engine, batches: batches, inbox: inbox, outbox: outbox, afterBatch: { afterBatch?(s) })
+                Self.work(engine: engine, queue: queue, afterBatch: { afterBatch?(i + 1) })
             })
         }
-        var current = (0 ..< n).map { free[$0].pop()! }
         var decoder = PacketDecoder(verifyChecksums: false)
         decoder.decapsulateTunnels = config.decapsulateTunnels
         var packet = DecodedPacket()
@@ -86,27 +78,7 @@ public final class ShardedRunner<Sink: FlowEventSink> {
         var inlineSinceHandOver = 0
         func tickAll(_ time: Timestamp, expire: Bool) {
             inline.advanceClock(to: time, expire: expire)
-            for s in 1 ..< max(1, n) where !batches[current[s]].appendTick(time, expire: expire) {
-                handOver(s, last: false)
-                _ = batches[current[s]].appendTick(time, expire: expire)
-            }
-        }
-
-        func handOver(_ s: Int, last: Bool) {
-            batches[current[s]].endOfInput = last
-            var backoff = Backoff()
-            while !filled[s].push(current[s]) { backoff.wait() }
-            batchesHandedOver &+= 1
-            guard !last else { return }
-            var sleeper = Backoff(yields: 2)
-            while true {
-                if let token = free[s].pop() {
-                    current[s] = token
-                    return
-                }
-                readerWaits &+= 1
-                sleeper.wait()
-            }
+            for queue in queues { queue.appendTick(time, expire: expire) }
         }
 
         do {
@@ -140,14 +112,8 @@ public final class ShardedRunner<Sink: FlowEventSink> {
                             inlineSinceHandOver = 0
                             afterBatch?(0)
                         }
-                    } else if byReference {
-                        if !batches[current[s]].appendReference(record) {
-                            handOver(s, last: false)
-                            _ = batches[current[s]].appendReference(record)
-                        }
-                    } else if !batches[current[s]].append(record) {
-                        handOver(s, last: false)
-                        _ = batches[current[s]].append(record)
+                    } else {
+                        queues[s - 1].append(record, byReference: byReference)
                     }
                     count &+= 1
                     if count & 0xFFF == 0 {
@@ -162,23 +128,24 @@ public final class ShardedRunner<Sink: FlowEventSink> {
             failure = error
         }
         if let lastTime { tickAll(lastTime, expire: false) }
-        for s in 1 ..< max(1, n) { handOver(s, last: true) }
+        for queue in queues { queue.handOver(last: true) }
         inline.finish()
         afterBatch?(0)
         for thread in threads { pthread_join(thread, nil) }
+        batchesHandedOver = queues.reduce(0) { $0 &+ $1.handedOver }
+        readerWaits = queues.reduce(0) { $0 &+ $1.waits }
         if let failure { throw failure }
     }
 
-    private static func work(engine: FlowEngine<Sink>, batches: [PacketBatch], inbox: TokenRing, outbox: TokenRing,
-                             afterBatch: () -> Void) {
+    private static func work(engine: FlowEngine<Sink>, queue: ShardQueue, afterBatch: () -> Void) {
         var backoff = Backoff()
         while true {
-            guard let token = inbox.pop() else {
+            guard let token = queue.filled.pop() else {
                 backoff.wait()
                 continue
             }
             backoff.reset()
-            let batch = batches[token]
+            let batch = queue.batches[token]
             for i in 0 ..< batch.count {
                 if let tick = batch.tick(i) {
                     engine.advanceClock(to: tick.time, expire: tick.expire)
@@ -188,7 +155,7 @@ public final class ShardedRunner<Sink: FlowEventSink> {
             }
             let last = batch.endOfInput
             batch.reset()
-            _ = outbox.push(token)
+            _ = queue.free.push(token)
             if last {
                 engine.finish()
                 afterBatch()
@@ -308,20 +275,6 @@ extension FlowEngineCounters {
         flowsCreated &+= o.flowsCreated
         for i in destroyed.indices { destroyed[i] &+= o.destroyed[i] }
         evictions &+= o.evictions
-    }
-}
-
-extension Abstractor.Counters {
-    /// Adds another shard's counters.
-    public mutating func add(_ o: Self) {
-        tcpFlowsClassified &+= o.tcpFlowsClassified
-        tcpFlowsUnclassified &+= o.tcpFlowsUnclassified
-        tcpFlowsGivenUp &+= o.tcpFlowsGivenUp
-        udpDatagramsUnclassified &+= o.udpDatagramsUnclassified
-        icmpWithoutInterface &+= o.icmpWithoutInterface
-        events &+= o.events
-        outputErrors &+= o.outputErrors
-        for i in perRule.indices where i < o.perRule.count { perRule[i] &+= o.perRule[i] }
     }
 }
 
