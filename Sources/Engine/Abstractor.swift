@@ -19,16 +19,7 @@ import SFTapConfig
 /// - `balance: N` spreads a rule's flows over `<if>0 … <if>N-1` by SF-TAP's
 ///   hash; FlowTap takes it modulo N, so N need not be a power of two.
 public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
-    public struct Counters: Sendable {
-        public var tcpFlowsClassified: UInt64 = 0
-        public var tcpFlowsUnclassified: UInt64 = 0
-        public var tcpFlowsGivenUp: UInt64 = 0
-        public var udpDatagramsUnclassified: UInt64 = 0
-        public var icmpWithoutInterface: UInt64 = 0
-        public var events: UInt64 = 0
-        public var outputErrors: UInt64 = 0
-        public var perRule: [UInt64] = []
-    }
+    public typealias Counters = AbstractorCounters
 
     struct RuleOutput {
         var format: SFTapSettings.Format
@@ -271,4 +262,28 @@ struct AbstractorFlowState {
     var output: Int32 = 0
     var label1: SFTapFormatter.MatchLabel = .none
     var label2: SFTapFormatter.MatchLabel = .none
+}
+
+/// The abstractor's counters; one type whatever the output, so shards of different outputs add up.
+public struct AbstractorCounters: Sendable {
+    public var tcpFlowsClassified: UInt64 = 0
+    public var tcpFlowsUnclassified: UInt64 = 0
+    public var tcpFlowsGivenUp: UInt64 = 0
+    public var udpDatagramsUnclassified: UInt64 = 0
+    public var icmpWithoutInterface: UInt64 = 0
+    public var events: UInt64 = 0
+    public var outputErrors: UInt64 = 0
+    public var perRule: [UInt64] = []
+
+    /// Adds another shard's counters.
+    public mutating func add(_ o: AbstractorCounters) {
+        tcpFlowsClassified &+= o.tcpFlowsClassified
+        tcpFlowsUnclassified &+= o.tcpFlowsUnclassified
+        tcpFlowsGivenUp &+= o.tcpFlowsGivenUp
+        udpDatagramsUnclassified &+= o.udpDatagramsUnclassified
+        icmpWithoutInterface &+= o.icmpWithoutInterface
+        events &+= o.events
+        outputErrors &+= o.outputErrors
+        for i in perRule.indices where i < o.perRule.count { perRule[i] &+= o.perRule[i] }
+    }
 }

@@ -205,11 +205,7 @@ struct AbstractCommand: ParsableCommand {
             if let shards, final {
                 // Read only once the workers are done: their counters are theirs while they run.
                 for engine in shards.engines { e.add(engine.counters) }
-                for engine in shards.engines {
-                    let shard: Abstractor<EventChannel>.Counters = engine.sink.counters
-                    c.tcpFlowsClassified &+= shard.tcpFlowsClassified
-                    c.events &+= shard.events
-                }
+                for engine in shards.engines { c.add(engine.sink.counters) }
             }
             for channel in channels { handOverDrops &+= channel.eventsDropped }
             let l = injector.counters
