@@ -75,18 +75,17 @@ public struct SFTapFormatter {
     /// inet_ntop's text, as the original prints addresses, written directly (inet_ntop formats
     /// through printf, a third of the header's cost).
     private mutating func append(address: IPAddress) {
-        if !address.isIPv6 {
-            let v = address.ipv4Value
-            append(decimal: Int(v >> 24))
-            append(byte: UInt8(ascii: "."))
-            append(decimal: Int((v >> 16) & 0xFF))
-            append(byte: UInt8(ascii: "."))
-            append(decimal: Int((v >> 8) & 0xFF))
-            append(byte: UInt8(ascii: "."))
-            append(decimal: Int(v & 0xFF))
-            return
-        }
-        appendIPv6(address)
+        if address.isIPv6 { appendIPv6(address) } else { append(dottedQuad: address.ipv4Value) }
+    }
+
+    private mutating func append(dottedQuad v: UInt32) {
+        append(decimal: Int(v >> 24))
+        append(byte: UInt8(ascii: "."))
+        append(decimal: Int((v >> 16) & 0xFF))
+        append(byte: UInt8(ascii: "."))
+        append(decimal: Int((v >> 8) & 0xFF))
+        append(byte: UInt8(ascii: "."))
+        append(decimal: Int(v & 0xFF))
     }
 
     /// IPv6 as glibc's inet_ntop writes it: lower-case hex words without leading zeros, the first
@@ -116,14 +115,7 @@ public struct SFTapFormatter {
             }
             if i != 0 { append(byte: UInt8(ascii: ":")) }
             if i == 6 && bestBase == 0 && (bestLength == 6 || (bestLength == 5 && word(5) == 0xFFFF)) {
-                let v = UInt32(truncatingIfNeeded: address.low)
-                append(decimal: Int(v >> 24))
-                append(byte: UInt8(ascii: "."))
-                append(decimal: Int((v >> 16) & 0xFF))
-                append(byte: UInt8(ascii: "."))
-                append(decimal: Int((v >> 8) & 0xFF))
-                append(byte: UInt8(ascii: "."))
-                append(decimal: Int(v & 0xFF))
+                append(dottedQuad: UInt32(truncatingIfNeeded: address.low))
                 return
             }
             append(hex: word(i))
