@@ -70,8 +70,6 @@ struct DNSMessageWriter {
         // RFC 1035 §4.1.1: the 12-byte header.
         guard bytes.count >= 12 else { return .truncated }
         let flags = bytes.beUInt16(at: 2)
-        let counts = [Int(bytes.beUInt16(at: 4)), Int(bytes.beUInt16(at: 6)),
-                      Int(bytes.beUInt16(at: 8)), Int(bytes.beUInt16(at: 10))]
         w.number("id", Int(bytes.beUInt16(at: 0)))
         w.number("qr", Int(flags >> 15))
         w.number("op", Int((flags >> 11) & 0xF))
@@ -83,15 +81,15 @@ struct DNSMessageWriter {
         w.number("ad", Int((flags >> 5) & 1)) // RFC 4035 §3.2.3
         w.number("cd", Int((flags >> 4) & 1)) // RFC 4035 §3.2.2
         w.number("rc", Int(flags & 0xF))
-        w.number("query_count", counts[0])
-        w.number("answer_count", counts[1])
-        w.number("authority_count", counts[2])
-        w.number("additional_count", counts[3])
+        w.number("query_count", count(0))
+        w.number("answer_count", count(1))
+        w.number("authority_count", count(2))
+        w.number("additional_count", count(3))
 
         var offset = 12
         // RFC 1035 §4.1.2: question entries.
         w.beginArray("query")
-        for _ in 0 ..< counts[0] where entries < limit {
+        for _ in 0 ..< count(0) where entries < limit {
             guard let next = name(at: offset) else { return failure }
             guard next + 4 <= bytes.count else { return .truncated }
             let type = bytes.beUInt16(at: next)
@@ -107,9 +105,9 @@ struct DNSMessageWriter {
         w.endArray()
 
         // RFC 1035 §4.1.3: answer, authority and additional resource records.
-        for (section, key) in ["answer", "authority", "additional"].enumerated() {
+        for (section, key) in DNSMessageWriter.recordSections.enumerated() {
             w.beginArray(key)
-            for _ in 0 ..< counts[section + 1] where entries < limit {
+            for _ in 0 ..< count(section + 1) where entries < limit {
                 switch resourceRecord(at: offset, into: &w) {
                 case .success(let next):
                     offset = next
@@ -121,6 +119,13 @@ struct DNSMessageWriter {
         }
         return nil
     }
+
+    /// The record sections after the question, in message order (RFC 1035 §4.1).
+    private static let recordSections = ["answer", "authority", "additional"]
+
+    /// QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT (RFC 1035 §4.1.1) by section index 0…3;
+    /// the caller has checked the 12-byte header is there.
+    private func count(_ section: Int) -> Int { Int(bytes.beUInt16(at: 4 &+ 2 &* section)) }
 
     /// The error of the last failed `name(at:)`.
     private var failure: DNSError = .truncated
