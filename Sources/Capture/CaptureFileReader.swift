@@ -36,27 +36,6 @@ public final class CaptureFileReader {
     public private(set) var truncatedTail = 0
 
     /// Opens `path`; "-" is standard input.
-    /// Whether records stay valid until the reader is released (a mapped file), not only until the next `next()`.
-    public private(set) var recordsStayValid = false
-    private var mapping: UnsafeMutableRawPointer?
-
-    /// A reader over the whole file mapped into memory (`mapped`), so that its records stay valid
-    /// for the reader's lifetime and can be handed to other threads without copying. Falls back
-    /// to reading (`recordsStayValid` false) when the input is not a regular file or cannot be mapped.
-    public convenience init(path: String, mapped: Bool) throws(CaptureError) {
-        try self.init(path: path)
-        guard mapped, let size = totalBytes, size > 0 else { return }
-        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else { return }
-        _ = madvise(base, size, MADV_SEQUENTIAL)
-        window?.deallocate()
-        window = base
-        mapping = base
-        windowCapacity = size
-        windowFill = size
-        streamEnded = true
-        recordsStayValid = true
-    }
-
     public init(path: String) throws(CaptureError) {
         self.path = path
         if path == "-" {
@@ -84,11 +63,7 @@ public final class CaptureFileReader {
     }
 
     deinit {
-        if let mapping, let size = totalBytes {
-            munmap(mapping, size)
-        } else {
-            window?.deallocate()
-        }
+        window?.deallocate()
         if fd > 0 { close(fd) }
     }
 

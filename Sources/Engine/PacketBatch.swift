@@ -70,7 +70,7 @@ struct Backoff {
 /// per packet or per hand-off.
 final class PacketBatch: @unchecked Sendable {
     struct Entry {
-        /// The packet's bytes: in this batch's arena, or in a mapped capture file that outlives the batch.
+        /// The packet's bytes in this batch's arena (nil for a clock tick).
         var bytes: UnsafeRawPointer?
         var length: Int
         var originalLength: Int
@@ -110,16 +110,6 @@ final class PacketBatch: @unchecked Sendable {
                                linkType: record.linkType, interfaceID: record.interfaceID, timestamp: record.timestamp)
         count += 1
         used += length
-        return true
-    }
-
-    /// Adds `record` without copying its bytes: the caller guarantees they stay valid until the
-    /// worker is done with the batch (a mapped capture file kept open for the whole run).
-    func appendReference(_ record: PacketRecord) -> Bool {
-        guard count < Self.recordCapacity else { return false }
-        entries[count] = Entry(bytes: record.bytes.baseAddress, length: record.bytes.count, originalLength: record.originalLength,
-                               linkType: record.linkType, interfaceID: record.interfaceID, timestamp: record.timestamp)
-        count += 1
         return true
     }
 
@@ -177,12 +167,12 @@ final class ShardQueue: @unchecked Sendable {
         current = 0
     }
 
-    /// Reading side: adds a packet, by reference (`byReference`: its bytes outlive the batch) or copied.
+    /// Reading side: adds a packet (copied: the reader's window is reused).
     @inline(__always)
-    func append(_ record: PacketRecord, byReference: Bool) {
-        if byReference ? batches[current].appendReference(record) : batches[current].append(record) { return }
+    func append(_ record: PacketRecord) {
+        if batches[current].append(record) { return }
         handOver(last: false)
-        _ = byReference ? batches[current].appendReference(record) : batches[current].append(record)
+        _ = batches[current].append(record)
     }
 
     /// Reading side: adds a clock tick.
