@@ -139,10 +139,11 @@ struct AbstractCommand: ParsableCommand {
         }
     }
 
-    /// `--threads`, else `global.tcp_threads`, else one shard per online CPU up to 8.
+    /// `--threads`, else `global.tcp_threads` (the original accepts up to 1024; one thread each is
+    /// capped at 256, as `--threads` is), else one shard per online CPU up to 8.
     static func shards(_ threads: Int?, _ settings: SFTapSettings) -> Int {
         if let threads { return threads }
-        if let configured = settings.global.tcpThreads { return configured }
+        if let configured = settings.global.tcpThreads { return min(configured, 256) }
         return min(8, max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
