@@ -1,15 +1,17 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Pipeline layers, lowest first:
-//   PacketCore → Wire → Capture / Filters / Defragment / Flows / Reassembly / Classify / Interfaces → Engine → flowtap (CLI)
-// SFTapConfig reads SF-TAP YAML configs (Yams); CVectorscan is the Vectorscan (Hyperscan API) shim.
+// Modules, lowest first (docs/architecture.md draws the graph):
+//   PacketCore → Wire → Capture, Filters, Defragment, Flows, Reassembly (packets, captures, flow state)
+//   SFTapConfig (YAML), Classify (Vectorscan rules), SFTapCodec (SF-TAP event headers), UnixSockets (event fan-out)
+//   Outputs (JSON records, buffered record files) → Analyzers (HTTP, DNS, TLS, QUIC)
+//   FlowCore (one flow engine: packet → fragment → flow → stream → events)
+//   Sharding (threads, rings, batches, shard hash)
+//   Abstraction (SF-TAP flow abstraction), FlowDispatch (flows to analyzers), CaptureTools (stats, filter, streams)
+//   Engine (every pipeline: inputs → shards → flow engine → a sink; the sessions the commands run)
+//   flowtap (CLI: parses options, calls Engine); flowtap-bench (benchmarks, beside the product)
 // TrafficGen builds synthetic captures (Wire's builder + Capture's writer).
-// CLibpcap is the thin system-library shim for libpcap.
-// Release builds of the packet path optimise across modules (generic engine code specialises into
-// the analyzers and outputs it calls) and drop the run-time exclusivity checks on class properties,
-// which cost a third of `abstract`'s time per packet in measurement; debug builds, and so the tests,
-// keep the checks.
+// CLibpcap, CVectorscan and CZlib are system-library shims; CShims holds the C helpers.
 let packetPath: [SwiftSetting] = [
     .unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
@@ -18,19 +20,27 @@ let package = Package(
     name: "FlowTap",
     products: [
         .executable(name: "flowtap", targets: ["flowtap"]),
+        .executable(name: "flowtap-bench", targets: ["flowtap-bench"]),
         .library(name: "PacketCore", targets: ["PacketCore"]),
         .library(name: "Wire", targets: ["Wire"]),
         .library(name: "Capture", targets: ["Capture"]),
         .library(name: "Filters", targets: ["Filters"]),
-        .library(name: "Engine", targets: ["Engine"]),
-        .library(name: "TrafficGen", targets: ["TrafficGen"]),
         .library(name: "Defragment", targets: ["Defragment"]),
         .library(name: "Flows", targets: ["Flows"]),
         .library(name: "Reassembly", targets: ["Reassembly"]),
         .library(name: "Classify", targets: ["Classify"]),
-        .library(name: "Interfaces", targets: ["Interfaces"]),
         .library(name: "SFTapConfig", targets: ["SFTapConfig"]),
+        .library(name: "SFTapCodec", targets: ["SFTapCodec"]),
+        .library(name: "UnixSockets", targets: ["UnixSockets"]),
+        .library(name: "Outputs", targets: ["Outputs"]),
         .library(name: "Analyzers", targets: ["Analyzers"]),
+        .library(name: "FlowCore", targets: ["FlowCore"]),
+        .library(name: "Sharding", targets: ["Sharding"]),
+        .library(name: "Abstraction", targets: ["Abstraction"]),
+        .library(name: "FlowDispatch", targets: ["FlowDispatch"]),
+        .library(name: "CaptureTools", targets: ["CaptureTools"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "TrafficGen", targets: ["TrafficGen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,55 +48,73 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
-        .systemLibrary(
-            name: "CLibpcap",
-            pkgConfig: "libpcap",
-            providers: [.apt(["libpcap-dev"])]
-        ),
-        .systemLibrary(
-            name: "CVectorscan",
-            pkgConfig: "libhs",
-            providers: [.apt(["libvectorscan-dev"])]
-        ),
+        .systemLibrary(name: "CLibpcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        .systemLibrary(name: "CVectorscan", pkgConfig: "libhs", providers: [.apt(["libvectorscan-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CShims"),
         .target(name: "PacketCore", swiftSettings: packetPath),
+        .target(name: "Wire", dependencies: ["PacketCore"], swiftSettings: packetPath),
+        .target(name: "Capture", dependencies: ["PacketCore", "CLibpcap", "CZlib"], swiftSettings: packetPath),
+        .target(name: "Filters", dependencies: ["PacketCore", "CLibpcap"], swiftSettings: packetPath),
+        .target(name: "Defragment", dependencies: ["PacketCore", "Wire"], swiftSettings: packetPath),
+        .target(name: "Flows", dependencies: ["PacketCore", "Wire"], swiftSettings: packetPath),
+        .target(name: "Reassembly", dependencies: ["PacketCore"], swiftSettings: packetPath),
         .target(name: "SFTapConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
-        .target(name: "Classify", dependencies: ["PacketCore", "CVectorscan"], swiftSettings: packetPath),
-        .target(name: "Interfaces", dependencies: ["PacketCore"], swiftSettings: packetPath),
+        .target(name: "Classify", dependencies: ["PacketCore", "CVectorscan", "SFTapConfig"], swiftSettings: packetPath),
+        .target(name: "SFTapCodec", dependencies: ["PacketCore", "Flows", "CShims"], swiftSettings: packetPath),
+        .target(name: "UnixSockets", dependencies: ["PacketCore"], swiftSettings: packetPath),
+        .target(name: "Outputs", dependencies: ["PacketCore"], swiftSettings: packetPath),
         .target(name: "Analyzers", dependencies: [
-            "PacketCore", .product(name: "Crypto", package: "swift-crypto"),
+            "PacketCore", "Outputs", .product(name: "Crypto", package: "swift-crypto"),
             // AES.permute: the single-block AES of QUIC header protection (RFC 9001 §5.4.3).
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], swiftSettings: packetPath),
-        .target(name: "Wire", dependencies: ["PacketCore"], swiftSettings: packetPath),
-        .target(name: "Capture", dependencies: ["PacketCore", "CLibpcap"], swiftSettings: packetPath),
-        .target(name: "Filters", dependencies: ["PacketCore", "CLibpcap"], swiftSettings: packetPath),
-        .target(name: "Defragment", dependencies: ["PacketCore", "Wire"], swiftSettings: packetPath),
-        .target(name: "Reassembly", dependencies: ["PacketCore"], swiftSettings: packetPath),
-        .target(name: "Flows", dependencies: ["PacketCore", "Wire"], swiftSettings: packetPath),
-        .target(name: "Engine", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Defragment", "Reassembly", "Flows", "Classify", "Interfaces", "SFTapConfig", "CShims", "Analyzers"], swiftSettings: packetPath),
+        .target(name: "FlowCore", dependencies: ["PacketCore", "Wire", "Capture", "Defragment", "Flows", "Reassembly"], swiftSettings: packetPath),
+        .target(name: "Sharding", dependencies: ["PacketCore", "Wire", "Capture", "Flows"], swiftSettings: packetPath),
+        .target(name: "Abstraction", dependencies: ["PacketCore", "Flows", "Reassembly", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "UnixSockets", "Sharding"], swiftSettings: packetPath),
+        .target(name: "FlowDispatch", dependencies: ["PacketCore", "Flows", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "Analyzers", "Outputs"], swiftSettings: packetPath),
+        .target(name: "CaptureTools", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Flows", "FlowCore", "Outputs"], swiftSettings: packetPath),
+        .target(name: "Engine", dependencies: [
+            "PacketCore", "Wire", "Capture", "Filters", "Defragment", "Flows", "Reassembly", "Classify", "SFTapConfig", "SFTapCodec",
+            "UnixSockets", "Outputs", "Analyzers", "FlowCore", "Sharding", "Abstraction", "FlowDispatch", "CaptureTools",
+        ], swiftSettings: packetPath),
         .target(name: "TrafficGen", dependencies: ["PacketCore", "Wire", "Capture"], swiftSettings: packetPath),
         .executableTarget(
             name: "flowtap",
             dependencies: [
-                "Engine", "Capture", "Filters", "Wire", "PacketCore", "TrafficGen",
+                "Engine", "Capture", "CaptureTools", "Defragment", "FlowCore", "Flows", "PacketCore", "SFTapConfig", "TrafficGen",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: packetPath
+        ),
+        // Benchmarks stay out of the product: each stage of the pipeline in process, and peers run as child processes.
+        .executableTarget(
+            name: "flowtap-bench",
+            dependencies: [
+                "Engine", "Analyzers", "Abstraction", "Capture", "CaptureTools", "CLibpcap", "Defragment", "FlowCore", "FlowDispatch", "Flows",
+                "PacketCore", "Reassembly", "SFTapConfig", "Sharding", "TrafficGen", "UnixSockets", "Wire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            
             swiftSettings: packetPath
         ),
         // Corpus lookup and process helpers shared by the test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "WireTests", dependencies: ["TestSupport", "Wire", "PacketCore"]),
         .testTarget(name: "CaptureTests", dependencies: ["TestSupport", "Capture", "Wire", "PacketCore", "CLibpcap"]),
-        .testTarget(name: "FiltersTests", dependencies: ["TestSupport", "Filters", "Capture", "Engine", "PacketCore"]),
+        .testTarget(name: "FiltersTests", dependencies: ["TestSupport", "Filters", "Capture", "CaptureTools", "Engine", "PacketCore"]),
         .testTarget(name: "DefragmentTests", dependencies: ["TestSupport", "Defragment", "Capture", "Wire", "PacketCore"]),
         .testTarget(name: "TrafficGenTests", dependencies: ["TestSupport", "TrafficGen", "Capture", "Wire", "PacketCore"]),
         .testTarget(name: "FlowsTests", dependencies: ["TestSupport", "Flows", "Reassembly", "Wire", "PacketCore"]),
         .testTarget(name: "ClassifyTests", dependencies: ["TestSupport", "Classify", "SFTapConfig", "PacketCore"]),
-        .testTarget(name: "InterfacesTests", dependencies: ["TestSupport", "Interfaces", "PacketCore"]),
+        .testTarget(name: "UnixSocketsTests", dependencies: ["TestSupport", "UnixSockets", "PacketCore"]),
         .testTarget(name: "SFTapConfigTests", dependencies: ["TestSupport", "SFTapConfig"]),
-        .testTarget(name: "AnalyzersTests", dependencies: ["TestSupport", "Analyzers", "PacketCore"]),
-        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "CShims", "Interfaces", "SFTapConfig", "Capture", "Filters", "Wire", "PacketCore", "TrafficGen"]),
+        .testTarget(name: "AnalyzersTests", dependencies: ["TestSupport", "Analyzers", "Outputs", "PacketCore"]),
+        .testTarget(name: "OutputsTests", dependencies: ["TestSupport", "Outputs", "PacketCore"]),
+        .testTarget(name: "EngineTests", dependencies: [
+            "TestSupport", "Engine", "Abstraction", "FlowDispatch", "CaptureTools", "FlowCore", "Sharding", "SFTapCodec", "Outputs", "CShims",
+            "UnixSockets", "SFTapConfig", "Classify", "Capture", "Filters", "Flows", "Defragment", "Reassembly", "Wire", "PacketCore", "TrafficGen",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -90,20 +90,4 @@ public struct FlowKey: Hashable, Sendable {
         h = (h ^ small ^ (isIPv6 ? 0x8000_0000_0000_0000 : 0)) &* 0xC2B2_AE3D_27D4_EB4F
         return h ^ (h >> 31)
     }
-
-    /// SF-TAP's balance hash (`fabs_id::get_hash`, reference §3): selects `<if>N` among `balance` sockets.
-    public var sftapHash: UInt16 {
-        var h32 = UInt32(port1) ^ UInt32(port2)
-        if isIPv6 {
-            // Four 32-bit words of each address; the original also XORs a fifth word that overlaps the port: port << 16.
-            let x = address1.high ^ address2.high ^ address1.low ^ address2.low
-            h32 ^= UInt32(truncatingIfNeeded: x >> 32) ^ UInt32(truncatingIfNeeded: x)
-            h32 ^= UInt32(port1) << 16 ^ UInt32(port2) << 16
-        } else {
-            h32 ^= address1.ipv4Value ^ address2.ipv4Value
-        }
-        if vlan != FlowKey.noVLAN { h32 ^= UInt32(vlan) }
-        h32 &+= UInt32(hop)
-        return UInt16(truncatingIfNeeded: h32 & 0xFFFF) ^ UInt16(truncatingIfNeeded: h32 >> 16)
-    }
 }

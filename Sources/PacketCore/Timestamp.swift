@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A capture timestamp: nanoseconds since the Unix epoch.
 ///
 /// Nanoseconds in an `Int64` reach the year 2262, and every capture format
@@ -32,4 +36,13 @@ public struct Timestamp: Hashable, Comparable, Sendable {
 
     @inlinable
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.nanoseconds < b.nanoseconds }
+}
+
+extension Timestamp {
+    /// Now, on the real-time clock: the time of events that have no packet time (injected flows).
+    public static func wallClock() -> Timestamp {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Timestamp(seconds: Int64(ts.tv_sec), nanosecondsPart: Int64(ts.tv_nsec))
+    }
 }

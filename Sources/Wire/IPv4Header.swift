@@ -1,15 +1,37 @@
 import PacketCore
 
+/// The IPv4 header's fields (RFC 791 §3.1), as byte offsets from its first byte: the one place the
+/// decoder, the shard hash's quick path and the builder take them from.
+public enum IPv4Header {
+    /// Version (high nibble) and IHL, the header length in 32-bit words (low nibble).
+    public static let versionAndLength = 0
+    public static let totalLength = 2
+    public static let identification = 4
+    /// Flags (DF 0x4000, MF 0x2000) and the fragment offset in 8-byte units (0x1FFF).
+    public static let flagsAndFragmentOffset = 6
+    public static let ttl = 8
+    public static let `protocol` = 9
+    public static let checksum = 10
+    public static let source = 12
+    public static let destination = 16
+    /// The header without options; IHL may say up to 60.
+    public static let minimumLength = 20
+
+    public static let dontFragment: UInt16 = 0x4000
+    public static let moreFragments: UInt16 = 0x2000
+    public static let fragmentOffsetMask: UInt16 = 0x1FFF
+}
+
 extension PacketDecoder {
     /// RFC 791 §3.1. Honors IHL (options are walked for well-formedness),
     /// total length (Ethernet padding is ignored), and the fragment fields.
     mutating func decodeIPv4(_ bytes: UnsafeRawBufferPointer, at offset: Int, snapCut: Bool, _ packet: inout DecodedPacket) {
         packet.networkOffset = offset
-        guard offset + 20 <= bytes.count else {
+        guard offset + IPv4Header.minimumLength <= bytes.count else {
             flag(.truncatedIPv4, &packet)
             return
         }
-        let versionIHL = bytes[offset]
+        let versionIHL = bytes[offset + IPv4Header.versionAndLength]
         guard versionIHL >> 4 == 4 else {
             flag(.ipv4BadVersion, &packet)
             return
@@ -17,20 +39,20 @@ extension PacketDecoder {
         // The fixed 20 bytes are present: keep what they say even if the rest is bad.
         packet.network = .ipv4
         let headerLength = Int(versionIHL & 0x0F) * 4
-        let totalLength = Int(bytes.beUInt16(at: offset + 2))
+        let totalLength = Int(bytes.beUInt16(at: offset + IPv4Header.totalLength))
         packet.ipTotalLength = totalLength
-        packet.ipIdentification = UInt32(bytes.beUInt16(at: offset + 4))
-        let fragmentField = bytes.beUInt16(at: offset + 6)
-        packet.dontFragment = fragmentField & 0x4000 != 0
-        packet.moreFragments = fragmentField & 0x2000 != 0
-        packet.fragmentOffset = Int(fragmentField & 0x1FFF) * 8
+        packet.ipIdentification = UInt32(bytes.beUInt16(at: offset + IPv4Header.identification))
+        let fragmentField = bytes.beUInt16(at: offset + IPv4Header.flagsAndFragmentOffset)
+        packet.dontFragment = fragmentField & IPv4Header.dontFragment != 0
+        packet.moreFragments = fragmentField & IPv4Header.moreFragments != 0
+        packet.fragmentOffset = Int(fragmentField & IPv4Header.fragmentOffsetMask) * 8
         packet.isFragment = packet.moreFragments || packet.fragmentOffset != 0
-        packet.ttl = bytes[offset + 8]
-        packet.ipProtocol = bytes[offset + 9]
-        packet.source = IPAddress.ipv4(bytes, at: offset + 12)
-        packet.destination = IPAddress.ipv4(bytes, at: offset + 16)
-        packet.ipHeaderLength = max(20, headerLength)
-        guard headerLength >= 20 else {
+        packet.ttl = bytes[offset + IPv4Header.ttl]
+        packet.ipProtocol = bytes[offset + IPv4Header.protocol]
+        packet.source = IPAddress.ipv4(bytes, at: offset + IPv4Header.source)
+        packet.destination = IPAddress.ipv4(bytes, at: offset + IPv4Header.destination)
+        packet.ipHeaderLength = max(IPv4Header.minimumLength, headerLength)
+        guard headerLength >= IPv4Header.minimumLength else {
             flag(.ipv4BadHeaderLength, &packet)
             return
         }
@@ -39,7 +61,7 @@ extension PacketDecoder {
             return
         }
 
-        if headerLength > 20 { walkIPv4Options(bytes, from: offset + 20, to: offset + headerLength, &packet) }
+        if headerLength > IPv4Header.minimumLength { walkIPv4Options(bytes, from: offset + IPv4Header.minimumLength, to: offset + headerLength, &packet) }
         if verifyChecksums {
             let sum = InternetChecksum.finish(InternetChecksum.add(bytes.slice(offset, headerLength)))
             if sum != 0 { flag(.ipv4BadChecksum, &packet) }

@@ -11,34 +11,47 @@ public enum IPv6NextHeader {
     public static let mobility: UInt8 = 135
 }
 
+/// The IPv6 fixed header's fields (RFC 8200 §3), as byte offsets from its first byte.
+public enum IPv6Header {
+    /// Version in the high nibble of the first byte.
+    public static let version = 0
+    public static let payloadLength = 4
+    public static let nextHeader = 6
+    public static let hopLimit = 7
+    public static let source = 8
+    public static let destination = 24
+    /// The fixed header; extension headers follow it.
+    public static let length = 40
+}
+
 extension PacketDecoder {
     /// RFC 8200 §3 fixed header, then the extension header chain (§4) to the transport.
     mutating func decodeIPv6(_ bytes: UnsafeRawBufferPointer, at offset: Int, snapCut: Bool, _ packet: inout DecodedPacket) {
         packet.networkOffset = offset
-        guard offset + 40 <= bytes.count else {
+        guard offset + IPv6Header.length <= bytes.count else {
             flag(.truncatedIPv6, &packet)
             return
         }
-        guard bytes[offset] >> 4 == 6 else {
+        guard bytes[offset + IPv6Header.version] >> 4 == 6 else {
             flag(.ipv6BadVersion, &packet)
             return
         }
         packet.network = .ipv6
-        let payloadLength = Int(bytes.beUInt16(at: offset + 4))
-        packet.ipTotalLength = 40 + payloadLength
-        packet.ttl = bytes[offset + 7]
-        packet.source = IPAddress.ipv6(bytes, at: offset + 8)
-        packet.destination = IPAddress.ipv6(bytes, at: offset + 24)
+        let payloadLength = Int(bytes.beUInt16(at: offset + IPv6Header.payloadLength))
+        packet.ipTotalLength = IPv6Header.length + payloadLength
+        packet.ttl = bytes[offset + IPv6Header.hopLimit]
+        packet.source = IPAddress.ipv6(bytes, at: offset + IPv6Header.source)
+        packet.destination = IPAddress.ipv6(bytes, at: offset + IPv6Header.destination)
 
         // Jumbograms (payload length 0 with a hop-by-hop Jumbo option) are not followed:
         // the datagram is taken to end at the captured bytes.
-        var end = offset + 40 + payloadLength
+        var end = offset + IPv6Header.length + payloadLength
         if end > bytes.count {
             flag(snapCut ? .ipv6CapturedShort : .ipv6BadPayloadLength, &packet)
             end = bytes.count
         }
-        var next = bytes[offset + 6]
-        var cursor = offset + 40
+        var next = bytes[offset + IPv6Header.nextHeader]
+        var cursor = offset + IPv6Header.length
         var count = 0
         walk: while true {
             switch next {
@@ -96,12 +109,12 @@ extension PacketDecoder {
         packet.ipProtocol = next
         packet.ipHeaderLength = cursor - offset
         if packet.isFragment {
-            if offset + 40 + payloadLength == cursor { flag(.fragmentZeroLength, &packet) }
-            if packet.fragmentOffset + (offset + 40 + payloadLength - cursor) > 65535 { flag(.fragmentTooLarge, &packet) }
+            if offset + IPv6Header.length + payloadLength == cursor { flag(.fragmentZeroLength, &packet) }
+            if packet.fragmentOffset + (offset + IPv6Header.length + payloadLength - cursor) > 65535 { flag(.fragmentTooLarge, &packet) }
         }
         if next == IPv6NextHeader.noNextHeader { return }
         decodeTransport(
             bytes, protocol: next, at: cursor, end: end,
-            claimedLength: offset + 40 + payloadLength - cursor, snapCut: snapCut, &packet)
+            claimedLength: offset + IPv6Header.length + payloadLength - cursor, snapCut: snapCut, &packet)
     }
 }

@@ -71,9 +71,9 @@ extension PacketDecoder {
             return
         }
         packet.transport = .udp
-        packet.sourcePort = bytes.beUInt16(at: offset)
-        packet.destinationPort = bytes.beUInt16(at: offset + 2)
-        var udpLength = Int(bytes.beUInt16(at: offset + 4))
+        packet.sourcePort = bytes.beUInt16(at: offset + UDPHeader.sourcePort)
+        packet.destinationPort = bytes.beUInt16(at: offset + UDPHeader.destinationPort)
+        var udpLength = Int(bytes.beUInt16(at: offset + UDPHeader.length))
         // RFC 2675 §4: a zero UDP length in an IPv6 jumbogram means "use the IP length".
         if udpLength == 0 && packet.network == .ipv6 { udpLength = claimedLength }
         if udpLength < 8 || (!packet.isFragment && udpLength > claimedLength) {
@@ -83,7 +83,7 @@ extension PacketDecoder {
         packet.payloadOffset = offset + 8
         packet.payloadLength = udpLength - 8
         packet.payloadCapturedLength = max(0, min(end, offset + udpLength) - packet.payloadOffset)
-        let checksum = bytes.beUInt16(at: offset + 6)
+        let checksum = bytes.beUInt16(at: offset + UDPHeader.checksum)
         if verifyChecksums && complete && udpLength == claimedLength && !(checksum == 0 && packet.network == .ipv4) {
             var sum = InternetChecksum.pseudoHeader(
                 source: packet.source, destination: packet.destination, protocol: IPProtocol.udp, length: udpLength)
@@ -100,23 +100,23 @@ extension PacketDecoder {
         _ bytes: UnsafeRawBufferPointer, at offset: Int, end: Int, claimedLength: Int,
         complete: Bool, _ packet: inout DecodedPacket
     ) {
-        guard offset + 20 <= end else {
+        guard offset + TCPHeader.minimumLength <= end else {
             if offset + 4 <= end { readPorts(bytes, at: offset, &packet) }
             flag(packet.isFragment ? .fragmentTiny : .truncatedTCP, &packet)
             return
         }
-        packet.sourcePort = bytes.beUInt16(at: offset)
-        packet.destinationPort = bytes.beUInt16(at: offset + 2)
-        packet.tcpSequence = bytes.beUInt32(at: offset + 4)
-        packet.tcpAcknowledgement = bytes.beUInt32(at: offset + 8)
-        let headerLength = Int(bytes[offset + 12] >> 4) * 4
-        packet.tcpFlags = TCPFlags(rawValue: bytes[offset + 13])
-        packet.tcpWindow = bytes.beUInt16(at: offset + 14)
+        packet.sourcePort = bytes.beUInt16(at: offset + TCPHeader.sourcePort)
+        packet.destinationPort = bytes.beUInt16(at: offset + TCPHeader.destinationPort)
+        packet.tcpSequence = bytes.beUInt32(at: offset + TCPHeader.sequence)
+        packet.tcpAcknowledgement = bytes.beUInt32(at: offset + TCPHeader.acknowledgement)
+        let headerLength = Int(bytes[offset + TCPHeader.dataOffset] >> 4) * 4
+        packet.tcpFlags = TCPFlags(rawValue: bytes[offset + TCPHeader.flags])
+        packet.tcpWindow = bytes.beUInt16(at: offset + TCPHeader.window)
         packet.transport = .tcp
-        guard headerLength >= 20, headerLength <= claimedLength || packet.isFragment else {
+        guard headerLength >= TCPHeader.minimumLength, headerLength <= claimedLength || packet.isFragment else {
             flag(.tcpBadDataOffset, &packet)
-            packet.tcpHeaderLength = 20
-            packet.payloadOffset = offset + 20
+            packet.tcpHeaderLength = TCPHeader.minimumLength
+            packet.payloadOffset = offset + TCPHeader.minimumLength
             packet.payloadLength = 0
             packet.payloadCapturedLength = 0
             return
@@ -191,4 +191,29 @@ extension PacketDecoder {
             i += length
         }
     }
+}
+
+/// The TCP header's fields (RFC 9293 §3.1), as byte offsets from its first byte.
+public enum TCPHeader {
+    public static let sourcePort = 0
+    public static let destinationPort = 2
+    public static let sequence = 4
+    public static let acknowledgement = 8
+    /// Data offset, the header length in 32-bit words, in the high nibble.
+    public static let dataOffset = 12
+    public static let flags = 13
+    public static let window = 14
+    public static let checksum = 16
+    public static let urgentPointer = 18
+    /// The header without options; the data offset may say up to 60.
+    public static let minimumLength = 20
+}
+
+/// The UDP header's fields (RFC 768), as byte offsets from its first byte.
+public enum UDPHeader {
+    public static let sourcePort = 0
+    public static let destinationPort = 2
+    public static let length = 4
+    public static let checksum = 6
+    public static let size = 8
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
-import Capture
 import Engine
+import FlowCore
+import Outputs
 import PacketCore
 import SFTapConfig
 #if canImport(Glibc)
@@ -12,13 +13,13 @@ struct AnalyzeCommand: ParsableCommand {
         commandName: "analyze",
         abstract: "Reassemble flows and run the built-in HTTP, DNS, TLS and QUIC analyzers; write one JSON record per line.",
         discussion: """
-        Without -c, flows are routed by their first bytes (the built-in default): HTTP request lines (any RFC 9110 \
+        Without --config, flows are routed by their first bytes (the built-in default): HTTP request lines (any RFC 9110 \
         method token, e.g. CCM_POST or m-search, followed by a target and "HTTP/") or response lines, TLS handshake \
         records, DNS on port 53 (TCP, length-prefixed), DNS/mDNS/LLMNR datagrams (UDP 53, 5353, 5355), and QUIC: \
         UDP port 443 or a datagram that starts with a QUIC v1/v2 long header. A request whose first bytes arrive in \
         pieces is held until it decides (at most 4 KiB).
 
-        With -c CONFIG, each flow is classified by the SF-TAP config's rules exactly as `flowtap abstract -c CONFIG` \
+        With -C/--config CONFIG, each flow is classified by the SF-TAP config's rules exactly as `flowtap abstract -c CONFIG` \
         classifies it (TCP held until both directions have data, 4 KiB examined per direction; UDP per datagram), \
         and the matched rule's interface name picks the analyzer: http, http_proxy and other http*, websocket, \
         torrent_tracker → HTTP; tls*, ssl*, https → TLS; dns* → DNS (TCP and UDP); quic* → QUIC. Flows of other \
@@ -33,8 +34,10 @@ struct AnalyzeCommand: ParsableCommand {
 
         Examples:
           flowtap analyze -r capture.pcap
-          flowtap analyze -r capture.pcap -w records.jsonl --bodies
-          flowtap analyze -r capture.pcap -c examples/flowtap.yaml
+          flowtap analyze -r capture.pcap.gz -o records.jsonl --bodies
+          flowtap analyze -r capture.pcap -C examples/flowtap.yaml
+          flowtap analyze -r capture.pcap 'tcp port 80 or udp port 53'
+          flowtap analyze -r capture.pcap -c 100000 --require-syn
           flowtap analyze -r capture.pcap | jq 'select(.type=="tls") | .client.sni'
           flowtap analyze -r capture.pcap | jq 'select(.type=="quic") | [.sni, .ja4]'
 
@@ -47,76 +50,52 @@ struct AnalyzeCommand: ParsableCommand {
         """
     )
 
-    @Option(name: [.customShort("r"), .customLong("read")], help: ArgumentHelp("Capture file to read; repeat for several.", valueName: "file"))
-    var files: [String] = []
+    @OptionGroup(title: "Input")
+    var input: PacketInputOptions
 
-    @Option(name: [.customShort("c"), .customLong("config")],
+    @Option(name: [.customShort("C"), .customLong("config")],
             help: ArgumentHelp("SF-TAP YAML configuration: route flows by its rules' interfaces, as abstract classifies them.", valueName: "file"))
     var config: String?
 
-    @Option(name: [.customShort("w"), .customLong("write")], help: ArgumentHelp("Write records here instead of standard output.", valueName: "file"))
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write records to this file instead of standard output.", valueName: "file"))
     var output: String?
+
+    @Option(name: [.customShort("w")], help: .hidden)
+    var packetsOutput: String?
 
     @Flag(help: "Include HTTP bodies (base64).")
     var bodies = false
+
+    @OptionGroup(title: "Flow engine (each overrides the default, or the config's global value)")
+    var engine: EngineOptions
 
     @Flag(help: "Never show the progress line, even on a terminal.")
     var quiet = false
 
     func validate() throws {
-        if files.isEmpty { throw ValidationError("give at least one capture file with -r FILE") }
+        if let packetsOutput {
+            throw ValidationError("-w writes packets in every flowtap command; records go to -o \(packetsOutput) (renamed, see CHANGELOG.md)")
+        }
     }
 
     func run() throws {
         let settings = try config.map { try SFTapSettings.load(path: $0, command: "analyze") }
-        let fd: Int32 = output.map { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } ?? 1
-        guard fd >= 0 else {
-            writeStandardError("flowtap analyze: cannot create \(output!): \(errorText(errno))\n")
-            throw ExitCode(1)
-        }
-        defer { if fd > 1 { close(fd) } }
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(1 << 20)
-        var writeError: Int32?
-        func flush() {
-            if let failure = buffer.withUnsafeBytes({ writeAll(fd, $0) }), writeError == nil { writeError = failure }
-            buffer.removeAll(keepingCapacity: true)
-        }
-        let emit: (String) -> Void = { line in
-            buffer.append(contentsOf: line.utf8)
-            if buffer.count >= 1 << 20 { flush() }
-        }
-        let sink: AnalyzeSink
+        var session = AnalyzeSession(settings: settings, engineConfig: engine.applied(to: settings.map { FlowEngineConfig(abstracting: $0) } ?? FlowEngineConfig()))
+        session.configName = config
+        session.bodies = bodies
+        session.input = try input.pipelineInput(quiet: quiet)
+        let writer: RecordWriter
         do {
-            sink = try settings.map { try AnalyzeSink(bodies: bodies, settings: $0, emit: emit) } ?? AnalyzeSink(bodies: bodies, emit: emit)
+            writer = try RecordWriter(path: output, inputs: input.files)
         } catch {
-            writeStandardError("flowtap analyze: \(config ?? ""): \(error)\n")
-            throw ExitCode(1)
+            throw fail("analyze", error)
         }
-        var runner = FlowRunner(config: settings.map { FlowEngineConfig(abstracting: $0) } ?? FlowEngineConfig())
-        runner.progress = quiet ? nil : ProgressReporter.forTerminal()
+        StopSignal.install()
         do {
-            let engine = try runner.run(files: files, sink: sink)
-            sink.http.closeAll(time: 0)
-            flush()
-            let c = sink.counters
-            var report = "packets \(engine.counters.packets), flows \(engine.counters.flowsCreated); HTTP flows \(c.httpFlows) (\(sink.http.counters.transactions) transactions, \(sink.http.counters.parseErrors) errors), TLS flows \(c.tlsFlows), DNS: \(c.dnsDatagrams) datagrams, \(c.dnsTCPFlows) TCP flows (\(sink.dns.counters.messages) messages, \(sink.dns.counters.errors) errors), QUIC flows \(c.quicFlows) (\(sink.quic.counters.records) records, \(sink.quic.counters.decrypted) Initial packets decrypted, \(sink.quic.counters.errors) errors)"
-            if let config {
-                report += "\n  by \(config): TCP flows unclassified \(c.unclassifiedTCPFlows), given up \(c.givenUpTCPFlows); UDP datagrams without a rule \(c.unclassifiedDatagrams)"
-                for (interface, flows, datagrams) in sink.unanalyzed {
-                    report += "\n  \(interface) (no analyzer): \(flows) TCP flows, \(datagrams) UDP datagrams"
-                }
-            } else {
-                report += "; TCP flows not routed \(c.unroutedFlows), undecided \(c.undecidedFlows)"
-            }
-            writeStandardError(report + "\n")
+            writeStandardError(try session.run(files: input.files, output: writer))
+            try writer.finish()
         } catch {
-            writeStandardError("flowtap analyze: \(error)\n")
-            throw ExitCode(1)
-        }
-        if let writeError {
-            writeStandardError("flowtap analyze: cannot write \(output ?? "standard output"): \(errorText(writeError))\n")
-            throw ExitCode(1)
+            throw fail("analyze", error)
         }
     }
 }

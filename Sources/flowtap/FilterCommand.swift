@@ -1,5 +1,6 @@
 import ArgumentParser
 import Capture
+import CaptureTools
 import Engine
 import Filters
 import PacketCore
@@ -12,19 +13,20 @@ struct FilterCommand: ParsableCommand {
         commandName: "filter",
         abstract: "Keep the packets a tcpdump filter expression matches.",
         discussion: """
-        The expression is compiled by libpcap, so its syntax is exactly tcpdump's (see pcap-filter(7)).
-        Files are filtered with libpcap's BPF interpreter; on a live interface the program is attached
-        in the kernel, so rejected packets never reach FlowTap. The output is pcap, or pcapng when its
-        name ends in .pcapng (needed when the inputs mix link types).
+        The expression is compiled by libpcap, so its syntax is exactly tcpdump's (see pcap-filter(7)). Files \
+        are filtered with libpcap's BPF interpreter; on a live interface the program is attached in the kernel, \
+        so rejected packets never reach FlowTap. The output is pcap, or pcapng when its name ends in .pcapng \
+        (needed when the inputs mix link types).
 
         Examples:
           flowtap filter -r capture.pcap -w web.pcap 'tcp port 80'
           flowtap filter -r a.pcapng -r b.pcap -w out.pcapng 'vlan and udp'
+          flowtap filter -r capture.pcap.gz -w - 'icmp' | tcpdump -r -
           flowtap filter -i eth0 -w dns.pcap -c 1000 'udp port 53'
         """
     )
 
-    @Option(name: [.customShort("r"), .customLong("read")], help: ArgumentHelp("Capture file to read ('-' for standard input); repeat for several.", valueName: "file"))
+    @Option(name: [.customShort("r"), .customLong("read")], help: ArgumentHelp("Capture file to read: pcap or pcapng, gzip-compressed or not, '-' for standard input. Repeat for several.", valueName: "file"))
     var files: [String] = []
 
     @Option(name: [.customShort("i"), .customLong("interface")], help: ArgumentHelp("Capture live from this interface instead.", valueName: "iface"))
@@ -73,37 +75,13 @@ struct FilterCommand: ParsableCommand {
     }
 
     private func runLive(interface: String, expression: String) throws {
+        var runner = FilterRunner(expression: expression, output: output)
+        runner.limit = count
+        StopSignal.install()
         do {
-            let capture = try LiveCapture(interface: interface, snapLength: snapLength, filter: expression)
-            let writer = try PcapWriter(path: output, linkType: capture.linkType, snapLength: snapLength)
-            StopSignal.install()
-            var kept: UInt64 = 0
-            while !StopSignal.requested {
-                guard let record = try capture.next() else { continue }
-                try writer.write(record)
-                kept += 1
-                if let count, kept >= count { break }
-                if kept & 0xFF == 0 { try writer.flush() }
-            }
-            try writer.flush()
-            var line = "\(kept) packets written"
-            if let s = capture.statistics {
-                line += "; \(s.received) received by filter, \(s.droppedByKernel) dropped by kernel, \(s.droppedByInterface) dropped by interface"
-            }
-            writeStandardError(line + "\n")
+            writeStandardError(try runner.runLive(interface: interface, snapLength: snapLength, shouldStop: { StopSignal.requested }) + "\n")
         } catch {
-            writeStandardError("flowtap filter: \(error)\n")
-            throw ExitCode(1)
+            throw fail("filter", error)
         }
-    }
-}
-
-/// SIGINT/SIGTERM set a flag the capture loop polls (reads time out every 100 ms).
-enum StopSignal {
-    nonisolated(unsafe) static var flag: sig_atomic_t = 0
-    static var requested: Bool { flag != 0 }
-    static func install() {
-        signal(SIGINT) { _ in StopSignal.flag = 1 }
-        signal(SIGTERM) { _ in StopSignal.flag = 1 }
     }
 }

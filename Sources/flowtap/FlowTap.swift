@@ -7,18 +7,23 @@ struct FlowTap: ParsableCommand {
         abstract: "A programmable network traffic analysis platform: packets in, flows and protocol records out.",
         discussion: """
         Examples:
-          flowtap abstract -c examples/flowtap.yaml -r capture.pcap --out-dir out/
-          flowtap abstract -c examples/flowtap.yaml        # serve /tmp/sf-tap sockets; inject with home/pcap
           flowtap analyze -r capture.pcap
+          flowtap analyze -r capture.pcap.gz -o records.jsonl 'tcp port 80 or udp port 53'
+          flowtap abstract -c examples/flowtap.yaml -r capture.pcap -o out/
+          flowtap abstract -c examples/flowtap.yaml        # serve /tmp/sf-tap sockets; inject with home/pcap
           flowtap analyzer http /tmp/sf-tap/tcp/http      # beside flowtap abstract, on its socket
           flowtap stats -r capture.pcap
           flowtap filter -r capture.pcapng -w web.pcap 'tcp port 80 or tcp port 443'
           flowtap filter -i eth0 -w dns.pcap -c 100 'udp port 53'
           flowtap streams -r capture.pcap -o streams/
           flowtap generate -w sample.pcap --sessions 40
-          flowtap bench read -r big.pcap
+
+        Common options: -r reads captures (pcap, pcapng, gzip), -i captures live, -w writes packets, \
+        -o writes records or streams, -c counts packets (except abstract -c, SF-TAP's config), -C/--config \
+        names a config, and a tcpdump expression (-f, or the words after the options) filters packets. \
+        Benchmarks are a separate program, flowtap-bench.
         """,
         version: "0.1.0",
-        subcommands: [AnalyzeCommand.self, AbstractCommand.self, AnalyzerCommand.self, StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self, BenchCommand.self]
+        subcommands: [AnalyzeCommand.self, AbstractCommand.self, AnalyzerCommand.self, StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self]
     )
 }

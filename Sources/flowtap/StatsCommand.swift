@@ -1,6 +1,5 @@
 import ArgumentParser
-import Capture
-import Engine
+import CaptureTools
 import PacketCore
 #if canImport(Glibc)
 import Glibc
@@ -11,22 +10,21 @@ struct StatsCommand: ParsableCommand {
         commandName: "stats",
         abstract: "Summarise capture files: packets, bytes, duration, link types, protocols, top talkers, anomalies.",
         discussion: """
-        Reads classic pcap (µs or ns, either byte order) and pcapng files, or standard input with '-r -'.
-        Several files are summed in the order given.
+        Reads classic pcap (µs or ns, either byte order) and pcapng files, gzip-compressed or not, or standard \
+        input with '-r -'. Several files are summed in the order given. A tcpdump expression (-f, or the words \
+        after the options) keeps only the packets it matches.
 
         Examples:
           flowtap stats -r capture.pcap
           flowtap stats -r a.pcap -r b.pcapng --top 20
           flowtap stats -r capture.pcap --json | jq .packets
+          flowtap stats -r capture.pcap.gz 'tcp port 443'
           tcpdump -w - -i eth0 | flowtap stats -r -
         """
     )
 
-    @Option(name: [.customShort("r"), .customLong("read")], help: ArgumentHelp("Capture file to read ('-' for standard input); repeat for several.", valueName: "file"))
-    var files: [String] = []
-
-    @Argument(help: ArgumentHelp("More capture files.", valueName: "file"))
-    var moreFiles: [String] = []
+    @OptionGroup(title: "Input")
+    var input: PacketInputOptions
 
     @Option(help: "How many top talkers to list.")
     var top: Int = 10
@@ -41,7 +39,6 @@ struct StatsCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        if files.isEmpty && moreFiles.isEmpty { throw ValidationError("give at least one capture file with -r FILE") }
         if top < 0 { throw ValidationError("--top must be 0 or more") }
     }
 
@@ -49,8 +46,10 @@ struct StatsCommand: ParsableCommand {
         var runner = StatsRunner()
         runner.verifyChecksums = verifyChecksums
         runner.progress = quiet ? nil : ProgressReporter.forTerminal()
+        runner.filter = try input.filter.compiled()
+        runner.limit = input.count
         do {
-            let result = try runner.run(files: files + moreFiles)
+            let result = try runner.run(files: input.files)
             print(json ? StatsReport.json(result, top: top) : StatsReport.text(result, top: top), terminator: "")
         } catch {
             writeStandardError("flowtap stats: \(error)\n")

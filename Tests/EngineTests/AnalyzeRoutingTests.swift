@@ -1,5 +1,13 @@
+import Outputs
+import UnixSockets
+import Sharding
+import SFTapCodec
+import CaptureTools
+import Abstraction
+import FlowCore
 import Capture
-@testable import Engine
+@testable import FlowDispatch
+import Engine
 import Flows
 import Foundation
 import PacketCore
@@ -276,7 +284,7 @@ final class AnalyzeRoutingTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: executable) else { throw XCTSkip("flowtap executable not built beside the tests") }
         let sample = Self.root.appendingPathComponent("samples/sample.pcap").path
         let (plain, status1) = try Corpus.run(executable, ["analyze", "-r", sample, "--quiet"])
-        let (configured, status2) = try Corpus.run(executable, ["analyze", "-r", sample, "--quiet", "-c",
+        let (configured, status2) = try Corpus.run(executable, ["analyze", "-r", sample, "--quiet", "-C",
                                                                 Self.root.appendingPathComponent("examples/flowtap.yaml").path])
         XCTAssertEqual([status1, status2], [0, 0])
         let lines = configured.split(separator: "\n").sorted()

@@ -1,6 +1,13 @@
+import Outputs
+import Sharding
+import SFTapCodec
+import CaptureTools
+import FlowDispatch
+import Abstraction
+import FlowCore
 import Engine
 import Foundation
-import Interfaces
+import UnixSockets
 import TestSupport
 import XCTest
 
@@ -196,7 +203,7 @@ final class AnalyzerCommandTests: XCTestCase {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: try executable)
             let out = home + "-" + kind + ".jsonl"
-            process.arguments = ["analyzer", kind, home + "/" + path, "-w", out, "--wait", "60"]
+            process.arguments = ["analyzer", kind, home + "/" + path, "-o", out, "--wait", "60"]
             process.standardError = FileHandle(forWritingAtPath: "/dev/null")
             try process.run()
             analyzers.append((process, out))

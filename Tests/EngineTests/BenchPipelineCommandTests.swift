@@ -1,8 +1,16 @@
+import Outputs
+import UnixSockets
+import Sharding
+import SFTapCodec
+import CaptureTools
+import FlowDispatch
+import Abstraction
+import FlowCore
 import Foundation
 import TestSupport
 import XCTest
 
-/// `flowtap bench pipeline --json` as a script uses it: every stage and peer sees the whole capture.
+/// `flowtap-bench pipeline --json` as a script uses it: every stage and peer sees the whole capture.
 /// (Functional only: nothing here depends on how fast anything ran.)
 final class BenchPipelineCommandTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -18,7 +26,8 @@ final class BenchPipelineCommandTests: XCTestCase {
         let packets = try XCTUnwrap(stats["packets"] as? Int)
         XCTAssertGreaterThan(packets, 0)
 
-        let (text, status) = try Corpus.run(flowtap, ["bench", "pipeline", "-r", sample, "--runs", "1", "--json"])
+        let bench = URL(fileURLWithPath: flowtap).deletingLastPathComponent().appendingPathComponent("flowtap-bench").path
+        let (text, status) = try Corpus.run(bench, ["pipeline", "-r", sample, "--runs", "1", "--json"])
         XCTAssertEqual(status, 0, text)
         let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
         XCTAssertEqual(report["packets"] as? Int, packets)

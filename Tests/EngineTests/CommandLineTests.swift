@@ -1,3 +1,11 @@
+import Outputs
+import UnixSockets
+import Sharding
+import SFTapCodec
+import CaptureTools
+import FlowDispatch
+import Abstraction
+import FlowCore
 import Foundation
 import TestSupport
 import XCTest
@@ -34,12 +42,25 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testHelpHasExamplesAndErrorsNameTheProblem() throws {
-        for command in [["--help"], ["stats", "--help"], ["filter", "--help"], ["bench", "read", "--help"]] {
+        let commands = [["--help"], ["analyze", "--help"], ["abstract", "--help"], ["analyzer", "--help"], ["stats", "--help"],
+                        ["filter", "--help"], ["streams", "--help"], ["generate", "--help"]]
+        for command in commands {
             let (text, status) = try Corpus.run(try flowtap, command)
-            XCTAssertEqual(status, 0)
+            XCTAssertEqual(status, 0, "\(command)")
             XCTAssertTrue(text.contains("Examples:"), "\(command)")
         }
-        let (_, status) = try Corpus.run(try flowtap, ["stats", "-r", "/nonexistent.pcap"])
-        XCTAssertEqual(status, 1)
+        let bench = URL(fileURLWithPath: try flowtap).deletingLastPathComponent().appendingPathComponent("flowtap-bench").path
+        for command in [["--help"], ["read", "--help"], ["pipeline", "--help"], ["http", "--help"], ["flood", "--help"]] {
+            let (text, status) = try Corpus.run(bench, command)
+            XCTAssertEqual(status, 0, "flowtap-bench \(command)")
+            XCTAssertTrue(text.contains("Examples:"), "flowtap-bench \(command)")
+        }
+        // The product no longer carries the benchmarks.
+        XCTAssertFalse(try Corpus.run(try flowtap, ["--help"]).0.contains("\n  bench "))
+        for command in ["stats", "analyze", "streams"] {
+            let (_, errors, status) = try Corpus.runCapturingErrors(try flowtap, [command, "-r", "/nonexistent.pcap"])
+            XCTAssertEqual(status, 1, command)
+            XCTAssertTrue(errors.contains("flowtap \(command): /nonexistent.pcap") && errors.contains("cannot open"), "\(command): \(errors)")
+        }
     }
 }

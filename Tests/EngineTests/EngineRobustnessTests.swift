@@ -1,3 +1,11 @@
+import Outputs
+import UnixSockets
+import Sharding
+import SFTapCodec
+import CaptureTools
+import FlowDispatch
+import Abstraction
+import FlowCore
 import Capture
 import Engine
 import Foundation
@@ -16,7 +24,7 @@ final class EngineRobustnessTests: XCTestCase {
         var packets: UInt64 = 0, flows: UInt64 = 0
         for name in names {
             var collected = 0
-            guard let engine = try? FlowRunner().run(files: [root.appendingPathComponent(name).path], sink: StreamCollector { _ in collected += 1 }) else { continue }
+            guard let engine = try? Pipeline.run(files: [root.appendingPathComponent(name).path], sink: StreamCollector { _ in collected += 1 }) else { continue }
             packets += engine.counters.packets
             flows += engine.counters.flowsCreated
             XCTAssertEqual(UInt64(collected), engine.counters.flowsCreated, name)

@@ -1,3 +1,11 @@
+import Outputs
+import UnixSockets
+import Sharding
+import SFTapCodec
+import CaptureTools
+import FlowDispatch
+import Abstraction
+import FlowCore
 import Engine
 import Flows
 import Foundation
@@ -80,8 +88,32 @@ final class Loopback7Tests: XCTestCase {
             XCTAssertTrue(verdicts.contains { if case .close = $0 { true } else { false } }, bad)
         }
         XCTAssertEqual(send(l7, 3, Array(repeating: UInt8(ascii: "a"), count: 5000)).last.map { if case .close = $0 { true } else { false } }, true)
-        // A DATA header whose body has not arrived yet waits for it.
-        XCTAssertEqual(send(l7, 4, text(base + ",hop=0,event=DATA,len=10", "abc")), [.consumed(0)])
+        // A DATA header whose body has not arrived yet waits for it (the connection's reader keeps it).
+        let before = l7.counters.events
+        let head = text(base + ",hop=0,event=DATA,len=10", "abc")
+        XCTAssertEqual(send(l7, 4, head), [.consumed(head.count)])
+        XCTAssertEqual(l7.counters.events, before)
+        _ = send(l7, 4, Array("defghij".utf8))
+        XCTAssertEqual(l7.counters.events, before + 1)
+    }
+
+    /// Headers that once trapped the whole process (a second, String-splitting parser did `UInt8(hop + 1)`
+    /// and `Int64(t * 1e9)`): now read by the shared reader, they close only their connection or are taken.
+    func testOutOfRangeHopAndTimeNeverTrap() throws {
+        let (l7, _) = try injector(hopLimit: 4)
+        let base = "ip1=10.0.0.1,ip2=10.0.0.2,port1=1,port2=2,l3=ipv4,l4=tcp"
+        for (n, bad) in [",hop=-2,event=CREATED", ",hop=9223372036854775807,event=CREATED", ",hop=256,event=CREATED"].enumerated() {
+            let verdicts = send(l7, 10 + n, text(base + bad))
+            XCTAssertTrue(verdicts.contains { if case .close = $0 { true } else { false } }, bad)
+        }
+        // The largest time the format takes is accepted as it is.
+        let events = l7.counters.events
+        _ = send(l7, 20, text(base + ",hop=0,event=CREATED,time=9999999999"))
+        XCTAssertEqual(l7.counters.events, events + 1)
+        // A hop one below a limit of 255 or more cannot wrap.
+        let (deep, _) = try injector(hopLimit: 300)
+        _ = send(deep, 1, text(base + ",hop=255,event=CREATED"))
+        XCTAssertEqual(deep.counters.events, 1)
     }
 
     func testClosingAConnectionDestroysItsFlows() throws {
@@ -99,7 +131,7 @@ final class Loopback7Tests: XCTestCase {
     func testBinaryHeadersRoundTrip() throws {
         let (l7, outputs) = try injector(binary: true)
         let key = FlowKey.make(source: IPAddress("2001:db8::2")!, sourcePort: 53, destination: IPAddress("2001:db8::1")!, destinationPort: 999, ipProtocol: 17).key
-        var formatter = SFTapFormatter()
+        var formatter = SFTapHeaderWriter()
         defer { formatter.deallocate() }
         let payload = Array("\u{12}\u{34}\u{01}\u{00}".utf8)
         let header = Array(formatter.binary(key: key, event: .data, fromFirst: false, match: .none, length: payload.count, reason: .normal,

@@ -1,3 +1,11 @@
+import Outputs
+import UnixSockets
+import Sharding
+import SFTapCodec
+import CaptureTools
+import FlowDispatch
+import Abstraction
+import FlowCore
 import Capture
 import Engine
 import Flows
@@ -73,7 +81,7 @@ final class NDPIClassificationTests: XCTestCase {
             abstractor.onClassified = { key, rule in ours[FlowKey(address1: key.address1, port1: key.port1, address2: key.address2, port2: key.port2, ipProtocol: 6)] = rule }
             var config = FlowEngineConfig()
             config.vlanInKey = false
-            _ = try? FlowRunner(config: config).run(files: [dir.appendingPathComponent("pcap/\(name)").path], sink: abstractor)
+            _ = try? Pipeline.run(config: config, files: [dir.appendingPathComponent("pcap/\(name)").path], sink: abstractor)
             try? outputs.close()
             for flow in result.flows where flow.l4 == "TCP" {
                 guard let proto = flow.raw["proto"]?.string, let label = proto.split(separator: "/").last.map(String.init),

@@ -1,3 +1,11 @@
+import Outputs
+import UnixSockets
+import Sharding
+import SFTapCodec
+import CaptureTools
+import FlowDispatch
+import Abstraction
+import FlowCore
 import Engine
 import Foundation
 import TestSupport
@@ -38,7 +46,7 @@ final class QUICCorpusTests: XCTestCase {
             if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                object["type"] as? String == "quic" { records.append(object) }
         }
-        _ = try FlowRunner().run(files: pcaps, sink: sink)
+        _ = try Pipeline.run(files: pcaps, sink: sink)
         return records
     }
 

@@ -1,11 +1,18 @@
+import Outputs
+import Sharding
+import SFTapCodec
+import CaptureTools
+import FlowDispatch
+import Abstraction
+import FlowCore
 import Engine
 import Flows
-import Interfaces
+import UnixSockets
 import PacketCore
 import TestSupport
 import XCTest
 
-/// The SF-TAP event stream reader against streams `SFTapFormatter` writes (the headers `flowtap abstract`
+/// The SF-TAP event stream reader against streams `SFTapHeaderWriter` writes (the headers `flowtap abstract`
 /// serves): every split gives the same events, text and binary agree, and mutated input never traps.
 final class SFTapEventReaderTests: XCTestCase {
     struct Read: Equatable {
@@ -48,7 +55,7 @@ final class SFTapEventReaderTests: XCTestCase {
 
     /// The stream `flowtap abstract` would write for these events.
     func stream(_ reads: [Read], binary: Bool) -> [UInt8] {
-        var formatter = SFTapFormatter()
+        var formatter = SFTapHeaderWriter()
         defer { formatter.deallocate() }
         var out: [UInt8] = []
         for r in reads {
@@ -56,8 +63,8 @@ final class SFTapEventReaderTests: XCTestCase {
             // ICMP keys carry ports in the engine; neither format passes them on.
             let key = FlowKey(address1: e.address1, port1: e.transport == 1 || e.transport == 58 ? 7 : e.port1, address2: e.address2,
                               port2: e.port2, ipProtocol: e.transport, vlan: e.vlan, hop: e.hop)
-            let kind = SFTapFormatter.Event(rawValue: e.kind.rawValue)!
-            let match = SFTapFormatter.MatchLabel(rawValue: e.match.rawValue)!
+            let kind = SFTapEvent.Kind(rawValue: e.kind.rawValue)!
+            let match = SFTapEvent.Match(rawValue: e.match.rawValue)!
             let reason = DestroyReason(rawValue: e.reason)!
             let header = binary
                 ? formatter.binary(key: key, event: kind, fromFirst: e.fromFirst, match: match, length: e.length, reason: reason, time: e.time)

@@ -1,4 +1,12 @@
 #if canImport(Glibc)
+import Outputs
+import UnixSockets
+import Sharding
+import SFTapCodec
+import CaptureTools
+import FlowDispatch
+import Abstraction
+import FlowCore
 import Glibc
 #endif
 import Capture
@@ -69,7 +77,7 @@ final class ShardedAllocationTests: XCTestCase {
         let files = OutputFileSet(directory: base)
         let outputs = [FileEventOutputs(sharing: files), FileEventOutputs(sharing: files)]
         let first = try Abstractor(settings: settings, outputs: outputs[0])
-        let runner = ShardedRunner(sinks: [first, try Abstractor(settings: settings, outputs: outputs[1], compiled: first.compiledRules)])
+        let runner = Pipeline(sinks: [first, try Abstractor(settings: settings, outputs: outputs[1], compiled: first.compiledRules)])
         let samples = [Samples(), Samples()]
         let engines = runner.engines
         runner.afterBatch = { shard in

@@ -1,5 +1,12 @@
+import Outputs
+import Sharding
+import SFTapCodec
+import CaptureTools
+import FlowDispatch
+import Abstraction
+import FlowCore
 import Foundation
-import Interfaces
+import UnixSockets
 import PacketCore
 import XCTest
 

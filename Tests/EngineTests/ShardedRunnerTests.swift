@@ -1,7 +1,14 @@
+import Outputs
+import Sharding
+import SFTapCodec
+import CaptureTools
+import FlowDispatch
+import Abstraction
+import FlowCore
 import Capture
 import Engine
 import Foundation
-import Interfaces
+import UnixSockets
 import PacketCore
 import SFTapConfig
 import TestSupport
@@ -82,10 +89,10 @@ final class ShardedRunnerTests: XCTestCase {
         var total = FlowEngineCounters()
         var perShard: [FlowEngineCounters] = []
         if shards == 1 {
-            total = try FlowRunner().run(files: [path], sink: abstractors[0]).counters
+            total = try Pipeline.run(files: [path], sink: abstractors[0]).counters
             perShard = [total]
         } else {
-            let runner = ShardedRunner(sinks: abstractors)
+            let runner = Pipeline(sinks: abstractors)
             try runner.run(files: [path])
             for engine in runner.engines {
                 total.add(engine.counters)
@@ -123,7 +130,7 @@ final class ShardedRunnerTests: XCTestCase {
         let path = try capture()
         let settings = try settings()
         let outputs = FileEventOutputs(directory: temporaryDirectory())
-        let runner = ShardedRunner(sinks: [try Abstractor(settings: settings, outputs: outputs), try Abstractor(settings: settings, outputs: outputs)])
+        let runner = Pipeline(sinks: [try Abstractor(settings: settings, outputs: outputs), try Abstractor(settings: settings, outputs: outputs)])
         XCTAssertThrowsError(try runner.run(files: [path, "/nonexistent/capture.pcap"])) { error in
             XCTAssertTrue("\(error)".contains("/nonexistent/capture.pcap"), "\(error)")
         }

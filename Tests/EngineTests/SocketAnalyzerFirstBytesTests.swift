@@ -1,6 +1,13 @@
-@testable import Engine
+@testable import FlowDispatch
+import Engine
+import Outputs
+import Sharding
+import SFTapCodec
+import CaptureTools
+import Abstraction
+import FlowCore
 import Flows
-import Interfaces
+import UnixSockets
 import PacketCore
 import XCTest
 
@@ -53,7 +60,7 @@ final class SocketAnalyzerFirstBytesTests: XCTestCase {
     /// The SF-TAP stream `flowtap abstract` would serve for the flows: CREATED, a DATA per chunk, DESTROYED
     /// (unless `destroyed` is false).
     func stream(_ flows: [Flow], binary: Bool, destroyed: Bool = true) -> [UInt8] {
-        var formatter = SFTapFormatter()
+        var formatter = SFTapHeaderWriter()
         defer { formatter.deallocate() }
         var out: [UInt8] = []
         for (f, flow) in flows.enumerated() {
@@ -61,7 +68,7 @@ final class SocketAnalyzerFirstBytesTests: XCTestCase {
                 : formatter.text(key: flow.key, event: .created, fromFirst: nil, match: .none, length: 0, reason: .normal, time: Self.time(f, 0))
             for (i, chunk) in flow.chunks.enumerated() {
                 let fromFirst = chunk.fromClient == flow.clientIsFirst
-                let match = SFTapFormatter.MatchLabel(rawValue: chunk.match.rawValue)!
+                let match = SFTapEvent.Match(rawValue: chunk.match.rawValue)!
                 out += binary
                     ? formatter.binary(key: flow.key, event: .data, fromFirst: fromFirst, match: match, length: chunk.bytes.count, reason: .normal,
                                        time: Self.time(f, i + 1))

@@ -1,3 +1,11 @@
+import Outputs
+import UnixSockets
+import Sharding
+import SFTapCodec
+import CaptureTools
+import FlowDispatch
+import Abstraction
+import FlowCore
 import CShims
 import Engine
 import PacketCore
@@ -62,9 +70,9 @@ final class AddressFormatTests: XCTestCase {
             addresses.append(IPAddress(ipv4: UInt32.random(in: 0 ... .max, using: &random)))
         }
         var mismatches = 0
-        for a in addresses where SFTapFormatter.addressText(a) != SFTapFormatter.inetNtop(a) {
+        for a in addresses where SFTapHeaderWriter.addressText(a) != SFTapHeaderWriter.inetNtop(a) {
             mismatches += 1
-            if mismatches < 5 { XCTFail("\(SFTapFormatter.addressText(a)) != \(SFTapFormatter.inetNtop(a))") }
+            if mismatches < 5 { XCTFail("\(SFTapHeaderWriter.addressText(a)) != \(SFTapHeaderWriter.inetNtop(a))") }
         }
         XCTAssertEqual(mismatches, 0)
     }

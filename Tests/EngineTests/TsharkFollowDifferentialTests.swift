@@ -1,3 +1,11 @@
+import Outputs
+import UnixSockets
+import Sharding
+import SFTapCodec
+import CaptureTools
+import FlowDispatch
+import Abstraction
+import FlowCore
 import Capture
 import Engine
 import Flows
@@ -101,7 +109,7 @@ final class TsharkFollowDifferentialTests: XCTestCase {
             var ours: [StreamCollector.Flow] = []
             var config = FlowEngineConfig()
             config.vlanInKey = false
-            _ = try FlowRunner(config: config).run(files: [url.path], sink: StreamCollector { ours.append($0) })
+            _ = try Pipeline.run(config: config, files: [url.path], sink: StreamCollector { ours.append($0) })
             files += 1
             for t in theirs {
                 guard let a = IPAddress(t.node0.address), let b = IPAddress(t.node1.address) else { continue }
@@ -144,7 +152,7 @@ final class TsharkFollowDifferentialTests: XCTestCase {
         let baseline = try Corpus.require("zeek/testing/btest/Baseline/core.reassembly/output")
         let trace = try Corpus.require("zeek/testing/btest/Traces/tcp/reassembly.pcap")
         var ours: [StreamCollector.Flow] = []
-        _ = try FlowRunner().run(files: [trace.path], sink: StreamCollector { ours.append($0) })
+        _ = try Pipeline.run(files: [trace.path], sink: StreamCollector { ours.append($0) })
         let stream = ours.first { $0.view.key.port1 == 2564 || $0.view.key.port2 == 2564 }?.streams[0] ?? []
         let theirs: [UInt8] = try Self.tsharkStreams(tshark, trace.path).first(where: { $0.node0.port == 2564 })?.bytes0 ?? []
         /// Zeek escapes non-printable bytes as \\xHH.

@@ -1,3 +1,4 @@
+import CaptureTools
 import Capture
 import Engine
 import Filters

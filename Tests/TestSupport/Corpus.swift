@@ -46,4 +46,23 @@ public enum Corpus {
         process.waitUntilExit()
         return (String(decoding: data, as: UTF8.self), process.terminationStatus)
     }
+
+    /// Runs an executable; returns standard output, standard error and the exit status.
+    public static func runCapturingErrors(_ path: String, _ arguments: [String]) throws -> (output: String, errors: String, status: Int32) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let out = Pipe()
+        // Standard error goes to a file, so neither stream can fill a pipe and stall the child.
+        let errorPath = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-stderr-\(UUID().uuidString)").path
+        FileManager.default.createFile(atPath: errorPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: errorPath) }
+        process.standardOutput = out
+        process.standardError = FileHandle(forWritingAtPath: errorPath)
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let errors = FileManager.default.contents(atPath: errorPath) ?? Data()
+        return (String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self), process.terminationStatus)
+    }
 }

@@ -1,3 +1,4 @@
+import Outputs
 /// DNS analyzer (RFC 1035): one JSON line per message, SF-TAP `dns/main.cpp` shape.
 ///
 /// UDP: each datagram is one message (§4.2.1). TCP: each direction is a

@@ -1,3 +1,4 @@
+import Outputs
 import PacketCore
 
 /// Why a DNS message could not be decoded. A closed set, counted per code

@@ -1,3 +1,4 @@
+import Outputs
 // HTTP/1.x transaction analyzer: SF-TAP's `sftap_http.py` record shape.
 //
 // One object tracks many flows, keyed by the caller's flow id; it is not

@@ -1,3 +1,4 @@
+import Outputs
 /// TLS analyzer: the ClientHello and ServerHello of each flow, with JA3, JA3S and JA4.
 ///
 /// One record per flow: `{"type":"tls","time","vlan"?,"client":{…},"server":{…}}`,

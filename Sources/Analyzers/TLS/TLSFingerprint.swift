@@ -1,3 +1,4 @@
+import Outputs
 import Crypto
 
 /// JA3 / JA3S (salesforce/ja3) and JA4 (FoxIO-LLC/ja4, technical_details/JA4.md).

@@ -1,3 +1,4 @@
+import Outputs
 /// The parts of a record shared by the TLS and QUIC analyzers, so both describe endpoints, a
 /// ClientHello and a ServerHello the same way (numbers as on the wire, GREASE removed).
 extension JSONWriter {

@@ -1,0 +1,55 @@
+import FlowCore
+import Flows
+import PacketCore
+
+/// A flow event sink that keeps each flow's bytes per direction until the flow
+/// ends, then hands the finished flow to `onFinished`. Behind `flowtap streams`
+/// and the stream tests.
+///
+/// Memory: at most `maxBytesPerDirection` bytes are kept per direction (the
+/// rest is counted in `truncatedBytes`), for the flows open at once.
+public struct StreamCollector: FlowEventSink {
+    public struct Flow: Sendable {
+        public var view: FlowView
+        /// Bytes from endpoint 1 and from endpoint 2.
+        public var streams: [[UInt8]] = [[], []]
+        /// UDP/ICMP: one entry per datagram, per direction (lengths, in order).
+        public var datagrams: [[Int]] = [[], []]
+        public var gapBytes: [Int] = [0, 0]
+        public var truncatedBytes: [Int] = [0, 0]
+        public var reason: DestroyReason = .timeout
+        public var destroyed: Timestamp = .zero
+    }
+
+    public var maxBytesPerDirection: Int
+    public var open: [UInt64: Flow] = [:]
+    public var onFinished: (Flow) -> Void
+
+    public init(maxBytesPerDirection: Int = 64 << 20, onFinished: @escaping (Flow) -> Void) {
+        self.maxBytesPerDirection = maxBytesPerDirection
+        self.onFinished = onFinished
+    }
+
+    public mutating func flowCreated(_ flow: FlowView, time: Timestamp) {
+        open[flow.id] = Flow(view: flow)
+    }
+
+    public mutating func flowData(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
+        let d = fromFirst ? 0 : 1
+        let room = max(0, maxBytesPerDirection - (open[flow.id]?.streams[d].count ?? 0))
+        open[flow.id, default: Flow(view: flow)].streams[d].append(contentsOf: bytes.prefix(room))
+        if bytes.count > room { open[flow.id]!.truncatedBytes[d] += bytes.count - room }
+        if flow.key.ipProtocol != 6 { open[flow.id]!.datagrams[d].append(bytes.count) }
+    }
+
+    public mutating func flowGap(_ flow: FlowView, fromFirst: Bool, length: Int, time: Timestamp) {
+        open[flow.id, default: Flow(view: flow)].gapBytes[fromFirst ? 0 : 1] += length
+    }
+
+    public mutating func flowDestroyed(_ flow: FlowView, reason: DestroyReason, time: Timestamp) {
+        guard var finished = open.removeValue(forKey: flow.id) else { return }
+        finished.reason = reason
+        finished.destroyed = time
+        onFinished(finished)
+    }
+}

@@ -1,0 +1,70 @@
+import FlowCore
+import FlowDispatch
+import Outputs
+import PacketCore
+import SFTapConfig
+
+/// `flowtap analyze`: capture files through one flow engine into the built-in analyzers
+/// (`AnalyzeSink`), one JSON record per line to `output`. Flows are routed by their first bytes, or
+/// with `settings` by the SF-TAP config's classes.
+public struct AnalyzeSession {
+    public var settings: SFTapSettings?
+    /// The config's path, as the summary names it.
+    public var configName: String?
+    public var engineConfig: FlowEngineConfig
+    public var bodies = false
+    public var input = PipelineInput()
+
+    public init(settings: SFTapSettings?, engineConfig: FlowEngineConfig) {
+        self.settings = settings
+        self.engineConfig = engineConfig
+    }
+
+    /// Builds the sink (compiling the config's rules, when there is a config): throws when they do not compile.
+    public func makeSink(output: RecordWriter) throws -> AnalyzeSink {
+        let emit: (String) -> Void = { output.write($0) }
+        if let settings { return try AnalyzeSink(bodies: bodies, settings: settings, emit: emit) }
+        return AnalyzeSink(bodies: bodies, emit: emit)
+    }
+
+    /// Rules that do not compile, named after the config.
+    public struct SetupError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Runs `files` through a new sink writing to `output`; returns the summary for standard error.
+    public func run(files: [String], output: RecordWriter) throws -> String {
+        let sink: AnalyzeSink
+        do {
+            sink = try makeSink(output: output)
+        } catch {
+            throw SetupError(description: "\(configName ?? "config"): \(error)")
+        }
+        return try run(files: files, sink: sink, output: output)
+    }
+
+    /// Runs `files` through `sink`; returns the summary for standard error.
+    public func run(files: [String], sink: AnalyzeSink, output: RecordWriter) throws -> String {
+        let pipeline = Pipeline(config: engineConfig, sink: sink)
+        input.apply(to: pipeline)
+        try pipeline.run(files: files)
+        sink.http.closeAll(time: 0)
+        output.flush()
+        return Self.report(sink: sink, engine: pipeline.counters, filteredOut: pipeline.packetsFilteredOut, configName: settings == nil ? nil : configName ?? "config")
+    }
+
+    static func report(sink: AnalyzeSink, engine: FlowEngineCounters, filteredOut: UInt64, configName: String?) -> String {
+        let c = sink.counters
+        var report = "packets \(engine.packets), flows \(engine.flowsCreated); HTTP flows \(c.httpFlows) (\(sink.http.counters.transactions) transactions, \(sink.http.counters.parseErrors) errors), TLS flows \(c.tlsFlows), DNS: \(c.dnsDatagrams) datagrams, \(c.dnsTCPFlows) TCP flows (\(sink.dns.counters.messages) messages, \(sink.dns.counters.errors) errors), QUIC flows \(c.quicFlows) (\(sink.quic.counters.records) records, \(sink.quic.counters.decrypted) Initial packets decrypted, \(sink.quic.counters.errors) errors)"
+        if filteredOut > 0 { report += "; packets the filter rejected \(filteredOut)" }
+        if let configName {
+            report += "\n  by \(configName): TCP flows unclassified \(c.unclassifiedTCPFlows), given up \(c.givenUpTCPFlows); UDP datagrams without a rule \(c.unclassifiedDatagrams)"
+            for (interface, flows, datagrams) in sink.unanalyzed {
+                report += "\n  \(interface) (no analyzer): \(flows) TCP flows, \(datagrams) UDP datagrams"
+            }
+        } else {
+            report += "; TCP flows not routed \(c.unroutedFlows), undecided \(c.undecidedFlows)"
+        }
+        return report + "\n"
+    }
+}

@@ -1,0 +1,142 @@
+/// Builds one JSON object (a record line) into a reusable byte buffer.
+///
+/// Analyzers write records with it instead of `JSONEncoder`: keys and
+/// values are appended in order, strings escaped per RFC 8259 §7 (bytes
+/// that are not valid UTF-8 become U+FFFD), and `line()` hands back the
+/// finished record with its newline. `reset()` keeps the capacity.
+public struct JSONWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+    /// Per open container: whether nothing was written in it yet.
+    private var empty: [Bool] = []
+    /// A key was written and its value is next.
+    private var afterKey = false
+
+    public init(capacity: Int = 4096) { bytes.reserveCapacity(capacity) }
+
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        empty.removeAll(keepingCapacity: true)
+        afterKey = false
+    }
+
+    /// A comma before every element but the first of its container.
+    private mutating func element() {
+        guard let last = empty.last else { return }
+        if !last { bytes.append(UInt8(ascii: ",")) }
+        empty[empty.count - 1] = false
+    }
+
+    private mutating func key(_ key: String) {
+        element()
+        appendString(key.utf8)
+        bytes.append(UInt8(ascii: ":"))
+        afterKey = true
+    }
+
+    private mutating func valueStart() {
+        if afterKey { afterKey = false } else { element() }
+    }
+
+    public mutating func beginObject(_ key: String? = nil) {
+        if let key { self.key(key) }
+        valueStart()
+        bytes.append(UInt8(ascii: "{"))
+        empty.append(true)
+    }
+
+    public mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        empty.removeLast()
+    }
+
+    public mutating func beginArray(_ key: String? = nil) {
+        if let key { self.key(key) }
+        valueStart()
+        bytes.append(UInt8(ascii: "["))
+        empty.append(true)
+    }
+
+    public mutating func endArray() {
+        bytes.append(UInt8(ascii: "]"))
+        empty.removeLast()
+    }
+
+    public mutating func string(_ key: String?, _ value: String) { string(key, bytes: value.utf8) }
+
+    public mutating func string(_ key: String?, _ value: [UInt8]) { string(key, bytes: value) }
+
+    public mutating func string<C: Collection>(_ key: String?, bytes value: C) where C.Element == UInt8 {
+        if let key { self.key(key) }
+        valueStart()
+        appendString(value)
+    }
+
+    public mutating func number(_ key: String?, _ value: Int) {
+        if let key { self.key(key) }
+        valueStart()
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    public mutating func number(_ key: String?, _ value: Double) {
+        if let key { self.key(key) }
+        valueStart()
+        bytes.append(contentsOf: (value.isFinite ? "\(value)" : "null").utf8)
+    }
+
+    public mutating func bool(_ key: String?, _ value: Bool) {
+        if let key { self.key(key) }
+        valueStart()
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+    }
+
+    public mutating func null(_ key: String?) {
+        if let key { self.key(key) }
+        valueStart()
+        bytes.append(contentsOf: "null".utf8)
+    }
+
+    /// A JSON string from bytes; invalid UTF-8 sequences become U+FFFD.
+    private mutating func appendString<C: Collection>(_ raw: C) where C.Element == UInt8 {
+        bytes.append(UInt8(ascii: "\""))
+        // ASCII without characters to escape (most keys and values) is copied as it is.
+        if raw.allSatisfy({ $0 >= 0x20 && $0 < 0x80 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: raw)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
+        let text = String(decoding: raw, as: UTF8.self)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": escaped(UInt8(ascii: "\""))
+            case "\\": escaped(UInt8(ascii: "\\"))
+            case "\n": escaped(UInt8(ascii: "n"))
+            case "\r": escaped(UInt8(ascii: "r"))
+            case "\t": escaped(UInt8(ascii: "t"))
+            default:
+                if scalar.value < 0x20 {
+                    bytes.append(contentsOf: "\\u00".utf8)
+                    bytes.append(hexDigit(UInt8(scalar.value >> 4)))
+                    bytes.append(hexDigit(UInt8(scalar.value & 0xF)))
+                } else {
+                    UTF8.encode(scalar) { bytes.append($0) }
+                }
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// A two-character escape: a backslash and `character`.
+    private mutating func escaped(_ character: UInt8) {
+        bytes.append(UInt8(ascii: "\\"))
+        bytes.append(character)
+    }
+
+    /// The record as one line of text.
+    public var line: String { String(decoding: bytes, as: UTF8.self) + "\n" }
+}
+
+/// The lower-case hex digit of a nibble (0…15).
+@inline(__always)
+public func hexDigit(_ nibble: UInt8) -> UInt8 {
+    nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ (nibble &- 10)
+}

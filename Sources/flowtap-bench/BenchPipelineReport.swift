@@ -1,0 +1,144 @@
+import PacketCore
+import FlowDispatch
+import CaptureTools
+import Abstraction
+import FlowCore
+import Outputs
+import Analyzers
+
+extension BenchPipelineCommand {
+    /// The results of `bench pipeline` as a table or one JSON object.
+    struct Report {
+        var files: [String]
+        var config: String
+        var runs: Int
+        var packets: Int
+        var bytes: Int
+        var rows: [Row]
+        /// Median set-up time of the classification stage (config to Vectorscan databases), not in its time.
+        var setupSeconds: Double?
+        var threadsOption: Bool
+
+        func row(_ key: String) -> Row? { rows.first { $0.key == key && $0.measured } }
+
+        /// (label, ratio): a peer's median time over a FlowTap row's (above 1: FlowTap is faster).
+        var ratios: [(key: String, label: String, value: Double)] {
+            var out: [(String, String, Double)] = []
+            for ours in rows where ours.stage == 6 && ours.measured {
+                for peer in ["ndpiReader", "tcpflow"] {
+                    if let theirs = row(peer) {
+                        out.append(("\(ours.key)_vs_\(peer)", "\(ours.label) vs \(theirs.label)", theirs.median / ours.median))
+                    }
+                }
+            }
+            if let libpcap = row("libpcap") {
+                for ours in rows where ours.stage != nil && ours.measured {
+                    out.append(("\(ours.key)_vs_libpcap", "\(ours.label) vs \(libpcap.label)", libpcap.median / ours.median))
+                }
+            }
+            return out
+        }
+
+        func packetsPerSecond(_ row: Row) -> Double { Double(packets) / row.median }
+        func gigabitsPerSecond(_ row: Row) -> Double { Double(bytes) * 8 / row.median / 1e9 }
+
+        func text() -> String {
+            let libpcap = row("libpcap")
+            var out = "\(files.joined(separator: ", ")): \(packets) packets, \(String(format3: Double(bytes) / 1e6)) MB captured; config \(config); \(runs == 1 ? "1 round" : "\(runs) rounds")\n"
+            out += "time: median (min, max) of the rounds; rates from the median; vs libpcap: libpcap's time over this one\n\n"
+            out += "  " + "stage".padding(28) + "median ms".leftPadding(11) + "min ms".leftPadding(11) + "max ms".leftPadding(11)
+                + "Mpps".leftPadding(9) + "Gbit/s".leftPadding(9) + "vs libpcap".leftPadding(12) + "peak RSS".leftPadding(12) + "\n"
+            for (index, row) in rows.enumerated() {
+                if row.stage == nil && (index == 0 || rows[index - 1].stage != nil) { out += "  peers\n" }
+                var line = "  " + row.label.padding(28)
+                guard row.measured else {
+                    out += line + "  " + (row.note ?? "not measured") + "\n"
+                    continue
+                }
+                line += String(format3: row.median * 1000).leftPadding(11)
+                line += String(format3: row.seconds.min()! * 1000).leftPadding(11)
+                line += String(format3: row.seconds.max()! * 1000).leftPadding(11)
+                line += String(format3: packetsPerSecond(row) / 1e6).leftPadding(9)
+                line += String(format3: gigabitsPerSecond(row)).leftPadding(9)
+                line += (row.stage != nil ? libpcap.map { String(format3: $0.median / row.median) + "x" } ?? "" : "").leftPadding(12)
+                line += (row.peakRSSKiB.isEmpty ? "" : String(format3: Double(row.peakRSSKiB.max()!) / 1024) + " MiB" + (row.peakRSSExact ? "" : "*")).leftPadding(12)
+                out += line + "\n"
+            }
+            out += "\n"
+            if let setupSeconds { out += "classification set-up (config, Vectorscan compile), not in stage 5: \(String(format3: setupSeconds * 1000)) ms\n" }
+            for row in rows where !row.counts.isEmpty {
+                out += "\(row.label): " + row.counts.map { "\($0.0.replacingUnderscores) \($0.1)" }.joined(separator: ", ") + "\n"
+            }
+            for row in rows where row.measured && !row.cpuSeconds.isEmpty {
+                out += "\(row.label): CPU \(String(format3: BenchLoops.median(row.cpuSeconds))) s (median); \(row.command ?? "")\n"
+            }
+            if rows.contains(where: { !$0.peakRSSKiB.isEmpty && !$0.peakRSSExact }) {
+                out += "* without GNU time (Debian: time) a child's peak RSS is at least this process's peak when it was spawned\n"
+            }
+            if !threadsOption { out += "flowtap abstract has no --threads option: end to end is its single-threaded run\n" }
+            out += "\nratios (the peer's time over FlowTap's; above 1: FlowTap is faster)\n"
+            for ratio in ratios where !ratio.key.hasSuffix("_vs_libpcap") {
+                out += "  \(ratio.label.padding(48)) \(String(format3: ratio.value))x\n"
+            }
+            for row in rows where row.note != nil && row.measured == false { out += "note: \(row.note!)\n" }
+            return out
+        }
+
+        func json() -> String {
+            var w = JSONWriter()
+            w.beginObject()
+            w.beginArray("files")
+            for file in files { w.string(nil, file) }
+            w.endArray()
+            w.string("config", config)
+            w.number("runs", runs)
+            w.number("packets", packets)
+            w.number("bytes", bytes)
+            w.bool("threads_option", threadsOption)
+            if let setupSeconds { w.number("classification_setup_seconds", setupSeconds) }
+            for (name, group) in [("stages", rows.filter { $0.stage != nil }), ("peers", rows.filter { $0.stage == nil })] {
+                w.beginArray(name)
+                for row in group { write(row, to: &w) }
+                w.endArray()
+            }
+            w.beginObject("ratios")
+            for ratio in ratios { w.number(ratio.key, ratio.value) }
+            w.endObject()
+            w.endObject()
+            return w.line
+        }
+
+        func write(_ row: Row, to w: inout JSONWriter) {
+            w.beginObject()
+            w.string("name", row.key)
+            w.string("label", row.label)
+            if let stage = row.stage { w.number("stage", stage) }
+            if let command = row.command { w.string("command", command) }
+            w.bool("measured", row.measured)
+            if let note = row.note { w.string("note", note) }
+            if row.measured {
+                if let packets = row.packets { w.number("packets", packets) } else { w.null("packets") }
+                w.number("seconds_median", row.median)
+                w.number("seconds_min", row.seconds.min()!)
+                w.number("seconds_max", row.seconds.max()!)
+                w.number("packets_per_second", packetsPerSecond(row))
+                w.number("gbit_per_second", gigabitsPerSecond(row))
+                if let peak = row.peakRSSKiB.max() {
+                    w.number("peak_rss_kib", peak)
+                    w.bool("peak_rss_exact", row.peakRSSExact)
+                }
+                if !row.cpuSeconds.isEmpty { w.number("cpu_seconds_median", BenchLoops.median(row.cpuSeconds)) }
+                for (name, value) in row.counts { w.number(name, value) }
+            }
+            w.endObject()
+        }
+    }
+}
+
+extension String {
+    func leftPadding(_ width: Int) -> String {
+        count >= width ? " " + self : String(repeating: " ", count: width - count) + self
+    }
+
+    var replacingUnderscores: String { String(map { $0 == "_" ? " " : $0 }) }
+}

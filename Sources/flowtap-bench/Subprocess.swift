@@ -1,0 +1,144 @@
+#if canImport(Glibc)
+import PacketCore
+import FlowDispatch
+import CaptureTools
+import Abstraction
+import FlowCore
+import Glibc
+#endif
+
+/// Child processes for the bench commands: spawned with `posix_spawnp`, reaped with `wait4`,
+/// so each run's wall time and the child's own resource use (peak RSS, CPU) are known.
+enum Subprocess {
+    struct Result {
+        /// The exit status, or 128 + the signal that ended it.
+        var status: Int32
+        /// Wall time from spawn to reaping.
+        var seconds: Double
+        /// The child's peak resident set (`ru_maxrss`), in KiB.
+        var peakRSSKiB: Int
+        /// Whether `peakRSSKiB` is the command's own, not raised to this process's peak (see `run`).
+        var peakRSSExact = false
+        /// User plus system CPU time of the child.
+        var cpuSeconds: Double
+    }
+
+    /// Runs `executable` (a path, or a name looked up in PATH) with `arguments` and waits for it.
+    /// Standard input is /dev/null; standard output and error go to the files named (truncated).
+    ///
+    /// Linux keeps a process's peak RSS across `execve`, and a spawned child starts on its parent's
+    /// memory, so the child's own `ru_maxrss` is at least this process's peak when it was spawned.
+    /// With `timeTool` (GNU time) the command runs under it: time is small, and its own `wait4`
+    /// of the command gives the command's true peak, which replaces ours (`peakRSSExact`).
+    static func run(_ executable: String, _ arguments: [String], standardOutput: String = "/dev/null",
+                    standardError: String = "/dev/null", timeTool: String? = nil) throws -> Result {
+        guard let timeTool else {
+            return try spawnAndWait(executable, arguments, standardOutput: standardOutput, standardError: standardError)
+        }
+        let report = standardError + ".rss"
+        defer { unlink(report) }
+        var result = try spawnAndWait(timeTool, ["-f", "%M", "-o", report, executable] + arguments,
+                                      standardOutput: standardOutput, standardError: standardError)
+        // The last line is the figure; a failed command's status line comes before it.
+        if let line = readText(report).split(separator: "\n").last, let kib = Int(line) {
+            result.peakRSSKiB = kib
+            result.peakRSSExact = true
+        }
+        return result
+    }
+
+    private static func spawnAndWait(_ executable: String, _ arguments: [String], standardOutput: String,
+                                     standardError: String) throws -> Result {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let start = MonotonicClock.seconds()
+        let spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
+        guard spawned == 0 else {
+            throw BenchError("cannot start \(executable): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 {
+            guard errno == EINTR else { throw BenchError("wait4 for \(executable) failed: \(String(cString: strerror(errno)))") }
+        }
+        let seconds = MonotonicClock.seconds() - start
+        let signal = status & 0x7F
+        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return Result(status: signal == 0 ? (status >> 8) & 0xFF : 128 + signal, seconds: seconds,
+                      peakRSSKiB: Int(usage.ru_maxrss), cpuSeconds: cpu)
+    }
+
+    /// The path of an executable named `name` in PATH, or nil.
+    static func which(_ name: String) -> String? {
+        guard let path = getenv("PATH") else { return nil }
+        for directory in String(cString: path).split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
+    /// This process's own executable (`/proc/self/exe` resolved).
+    static func ownExecutable() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        return n > 0 ? String(decoding: buffer[0 ..< n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "/proc/self/exe"
+    }
+
+    /// An executable in the directory of this process's own (`flowtap` beside `flowtap-bench`).
+    static func sibling(_ name: String) -> String {
+        let own = ownExecutable()
+        guard let slash = own.lastIndex(of: "/") else { return name }
+        return String(own[...slash]) + name
+    }
+
+    /// A new empty directory under /tmp named after `prefix`.
+    static func temporaryDirectory(_ prefix: String) throws -> String {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw BenchError("cannot create a directory under /tmp: \(String(cString: strerror(errno)))")
+        }
+        return String(cString: made)
+    }
+
+    /// Removes `path` and everything below it (links are removed, not followed).
+    static func removeTree(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        if info.st_mode & S_IFMT == S_IFDIR, let directory = opendir(path) {
+            var names: [String] = []
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(directory)
+            for name in names { removeTree(path + "/" + name) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    /// The whole text of a small file, or "" when it cannot be read.
+    static func readText(_ path: String) -> String {
+        guard let file = fopen(path, "r") else { return "" }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, file)
+            if n <= 0 { break }
+            bytes += chunk[0 ..< n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
