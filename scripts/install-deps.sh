@@ -3,7 +3,7 @@
 # use as oracles. Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-build_deps=(libpcap-dev libvectorscan-dev pkg-config)
+build_deps=(libpcap-dev libvectorscan-dev zlib1g-dev pkg-config)
 # Oracles for differential tests and peers for benchmarks; tests skip cleanly without them.
 oracle_deps=(tcpdump tshark tcpflow libndpi-bin time)
 
