@@ -82,8 +82,8 @@ let package = Package(
         .executableTarget(
             name: "flowtap",
             dependencies: [
-                "Engine", "Capture", "CaptureTools", "Defragment", "FlowCore", "Flows", "PacketCore", "SFTapConfig", "TrafficGen",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Engine", "Capture", "CaptureTools", "Defragment", "Filters", "FlowCore", "FlowDispatch", "Outputs", "PacketCore",
+                "SFTapConfig", "TrafficGen", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: packetPath
         ),
@@ -92,7 +92,7 @@ let package = Package(
             name: "flowtap-bench",
             dependencies: [
                 "Engine", "Analyzers", "Abstraction", "Capture", "CaptureTools", "CLibpcap", "Defragment", "FlowCore", "FlowDispatch", "Flows",
-                "PacketCore", "Reassembly", "SFTapConfig", "Sharding", "TrafficGen", "UnixSockets", "Wire",
+                "Outputs", "PacketCore", "Reassembly", "SFTapConfig", "TrafficGen", "Wire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             

@@ -4,7 +4,7 @@
 Usage:
   sftap_reader.py /tmp/sf-tap/tcp/http            # connect to a UNIX socket (text format)
   sftap_reader.py --binary /tmp/sf-tap/tcp/dns     # the 64-byte binary header format
-  sftap_reader.py --file out/tcp/http              # a stream written by `flowtap abstract --out-dir`
+  sftap_reader.py --file out/tcp/http              # a stream written by `flowtap abstract -o DIR`
 
 Each printed line is JSON: the header fields, plus "body_len" for DATA. The
 framing is documented in docs/abstract.md.

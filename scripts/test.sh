@@ -15,6 +15,8 @@ scratch=()
 if [ -n "${FLOWTAP_SCRATCH_PATH:-}" ]; then scratch=(--scratch-path "$FLOWTAP_SCRATCH_PATH"); fi
 
 if [ "${FLOWTAP_SKIP_SUITE:-0}" != 1 ]; then
+    # The layers of docs/architecture.md: every import declared, nothing below the commands needs Engine.
+    python3 scripts/module-graph.py --check
     swift test --disable-swift-testing "${scratch[@]}" "$@"
 fi
 

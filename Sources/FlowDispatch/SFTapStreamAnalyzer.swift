@@ -3,7 +3,6 @@ import SFTapCodec
 import FlowCore
 import Analyzers
 import Flows
-import UnixSockets
 import PacketCore
 
 /// One built-in analyzer reading an SF-TAP interface stream (`flowtap analyzer`): the events `flowtap

@@ -1,8 +1,4 @@
 import PacketCore
-import FlowDispatch
-import CaptureTools
-import Abstraction
-import FlowCore
 import ArgumentParser
 
 /// `flowtap-bench`: FlowTap's benchmarks, a separate executable so the product carries none of them.

@@ -1,4 +1,3 @@
-import FlowDispatch
 import CaptureTools
 import Abstraction
 import FlowCore

@@ -1,8 +1,5 @@
 import PacketCore
-import FlowDispatch
-import CaptureTools
 import Abstraction
-import FlowCore
 import ArgumentParser
 import Engine
 import SFTapConfig

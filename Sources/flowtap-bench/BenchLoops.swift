@@ -1,6 +1,3 @@
-import FlowDispatch
-import CaptureTools
-import Abstraction
 import FlowCore
 import CLibpcap
 import Capture

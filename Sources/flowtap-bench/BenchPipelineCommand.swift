@@ -1,5 +1,3 @@
-import FlowDispatch
-import CaptureTools
 import Abstraction
 import FlowCore
 import Analyzers
@@ -7,7 +5,6 @@ import ArgumentParser
 import Capture
 import Defragment
 import Engine
-import UnixSockets
 import PacketCore
 import SFTapConfig
 import Wire

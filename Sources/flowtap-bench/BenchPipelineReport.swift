@@ -1,8 +1,4 @@
 import PacketCore
-import FlowDispatch
-import CaptureTools
-import Abstraction
-import FlowCore
 import Outputs
 import Analyzers
 

@@ -1,7 +1,4 @@
-import FlowDispatch
 import CaptureTools
-import Abstraction
-import FlowCore
 import ArgumentParser
 import Capture
 import Engine

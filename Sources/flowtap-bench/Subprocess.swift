@@ -1,9 +1,6 @@
 #if canImport(Glibc)
 import PacketCore
-import FlowDispatch
 import CaptureTools
-import Abstraction
-import FlowCore
 import Glibc
 #endif
 

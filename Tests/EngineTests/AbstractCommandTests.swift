@@ -1,11 +1,3 @@
-import Outputs
-import UnixSockets
-import Sharding
-import SFTapCodec
-import CaptureTools
-import FlowDispatch
-import Abstraction
-import FlowCore
 import Foundation
 import TestSupport
 import XCTest

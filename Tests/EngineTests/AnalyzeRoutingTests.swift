@@ -1,8 +1,3 @@
-import Outputs
-import UnixSockets
-import Sharding
-import SFTapCodec
-import CaptureTools
 import Abstraction
 import FlowCore
 import Capture

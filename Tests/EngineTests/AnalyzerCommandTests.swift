@@ -1,13 +1,7 @@
-import Outputs
-import Sharding
 import SFTapCodec
-import CaptureTools
 import FlowDispatch
-import Abstraction
-import FlowCore
 import Engine
 import Foundation
-import UnixSockets
 import TestSupport
 import XCTest
 

@@ -1,10 +1,4 @@
 #if canImport(Glibc)
-import Outputs
-import UnixSockets
-import Sharding
-import SFTapCodec
-import CaptureTools
-import FlowDispatch
 import Abstraction
 import FlowCore
 import Glibc

@@ -1,10 +1,4 @@
-import Outputs
-import UnixSockets
-import Sharding
-import SFTapCodec
 import CaptureTools
-import FlowDispatch
-import Abstraction
 import FlowCore
 import Capture
 import Engine

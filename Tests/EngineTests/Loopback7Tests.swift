@@ -1,11 +1,5 @@
-import Outputs
-import UnixSockets
-import Sharding
 import SFTapCodec
-import CaptureTools
-import FlowDispatch
 import Abstraction
-import FlowCore
 import Engine
 import Flows
 import Foundation

@@ -1,10 +1,5 @@
-import Outputs
-import Sharding
 import SFTapCodec
-import CaptureTools
 import FlowDispatch
-import Abstraction
-import FlowCore
 import Engine
 import Flows
 import UnixSockets

@@ -1,10 +1,4 @@
-import Outputs
-import Sharding
 import SFTapCodec
-import CaptureTools
-import FlowDispatch
-import Abstraction
-import FlowCore
 import Foundation
 import UnixSockets
 import PacketCore

@@ -1,14 +1,10 @@
-import Outputs
 import Sharding
 import SFTapCodec
-import CaptureTools
-import FlowDispatch
 import Abstraction
 import FlowCore
 import Capture
 import Engine
 import Foundation
-import UnixSockets
 import PacketCore
 import SFTapConfig
 import TestSupport

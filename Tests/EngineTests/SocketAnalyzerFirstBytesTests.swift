@@ -1,13 +1,10 @@
 @testable import FlowDispatch
 import Engine
-import Outputs
-import Sharding
 import SFTapCodec
 import CaptureTools
 import Abstraction
 import FlowCore
 import Flows
-import UnixSockets
 import PacketCore
 import XCTest
 
