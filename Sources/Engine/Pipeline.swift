@@ -164,6 +164,7 @@ public final class Pipeline<Sink: FlowEventSink> {
         guard n > 1 else { return try runInline(files: files) }
         // Shard 0 runs on this thread, inline: N threads in all, none of them only reading.
         let queues = (1 ..< max(1, n)).map { _ in ShardQueue() }
+        assert(queues.count == n - 1, "one queue per worker shard; shard 0 runs inline")
         var threads: [pthread_t] = []
         let afterBatch = self.afterBatch
         for (i, queue) in queues.enumerated() {

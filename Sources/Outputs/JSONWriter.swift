@@ -95,6 +95,13 @@ public struct JSONWriter: Sendable {
         bytes.append(contentsOf: "null".utf8)
     }
 
+    /// `text` as one quoted JSON string, escaped as every record escapes it (for records built as text).
+    public static func quoted(_ text: String) -> String {
+        var writer = JSONWriter(capacity: text.utf8.count + 8)
+        writer.appendString(text.utf8)
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
     /// A JSON string from bytes; invalid UTF-8 sequences become U+FFFD.
     private mutating func appendString<C: Collection>(_ raw: C) where C.Element == UInt8 {
         bytes.append(UInt8(ascii: "\""))

@@ -21,7 +21,10 @@ public final class ShardQueue: @unchecked Sendable {
 
     public init() {
         batches = (0 ..< Self.batchCount).map { _ in PacketBatch() }
-        for k in 1 ..< Self.batchCount { _ = free.push(k) }
+        for k in 1 ..< Self.batchCount {
+            let pushed = free.push(k)
+            assert(pushed, "the free ring holds every batch")
+        }
         current = 0
     }
 
@@ -45,7 +48,8 @@ public final class ShardQueue: @unchecked Sendable {
     public func handOver(last: Bool) {
         batches[current].endOfInput = last
         // The ring holds every batch, so this push always succeeds.
-        _ = filled.push(current)
+        let pushed = filled.push(current)
+        assert(pushed, "the filled ring holds every batch")
         handedOver &+= 1
         guard !last else { return }
         var sleeper = Backoff(yields: 2)

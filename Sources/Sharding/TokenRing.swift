@@ -12,6 +12,7 @@ public final class TokenRing: @unchecked Sendable {
     private let tail = Atomic<Int>(0)
 
     public init(capacity: Int) {
+        precondition(capacity > 0, "a ring holds at least one token")
         var size = 1
         while size < capacity { size <<= 1 }
         slots = .allocate(capacity: size)
