@@ -9,10 +9,20 @@ import PacketCore
 /// A filter given here is compiled by libpcap and attached with
 /// `pcap_setfilter`, which on Linux installs it in the kernel socket
 /// (SO_ATTACH_FILTER), so rejected packets never reach user space.
+///
+/// Reads never block past the timeout: the handle is non-blocking and `next()`
+/// waits in `poll(2)` on its descriptor for at most `timeoutMilliseconds`.
+/// (libpcap's own read timeout does not fire on an idle TPACKET_V3 ring, so a
+/// blocking read on a quiet interface would wait for the next packet: no
+/// statistics, no hand-over of pending events, no reaction to SIGINT.)
+/// `immediate` delivers each packet as it comes instead of when the kernel
+/// retires a ring block, for live analysis where latency matters.
 public final class LiveCapture {
     public let interface: String
     private let handle: OpaquePointer
     public let linkType: LinkType
+    private let descriptor: Int32
+    private let waitMilliseconds: Int32
 
     public struct Statistics: Sendable {
         public var received: UInt64
@@ -29,7 +39,7 @@ public final class LiveCapture {
     ///   - filter: a tcpdump expression, or nil.
     public init(
         interface: String, snapLength: Int = 262_144, promiscuous: Bool = true,
-        bufferSize: Int = 32 << 20, timeoutMilliseconds: Int = 100, filter: String? = nil
+        bufferSize: Int = 32 << 20, timeoutMilliseconds: Int = 100, filter: String? = nil, immediate: Bool = false
     ) throws(CaptureError) {
         self.interface = interface
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
@@ -41,6 +51,8 @@ public final class LiveCapture {
         pcap_set_promisc(handle, promiscuous ? 1 : 0)
         pcap_set_timeout(handle, Int32(timeoutMilliseconds))
         pcap_set_buffer_size(handle, Int32(clamping: bufferSize))
+        if immediate { pcap_set_immediate_mode(handle, 1) }
+        waitMilliseconds = Int32(clamping: max(1, timeoutMilliseconds))
         let status = pcap_activate(handle)
         if status < 0 {
             let text = String(cString: pcap_geterr(handle))
@@ -49,6 +61,12 @@ public final class LiveCapture {
             throw CaptureError(source: interface, reason: "cannot start capture: \(text)\(hint)")
         }
         linkType = LinkType(rawValue: UInt32(pcap_datalink(handle)))
+        descriptor = pcap_get_selectable_fd(handle)
+        if descriptor >= 0 && pcap_setnonblock(handle, 1, &errorBuffer) != 0 {
+            let text = String(cString: errorBuffer)
+            pcap_close(handle)
+            throw CaptureError(source: interface, reason: "cannot make the capture non-blocking: \(text)")
+        }
         if let filter {
             var program = bpf_program()
             guard pcap_compile(handle, &program, filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
@@ -67,12 +85,22 @@ public final class LiveCapture {
 
     deinit { pcap_close(handle) }
 
-    /// The next packet; nil when the read timed out with nothing (call again).
-    /// Throws when the capture failed or was broken off.
-    public func next() throws(CaptureError) -> PacketRecord? {
+    /// The next packet; nil when none came within the timeout (call again).
+    /// Throws when the capture failed or was broken off (`breakLoop`).
+    public func next() throws(CaptureError) -> PacketRecord? { try next(waitMilliseconds: waitMilliseconds) }
+
+    /// The next packet, waiting at most `waitMilliseconds` for one (0: only what is already there), so a
+    /// caller holding work for the idle moment (events to hand over) gets the moment at once.
+    public func next(waitMilliseconds: Int32) throws(CaptureError) -> PacketRecord? {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
-        let status = pcap_next_ex(handle, &header, &data)
+        var status = pcap_next_ex(handle, &header, &data)
+        if status == 0 && descriptor >= 0 && waitMilliseconds > 0 {
+            // Nothing ready: wait for the descriptor, at most the timeout, then try once more.
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            _ = poll(&ready, 1, min(waitMilliseconds, self.waitMilliseconds))
+            status = pcap_next_ex(handle, &header, &data)
+        }
         switch status {
         case 1:
             guard let header, let data else { return nil }

@@ -126,7 +126,7 @@ public final class AbstractSession {
             inline.shouldStop = { [unowned self] in StopSignal.requested || failure != nil }
             inline.onTick = { [unowned self] in tick() }
             if let name = options.interface {
-                let capture = try LiveCapture(interface: name, filter: options.filterExpression)
+                let capture = try LiveCapture(interface: name, filter: options.filterExpression, immediate: true)
                 writeStandardError("flowtap abstract: capturing on \(name); SIGINT or SIGTERM stops\n")
                 try inline.run(live: capture)
             } else {
@@ -177,7 +177,7 @@ public final class AbstractSession {
         if let name = options.interface {
             let group = UInt16(truncatingIfNeeded: getpid())
             let filter = options.filterExpression
-            captures = try (0 ..< options.shards).map { _ throws(CaptureError) in try LiveCapture(interface: name, filter: filter) }
+            captures = try (0 ..< options.shards).map { _ throws(CaptureError) in try LiveCapture(interface: name, filter: filter, immediate: true) }
             for capture in captures { try capture.joinFanout(group: group) }
             writeStandardError("flowtap abstract: capturing on \(name) with \(options.shards) worker threads (packet fanout group \(group)); SIGINT or SIGTERM stops\n")
             let handles = captures

@@ -297,7 +297,9 @@ extension Pipeline {
                         break
                     }
                     do throws(CaptureError) {
-                        if let record = try capture.next() {
+                        // With events not yet handed over, take only what is already there: an idle link
+                        // hands them over at once instead of after the read timeout.
+                        if let record = try capture.next(waitMilliseconds: sinceHandOver > 0 ? 0 : 100) {
                             engine.process(record)
                             sinceHandOver += 1
                             if sinceHandOver < 256 { continue }

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-// # Interfaces: the UNIX-domain sockets analyzers read from
+// # UnixSockets: the UNIX-domain sockets analyzers read from
 //
 // SF-TAP's flow abstractor hands every event to analyzers through
 // `SOCK_STREAM` sockets under `home/` (tcp/<if>, udp/<if>, icmp/<if>) and
@@ -170,10 +170,10 @@ public final class SocketServer {
     /// listening on), binds, chmods to `socketMode` and listens. Calling it
     /// again for the same socket file (however the path is spelled) returns
     /// the same ID, so rules that share an `if` share the socket.
-    public func addOutput(path: String) throws(InterfaceError) -> OutputID {
+    public func addOutput(path: String) throws(SocketError) -> OutputID {
         if let existing = endpoints[path] ?? endpointBound(at: path) {
             if case .output(let index) = existing { return OutputID(index) }
-            throw InterfaceError(code: .pathConflict, path: path, message: "already an input socket: give the output another name")
+            throw SocketError(code: .pathConflict, path: path, message: "already an input socket: give the output another name")
         }
         let listener = try bindListener(path)
         outputs.append(OutputState(listener: listener))
@@ -190,9 +190,9 @@ public final class SocketServer {
     /// a `close()` from inside them takes effect when `poll` returns.
     public func addInput(path: String,
                          onData: @escaping InputDataHandler,
-                         onClose: @escaping InputCloseHandler = { _, _ in }) throws(InterfaceError) -> InputID {
+                         onClose: @escaping InputCloseHandler = { _, _ in }) throws(SocketError) -> InputID {
         if endpoints[path] != nil || endpointBound(at: path) != nil {
-            throw InterfaceError(code: .pathConflict, path: path, message: "already an interface: inputs cannot share a socket")
+            throw SocketError(code: .pathConflict, path: path, message: "already an interface: inputs cannot share a socket")
         }
         let listener = try bindListener(path)
         inputs.append(InputState(listener: listener, onData: onData, onClose: onClose))
@@ -212,9 +212,9 @@ public final class SocketServer {
         return nil
     }
 
-    private func bindListener(_ path: String) throws(InterfaceError) -> Listener {
+    private func bindListener(_ path: String) throws(SocketError) -> Listener {
         if closed || closeRequested {
-            throw InterfaceError(code: .closed, path: path, message: "the socket server is closed")
+            throw SocketError(code: .closed, path: path, message: "the socket server is closed")
         }
         try UnixSocket.validate(path)
         try UnixSocket.makeParents(of: path, created: &createdDirectories)
@@ -296,7 +296,7 @@ public final class SocketServer {
     /// peers. Returns the number of descriptors that had events (0 on
     /// timeout or EINTR). Must not be called from inside a handler.
     @discardableResult
-    public func poll(timeoutMilliseconds timeout: Int32) throws(InterfaceError) -> Int {
+    public func poll(timeoutMilliseconds timeout: Int32) throws(SocketError) -> Int {
         precondition(!polling, "SocketServer.poll called from inside an input handler")
         if closed { return 0 }
         polling = true
@@ -313,7 +313,7 @@ public final class SocketServer {
         if ready < 0 {
             let failure = errno
             if failure == EINTR { return 0 }
-            throw InterfaceError.system("poll", path: "(socket server)", errno: failure,
+            throw SocketError.system("poll", path: "(socket server)", errno: failure,
                                         advice: "the event loop cannot wait for its sockets")
         }
         var left = Int(ready)
@@ -338,7 +338,7 @@ public final class SocketServer {
 
     /// Polls until every output in `ids` has at least `minimum` readers, or
     /// until `timeout`. Returns whether they all have.
-    public func waitForReaders(_ ids: [OutputID], minimum: Int = 1, timeout: Duration) throws(InterfaceError) -> Bool {
+    public func waitForReaders(_ ids: [OutputID], minimum: Int = 1, timeout: Duration) throws(SocketError) -> Bool {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while true {

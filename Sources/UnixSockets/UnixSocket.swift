@@ -15,7 +15,7 @@ struct Listener {
     let inode: UInt64
 }
 
-/// Thin wrappers over the socket system calls, each failure an `InterfaceError`.
+/// Thin wrappers over the socket system calls, each failure an `SocketError`.
 enum UnixSocket {
     /// `sun_path` is 108 bytes including the terminating NUL.
     static let maximumPathBytes = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
@@ -28,16 +28,16 @@ enum UnixSocket {
     // MARK: - Set-up (cold)
 
     /// Checks the path fits `sockaddr_un` before anything touches the disk.
-    static func validate(_ path: String) throws(InterfaceError) {
+    static func validate(_ path: String) throws(SocketError) {
         if path.isEmpty || path.hasSuffix("/") {
-            throw InterfaceError(code: .invalidPath, path: path, message: "not a socket path: name a file, e.g. HOME/tcp/http")
+            throw SocketError(code: .invalidPath, path: path, message: "not a socket path: name a file, e.g. HOME/tcp/http")
         }
         if path.utf8.contains(0) {
-            throw InterfaceError(code: .invalidPath, path: path, message: "the path holds a NUL byte")
+            throw SocketError(code: .invalidPath, path: path, message: "the path holds a NUL byte")
         }
         let length = path.utf8.count
         if length > maximumPathBytes {
-            throw InterfaceError(
+            throw SocketError(
                 code: .pathTooLong, path: path,
                 message: "path is \(length) bytes, longer than the \(maximumPathBytes) a UNIX socket address holds: choose a shorter home")
         }
@@ -67,7 +67,7 @@ enum UnixSocket {
 
     /// `mkdir -p` of the socket's parent directories, mode 0770 (less the
     /// process umask), appending those it made to `created`.
-    static func makeParents(of path: String, created: inout [String]) throws(InterfaceError) {
+    static func makeParents(of path: String, created: inout [String]) throws(SocketError) {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).dropLast()
         var prefix = path.hasPrefix("/") ? "/" : ""
         for part in parts {
@@ -82,31 +82,31 @@ enum UnixSocket {
             var info = stat()
             if stat(prefix, &info) == 0 {
                 if info.st_mode & S_IFMT == S_IFDIR { continue }
-                throw InterfaceError(code: .notADirectory, path: prefix,
+                throw SocketError(code: .notADirectory, path: prefix,
                                      message: "exists and is not a directory: remove it or choose another home")
             }
-            throw InterfaceError.system("mkdir", path: prefix, errno: failure)
+            throw SocketError.system("mkdir", path: prefix, errno: failure)
         }
     }
 
     /// Clears the way for `bind`: removes a socket file nobody listens on,
     /// refuses a live socket or any other kind of file.
-    static func removeStale(_ path: String) throws(InterfaceError) {
+    static func removeStale(_ path: String) throws(SocketError) {
         var info = stat()
         if lstat(path, &info) != 0 {
             if errno == ENOENT { return }
-            throw InterfaceError.system("lstat", path: path, errno: errno)
+            throw SocketError.system("lstat", path: path, errno: errno)
         }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
-            throw InterfaceError(code: .notASocket, path: path,
+            throw SocketError(code: .notASocket, path: path,
                                  message: "exists and is not a socket; refusing to remove it: move it away or choose another home")
         }
         if isListening(path) {
-            throw InterfaceError(code: .inUse, path: path,
+            throw SocketError(code: .inUse, path: path,
                                  message: "another process is listening on this socket (a second flowtap?): stop it or choose another home")
         }
         if unlink(path) != 0, errno != ENOENT {
-            throw InterfaceError.system("unlink", path: path, errno: errno,
+            throw SocketError.system("unlink", path: path, errno: errno,
                                         advice: "cannot remove the stale socket: remove it by hand or run as its owner")
         }
     }
@@ -127,27 +127,27 @@ enum UnixSocket {
     /// race with other threads creating files, so bind under whatever umask
     /// is set and then chmod to `mode` (0770: owner and group may connect,
     /// others not), which gives the file the same mode.
-    static func listen(path: String, backlog: Int32, mode: mode_t) throws(InterfaceError) -> Listener {
+    static func listen(path: String, backlog: Int32, mode: mode_t) throws(SocketError) -> Listener {
         let fd = socket(AF_UNIX, streamFlags, 0)
-        if fd < 0 { throw InterfaceError.system("socket", path: path, errno: errno) }
+        if fd < 0 { throw SocketError.system("socket", path: path, errno: errno) }
         let bound = withAddress(path) { bind(fd, $0, $1) }
         if bound != 0 {
             let failure = errno
             Glibc.close(fd)
-            throw InterfaceError.system("bind", path: path, errno: failure)
+            throw SocketError.system("bind", path: path, errno: failure)
         }
         var info = stat()
         if chmod(path, mode) != 0 || lstat(path, &info) != 0 {
             let failure = errno
             Glibc.close(fd)
             unlink(path)
-            throw InterfaceError.system("chmod", path: path, errno: failure)
+            throw SocketError.system("chmod", path: path, errno: failure)
         }
         if Glibc.listen(fd, backlog) != 0 {
             let failure = errno
             Glibc.close(fd)
             unlink(path)
-            throw InterfaceError.system("listen", path: path, errno: failure)
+            throw SocketError.system("listen", path: path, errno: failure)
         }
         return Listener(fd: fd, path: path, absolutePath: absolute(path),
                         device: UInt64(info.st_dev), inode: UInt64(info.st_ino))

@@ -23,9 +23,9 @@ struct BenchFloodCommand: ParsableCommand {
         commandName: "flood",
         abstract: "SYN and fragment floods through the flow engine: peak memory and what the limits dropped.",
         discussion: """
-        Packets are built in memory (no capture file) from spoofed IPv4 sources, one new flow each.
-        Bytes per idle TCP flow: the growth of peak RSS (getrusage ru_maxrss) over the SYN flood
-        divided by the flows left live, beside what the engine and the sink reserve per flow.
+        Packets are built in memory (no capture file) from spoofed IPv4 sources, one new flow each. Bytes per \
+        idle TCP flow: the growth of peak RSS (getrusage ru_maxrss) over the SYN flood divided by the flows left \
+        live, beside what the engine and the sink reserve per flow.
 
         Examples:
           flowtap-bench flood --syns 2000000 --max-flows 100000

@@ -21,7 +21,7 @@ struct BenchHTTPCommand: ParsableCommand {
         commandName: "http",
         abstract: "HTTP analyzer speed: transactions per second on one core.",
         discussion: """
-        The reference line is SF-TAP's published figure for its Python HTTP analyzer (about 2,500 requests/s
+        The reference line is SF-TAP's published figure for its Python HTTP analyzer (about 2,500 requests/s \
         saturating one core, LISA 2015); it is quoted, not measured here.
 
         Examples:

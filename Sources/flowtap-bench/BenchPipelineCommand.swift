@@ -34,10 +34,11 @@ struct BenchPipelineCommand: ParsableCommand {
                             does nothing with its events
           5 classification  + the SF-TAP abstractor (Vectorscan classification, event formatting) into
                             outputs that discard; its set-up (config, Vectorscan compile) is timed apart
-          6 end to end      flowtap abstract -c CONFIG -r FILE --out-dir TMPDIR --quiet, a child process of this
-                            binary: wall time and peak RSS (wait4); the output is removed after each run,
-                            outside the time; with --threads 1 and 2 when abstract has that option
-        Stages 4 to 6 use the engine limits of CONFIG (default: examples/flowtap.yaml of the repository the
+          6 end to end      flowtap abstract -c CONFIG -r FILE --out-dir TMPDIR --quiet, run as a child process
+                            (the flowtap beside flowtap-bench, or --flowtap PATH): wall time and peak RSS
+                            (wait4); the output is removed after each run, outside the time; with --threads
+                            1 and 2 when abstract has that option
+        Stages 4 to 6 use the engine limits of CONFIG (default: examples/flowtap.yaml of the repository the \
         binary was built in, or of the current directory).
 
         Peers on the same files, when installed (otherwise skipped with a note):
@@ -45,10 +46,10 @@ struct BenchPipelineCommand: ParsableCommand {
           ndpiReader        ndpiReader -i FILE -q (nDPI: flows and protocol detection, prints nothing)
           tcpflow           tcpflow -r FILE -o TMPDIR (stream reassembly into a file per flow direction,
                             the nearest peer of abstract --out-dir); its output is removed outside the time
-        Ratios are the peer's time over FlowTap's: above 1 means FlowTap is faster. Gbit/s counts captured
-        bytes. Peak RSS of a child is ru_maxrss from wait4; Linux carries a process's peak across exec, so
-        children run under GNU time (/usr/bin/time, Debian package time) when it is installed, which reports
-        the child's own; without it a figure is marked '*' (at least this process's peak at the spawn).
+        Ratios are the peer's time over FlowTap's: above 1 means FlowTap is faster. Gbit/s counts captured \
+        bytes. Peak RSS of a child is ru_maxrss from wait4; Linux carries a process's peak across exec, so \
+        children run under GNU time (/usr/bin/time, Debian package time) when it is installed, which reports \
+        the child's own; without it a figure is marked '*' (at least this process's peak at the spawn). \
         Progress goes to standard error when it is a terminal.
 
         Examples:

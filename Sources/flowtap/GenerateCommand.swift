@@ -7,8 +7,8 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Write a synthetic, protocol-correct capture (HTTP, TLS, DNS, SSH, other TCP/UDP, ICMP).",
         discussion: """
-        TCP sessions have a full handshake, data segmented at a per-session MSS,
-        ACKs and a FIN exchange. The same seed always gives the same bytes.
+        TCP sessions have a full handshake, data segmented at a per-session MSS, ACKs and a FIN exchange. \
+        The same seed always gives the same bytes.
 
         Impairments are seeded and off by default; each is a chance from 0 to 1.
           --reorder     a TCP data segment arrives behind 1-3 later ones
@@ -21,15 +21,13 @@ struct GenerateCommand: ParsableCommand {
           --rst         a TCP session ends with an RST instead of FINs
           --no-fin      a TCP session just stops (left to an idle timeout)
           --seq-wrap    TCP sequence numbers wrap past 2^32 inside the data
-        --impaired turns on a mix (reorder 0.1, seq-wrap 0.2, the others 0.05);
-        a flag given as well overrides its share. Impairments never change the
-        sessions or payloads a seed makes, only the packets that carry them.
+        --impaired turns on a mix (reorder 0.1, seq-wrap 0.2, the others 0.05); a flag given as well overrides \
+        its share. Impairments never change the sessions or payloads a seed makes, only the packets that carry them.
 
-        --manifest writes one JSON line per session: endpoints, VLAN,
-        impairments, and per side the byte count and SHA-256 of all it sent
-        (TCP: the stream the peer reads; UDP, ICMP: the datagrams concatenated,
-        lengths in client_datagrams/server_datagrams). Every impairment keeps
-        all data recoverable, so the expected streams are always complete.
+        --manifest writes one JSON line per session: endpoints, VLAN, impairments, and per side the byte count \
+        and SHA-256 of all it sent (TCP: the stream the peer reads; UDP, ICMP: the datagrams concatenated, \
+        lengths in client_datagrams/server_datagrams). Every impairment keeps all data recoverable, so the \
+        expected streams are always complete.
 
         Examples:
           flowtap generate -w sample.pcap --sessions 40 --seed 1

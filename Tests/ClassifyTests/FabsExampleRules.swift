@@ -1,6 +1,7 @@
 import Classify
 import Foundation
 import SFTapConfig
+import TestSupport
 import XCTest
 
 /// Rules read from a configuration file through SFTapConfig, in file order
@@ -36,13 +37,11 @@ enum OwnExample {
     static func rules() throws -> [ClassificationRule] { try ExampleRules.load(path) }
 }
 
-/// The original SF-TAP `examples/fabs.yaml` (flow-abstractor master d5e91a9). It is not redistributed
-/// here: tests that use it skip unless `FLOWTAP_SFTAP_FABS_YAML` names a copy (or one sits at the path below).
+/// The original SF-TAP `examples/fabs.yaml` (flow-abstractor master, BSD-3-Clause), from the shared
+/// corpus (`sftap/fabs.yaml`, its licence beside it).
 enum FabsExample {
     static func path() throws -> String {
-        let candidates = [ProcessInfo.processInfo.environment["FLOWTAP_SFTAP_FABS_YAML"], "/work/.mirror/SF-TAP+flow-abstractor/fabs.yaml"]
-        for case let path? in candidates where FileManager.default.fileExists(atPath: path) { return path }
-        throw XCTSkip("the original SF-TAP examples/fabs.yaml is not available; set FLOWTAP_SFTAP_FABS_YAML")
+        try Corpus.require("sftap/fabs.yaml").path
     }
 
     static func rules() throws -> [ClassificationRule] { try ExampleRules.load(try path()) }

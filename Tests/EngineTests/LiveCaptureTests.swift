@@ -9,26 +9,13 @@ import XCTest
 /// kernel, so only the matching datagrams reach the output file.
 final class LiveCaptureTests: XCTestCase {
     func sendUDP(port: UInt16, count: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        for i in 0 ..< count {
-            var payload = Array("flowtap-live-\(i)".utf8)
-            _ = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, &payload, payload.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-        }
+        for i in 0 ..< count { Loopback.sendUDP(Array("flowtap-live-\(i)".utf8), port: port) }
     }
 
     func testFilterOnLoopbackKeepsOnlyMatchingPackets() throws {
-        guard geteuid() == 0 else { throw XCTSkip("live capture needs root") }
+        guard geteuid() == 0 else { throw OracleMissing.error("live capture needs root") }
         let flowtap = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flowtap").path
-        guard FileManager.default.isExecutableFile(atPath: flowtap) else { throw XCTSkip("flowtap executable not built") }
+        guard FileManager.default.isExecutableFile(atPath: flowtap) else { throw OracleMissing.error("flowtap executable not built") }
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-live-\(getpid()).pcap").path
         defer { unlink(output) }
         let port = UInt16(40_000 + getpid() % 10_000)

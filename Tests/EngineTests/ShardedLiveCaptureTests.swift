@@ -2,6 +2,7 @@ import SFTapCodec
 import Foundation
 import UnixSockets
 import PacketCore
+import TestSupport
 import XCTest
 
 /// `flowtap abstract -i lo --threads 2`: one capture handle per worker in a kernel fanout group.
@@ -54,9 +55,9 @@ final class ShardedLiveCaptureTests: XCTestCase {
     }
 
     func testEveryConnectionComesOutWholeWithTwoWorkers() throws {
-        guard geteuid() == 0 else { throw XCTSkip("live capture needs root") }
+        guard geteuid() == 0 else { throw OracleMissing.error("live capture needs root") }
         let flowtap = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flowtap").path
-        guard FileManager.default.isExecutableFile(atPath: flowtap) else { throw XCTSkip("flowtap executable not built") }
+        guard FileManager.default.isExecutableFile(atPath: flowtap) else { throw OracleMissing.error("flowtap executable not built") }
         let home = NSTemporaryDirectory() + "flowtap-fanout-\(getpid())"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: home) }

@@ -94,7 +94,7 @@ final class TsharkFollowDifferentialTests: XCTestCase {
     }
 
     func testTCPStreamsAgreeWithTsharkFollow() throws {
-        guard let tshark = Corpus.tool("tshark") else { throw XCTSkip("tshark not installed") }
+        guard let tshark = Corpus.tool("tshark") else { throw OracleMissing.error("tshark not installed") }
         var files = 0, streamsCompared = 0, identical = 0, bytesCompared = 0, explainedCount = 0
         var differences: [String] = []
         for url in try Self.captures() {
@@ -142,7 +142,7 @@ final class TsharkFollowDifferentialTests: XCTestCase {
     /// retransmission in tcp/reassembly.pcap. Every place where FlowTap's stream and tshark's differ must be
     /// one of them, with FlowTap holding Zeek's original and tshark the retransmission.
     func testInconsistentRetransmissionsKeepFirstSeenBytesLikeZeek() throws {
-        guard let tshark = Corpus.tool("tshark") else { throw XCTSkip("tshark not installed") }
+        guard let tshark = Corpus.tool("tshark") else { throw OracleMissing.error("tshark not installed") }
         let baseline = try Corpus.require("zeek/testing/btest/Baseline/core.reassembly/output")
         let trace = try Corpus.require("zeek/testing/btest/Traces/tcp/reassembly.pcap")
         var ours: [StreamCollector.Flow] = []

@@ -1,15 +1,13 @@
 import Foundation
 import SFTapConfig
+import TestSupport
 import XCTest
 
 final class SFTapConfigTests: XCTestCase {
-    /// The original SF-TAP example configuration (flow-abstractor's examples/fabs.yaml), which is not
-    /// redistributed here: point `FLOWTAP_SFTAP_FABS_YAML` at a copy, or keep a checkout of the original at
-    /// the path below.
+    /// The original SF-TAP example configuration (flow-abstractor's examples/fabs.yaml, BSD-3-Clause), in
+    /// the shared corpus at `sftap/fabs.yaml`.
     func fabsPath() throws -> String {
-        let candidates = [ProcessInfo.processInfo.environment["FLOWTAP_SFTAP_FABS_YAML"], "/work/.mirror/SF-TAP+flow-abstractor/fabs.yaml"]
-        for case let path? in candidates where FileManager.default.fileExists(atPath: path) { return path }
-        throw XCTSkip("the original SF-TAP examples/fabs.yaml is not available; set FLOWTAP_SFTAP_FABS_YAML")
+        try Corpus.require("sftap/fabs.yaml").path
     }
 
     func testTheOriginalExampleLoadsUnchanged() throws {

@@ -1,6 +1,20 @@
 import Foundation
 import XCTest
 
+/// An external truth a test needs (the corpus, tcpdump, tshark, python3, the built executables) is
+/// missing. On a developer's machine the test skips; under CI (`FLOWTAP_REQUIRE_ORACLES=1`, set by
+/// `.ci/run`) the same absence fails the test, so a skip can never pass for a comparison.
+public struct OracleMissing: Error, CustomStringConvertible {
+    public var description: String
+
+    public static var required: Bool { ProcessInfo.processInfo.environment["FLOWTAP_REQUIRE_ORACLES"] == "1" }
+
+    /// What to throw: `XCTSkip` normally, a failure when oracles are required.
+    public static func error(_ why: String) -> any Error {
+        required ? OracleMissing(description: "required oracle missing (FLOWTAP_REQUIRE_ORACLES=1): \(why)") : XCTSkip(why)
+    }
+}
+
 /// Locates `../shared/corpus` beside the checkout (or `$FLOWTAP_CORPUS`).
 public enum Corpus {
     public static let root: URL? = {
@@ -14,9 +28,9 @@ public enum Corpus {
     }()
 
     public static func require(_ sub: String) throws -> URL {
-        guard let root else { throw XCTSkip("shared/corpus not found beside the checkout; set FLOWTAP_CORPUS") }
+        guard let root else { throw OracleMissing.error("shared/corpus not found beside the checkout; set FLOWTAP_CORPUS") }
         let url = root.appendingPathComponent(sub)
-        guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("\(sub) not in the corpus") }
+        guard FileManager.default.fileExists(atPath: url.path) else { throw OracleMissing.error("\(sub) not in the corpus") }
         return url
     }
 

@@ -84,7 +84,7 @@ final class ManifestTests: XCTestCase {
     /// finds nothing malformed and follows every TCP and UDP stream to the
     /// manifest's bytes.
     func testTsharkFindsNothingMalformedAndFollowsTheExpectedStreams() throws {
-        guard let tshark = Corpus.tool("tshark") else { throw XCTSkip("tshark not installed") }
+        guard let tshark = Corpus.tool("tshark") else { throw OracleMissing.error("tshark not installed") }
         let pcap = Temporary.path(".pcap")
         defer { unlink(pcap) }
         var records: [TrafficGenerator.SessionRecord] = []

@@ -111,7 +111,7 @@ final class InputTests: XCTestCase {
         XCTAssertFalse(home.exists("loopback7"))
         XCTAssertFalse(home.exists("tcp/echo"))
         XCTAssertThrowsError(try server.addOutput(path: outputPath)) { error in
-            XCTAssertEqual((error as? InterfaceError)?.code, .closed)
+            XCTAssertEqual((error as? SocketError)?.code, .closed)
         }
     }
 }

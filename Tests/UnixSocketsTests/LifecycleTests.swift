@@ -11,11 +11,11 @@ final class LifecycleTests: XCTestCase {
     override func setUpWithError() throws { home = try TemporaryHome() }
     override func tearDown() { home?.remove() }
 
-    private func expectError(_ code: InterfaceError.Code, mentioning words: [String],
+    private func expectError(_ code: SocketError.Code, mentioning words: [String],
                              file: StaticString = #filePath, line: UInt = #line,
                              _ body: () throws -> Void) {
         XCTAssertThrowsError(try body(), file: file, line: line) { error in
-            guard let error = error as? InterfaceError else { return XCTFail("not an InterfaceError: \(error)", file: file, line: line) }
+            guard let error = error as? SocketError else { return XCTFail("not an SocketError: \(error)", file: file, line: line) }
             XCTAssertEqual(error.code, code, "\(error)", file: file, line: line)
             for word in words {
                 XCTAssertTrue(error.description.contains(word), "'\(error)' does not mention '\(word)'", file: file, line: line)

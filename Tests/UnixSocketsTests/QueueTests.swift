@@ -46,10 +46,10 @@ final class QueueTests: XCTestCase {
 final class InterfaceErrorTests: XCTestCase {
     /// The one-line form names the path, the syscall, strerror and errno, then what to do.
     func testDescription() {
-        let error = InterfaceError(code: .systemCall, path: "/srv/sf-tap/tcp/http", syscall: "bind", errno: EACCES,
+        let error = SocketError(code: .systemCall, path: "/srv/sf-tap/tcp/http", syscall: "bind", errno: EACCES,
                                    message: "permission denied: run as a user who may write /srv/sf-tap/tcp")
         XCTAssertEqual(error.description,
                        "/srv/sf-tap/tcp/http: bind(2): Permission denied (errno 13): permission denied: run as a user who may write /srv/sf-tap/tcp")
-        XCTAssertEqual(InterfaceError(code: .pathTooLong, path: "p", message: "m").description, "p: m")
+        XCTAssertEqual(SocketError(code: .pathTooLong, path: "p", message: "m").description, "p: m")
     }
 }

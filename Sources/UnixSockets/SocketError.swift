@@ -5,7 +5,7 @@ import Glibc
 /// A socket interface that could not be set up, naming the path, the system
 /// call and its errno, and saying what to do. Cold path only: built when
 /// `addOutput`/`addInput`/`poll` fail, never per event.
-public struct InterfaceError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct SocketError: Error, CustomStringConvertible, Sendable, Equatable {
     /// What went wrong, for code that wants to branch on it.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
@@ -64,8 +64,8 @@ public struct InterfaceError: Error, CustomStringConvertible, Sendable, Equatabl
     }
 
     /// A failed system call, with advice chosen from its errno.
-    static func system(_ syscall: String, path: String, errno code: Int32, advice: String? = nil) -> InterfaceError {
-        InterfaceError(code: .systemCall, path: path, syscall: syscall, errno: code,
+    static func system(_ syscall: String, path: String, errno code: Int32, advice: String? = nil) -> SocketError {
+        SocketError(code: .systemCall, path: path, syscall: syscall, errno: code,
                        message: advice ?? Self.advice(for: code, path: path))
     }
 
