@@ -13,6 +13,8 @@ public struct AnalyzeSession {
     public var configName: String?
     public var engineConfig: FlowEngineConfig
     public var bodies = false
+    /// Flows the DNS, TLS and QUIC analyzers each track at once; more are counted and said in the summary.
+    public var analyzerFlows = AnalyzeSink.defaultAnalyzerFlows
     public var input = PipelineInput()
 
     public init(settings: SFTapSettings?, engineConfig: FlowEngineConfig) {
@@ -23,8 +25,8 @@ public struct AnalyzeSession {
     /// Builds the sink (compiling the config's rules, when there is a config): throws when they do not compile.
     public func makeSink(output: RecordWriter) throws -> AnalyzeSink {
         let emit: (String) -> Void = { output.write($0) }
-        if let settings { return try AnalyzeSink(bodies: bodies, settings: settings, emit: emit) }
-        return AnalyzeSink(bodies: bodies, emit: emit)
+        if let settings { return try AnalyzeSink(bodies: bodies, analyzerFlows: analyzerFlows, settings: settings, emit: emit) }
+        return AnalyzeSink(bodies: bodies, analyzerFlows: analyzerFlows, emit: emit)
     }
 
     /// Rules that do not compile, named after the config.
@@ -57,6 +59,12 @@ public struct AnalyzeSession {
         let c = sink.counters
         var report = "packets \(engine.packets), flows \(engine.flowsCreated); HTTP flows \(c.httpFlows) (\(sink.http.counters.transactions) transactions, \(sink.http.counters.parseErrors) errors), TLS flows \(c.tlsFlows), DNS: \(c.dnsDatagrams) datagrams, \(c.dnsTCPFlows) TCP flows (\(sink.dns.counters.messages) messages, \(sink.dns.counters.errors) errors), QUIC flows \(c.quicFlows) (\(sink.quic.counters.records) records, \(sink.quic.counters.decrypted) Initial packets decrypted, \(sink.quic.counters.errors) errors)"
         if filteredOut > 0 { report += "; packets the filter rejected \(filteredOut)" }
+        // A limit that was hit is said, not only counted.
+        let over = [("DNS", sink.dns.counters.droppedFlows, sink.dns.maxFlows), ("TLS", sink.tls.counters.droppedFlows, sink.tls.maxFlows),
+                    ("QUIC", sink.quic.counters.droppedFlows, sink.quic.maxFlows)].filter { $0.1 > 0 }
+        for (name, dropped, limit) in over {
+            report += "; \(name) flows over the analyzer's \(limit)-flow limit, not analyzed: \(dropped)"
+        }
         if let configName {
             report += "\n  by \(configName): TCP flows unclassified \(c.unclassifiedTCPFlows), given up \(c.givenUpTCPFlows); UDP datagrams without a rule \(c.unclassifiedDatagrams)"
             for (interface, flows, datagrams) in sink.unanalyzed {

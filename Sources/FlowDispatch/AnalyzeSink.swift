@@ -96,23 +96,28 @@ public final class AnalyzeSink: FlowEventSink {
     public var onClassified: ((FlowKey, String) -> Void)?
 
     /// Built-in first-bytes routing.
-    public convenience init(bodies: Bool = false, emit: @escaping (String) -> Void) {
-        self.init(bodies: bodies, classification: nil, classifier: nil, emit: emit)
+    /// The DNS, TLS and QUIC analyzers each track at most this many flows at once by default.
+    public static let defaultAnalyzerFlows = 65_536
+
+    public convenience init(bodies: Bool = false, analyzerFlows: Int = defaultAnalyzerFlows, emit: @escaping (String) -> Void) {
+        self.init(bodies: bodies, analyzerFlows: analyzerFlows, classification: nil, classifier: nil, emit: emit)
     }
 
     /// Routing by an SF-TAP config's classification (see the type's description).
-    public convenience init(bodies: Bool = false, settings: SFTapSettings, emit: @escaping (String) -> Void) throws(ClassifierError) {
+    public convenience init(bodies: Bool = false, analyzerFlows: Int = defaultAnalyzerFlows, settings: SFTapSettings,
+                            emit: @escaping (String) -> Void) throws(ClassifierError) {
         let classification = SFTapClassification(settings: settings)
-        self.init(bodies: bodies, classification: classification, classifier: try classification.makeClassifier(), emit: emit)
+        self.init(bodies: bodies, analyzerFlows: analyzerFlows, classification: classification, classifier: try classification.makeClassifier(),
+                  emit: emit)
     }
 
-    private init(bodies: Bool, classification: SFTapClassification?, classifier: Classifier?, emit: @escaping (String) -> Void) {
+    private init(bodies: Bool, analyzerFlows: Int, classification: SFTapClassification?, classifier: Classifier?, emit: @escaping (String) -> Void) {
         var options = HTTPAnalyzer.Options()
         options.bodies = bodies
         http = HTTPAnalyzer(options: options, emit: emit)
-        tls = TLSAnalyzer(emit: emit)
-        dns = DNSAnalyzer(emit: emit)
-        quic = QUICAnalyzer(emit: emit)
+        tls = TLSAnalyzer(maxFlows: analyzerFlows, emit: emit)
+        dns = DNSAnalyzer(maxFlows: analyzerFlows, emit: emit)
+        quic = QUICAnalyzer(maxFlows: analyzerFlows, emit: emit)
         self.classifier = classifier
         ruleNames = classification?.rules.map(\.name) ?? []
         ruleInterfaces = classification?.rules.map(\.interface) ?? []

@@ -53,6 +53,11 @@ public enum Anomaly: UInt8, CaseIterable, Sendable {
     case truncatedICMP
     case icmpBadChecksum
 
+    // Added later; kept last so earlier codes keep their numbers.
+    /// IPv4 total length 0 on a frame longer than a header: captured before segmentation offload
+    /// (TSO/GSO) split it. Taken as the captured length, as Wireshark and tshark do.
+    case ipv4ZeroTotalLength
+
     /// Stable snake_case name used in stats output and logs.
     public var name: String {
         switch self {
@@ -89,6 +94,7 @@ public enum Anomaly: UInt8, CaseIterable, Sendable {
         case .udpBadChecksum: "udp_bad_checksum"
         case .truncatedICMP: "truncated_icmp"
         case .icmpBadChecksum: "icmp_bad_checksum"
+        case .ipv4ZeroTotalLength: "ipv4_zero_total_length"
         }
     }
 

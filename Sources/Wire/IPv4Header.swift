@@ -39,7 +39,13 @@ extension PacketDecoder {
         // The fixed 20 bytes are present: keep what they say even if the rest is bad.
         packet.network = .ipv4
         let headerLength = Int(versionIHL & 0x0F) * 4
-        let totalLength = Int(bytes.beUInt16(at: offset + IPv4Header.totalLength))
+        var totalLength = Int(bytes.beUInt16(at: offset + IPv4Header.totalLength))
+        // A frame captured on the sending host before segmentation offload (TSO/GSO) split it carries
+        // total length 0: its length is what was captured, as Wireshark reads it (counted).
+        if totalLength == 0 && bytes.count - offset > Int(versionIHL & 0x0F) * 4 {
+            totalLength = min(65535, bytes.count - offset)
+            flag(.ipv4ZeroTotalLength, &packet)
+        }
         packet.ipTotalLength = totalLength
         packet.ipIdentification = UInt32(bytes.beUInt16(at: offset + IPv4Header.identification))
         let fragmentField = bytes.beUInt16(at: offset + IPv4Header.flagsAndFragmentOffset)

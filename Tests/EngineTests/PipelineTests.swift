@@ -1,12 +1,15 @@
 import Capture
+import CaptureTools
 import Engine
 import Filters
 import FlowCore
 import Flows
+import Outputs
 import Foundation
 import PacketCore
 import TestSupport
 import TrafficGen
+import Wire
 import XCTest
 
 /// The one pipeline every flow command runs, driven with a sink that only records what it is given:
@@ -113,5 +116,78 @@ final class PipelineTests: XCTestCase {
             XCTAssertGreaterThan(created, 0)
             XCTAssertEqual(created, pipeline.engines.map(\.sink.destroyed).reduce(0, +))
         }
+    }
+}
+
+/// A limit that is hit is said in the summary, not only counted.
+final class AnalyzeLimitTests: XCTestCase {
+    func testFlowsOverTheAnalyzersLimitAreSaidInTheSummary() throws {
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0 ..< 3 { root.deleteLastPathComponent() }
+        let sample = root.appendingPathComponent("samples/sample.pcap").path
+        let path = NSTemporaryDirectory() + "flowtap-limit-\(getpid()).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var session = AnalyzeSession(settings: nil, engineConfig: FlowEngineConfig())
+        session.analyzerFlows = 2
+        let writer = try RecordWriter(path: path)
+        let summary = try session.run(files: [sample], output: writer)
+        try writer.finish()
+        let records = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        let tls = records.filter { $0.contains("\"type\":\"tls\"") }.count
+        // The sample holds 5 TLS flows, at most 3 open at once: with room for 2, one is not analyzed, and
+        // every flow is either a record or counted in the summary.
+        XCTAssertEqual(tls, 4)
+        XCTAssertTrue(summary.contains("TLS flows over the analyzer's 2-flow limit, not analyzed: 1"), summary)
+        XCTAssertTrue(summary.contains("TLS flows 5"), summary)
+        XCTAssertFalse(try AnalyzeSession(settings: nil, engineConfig: FlowEngineConfig())
+            .run(files: [sample], output: try RecordWriter(path: "/dev/null")).contains("limit"))
+    }
+}
+
+/// Segmentation offload: a sender's capture holds TCP segments larger than the MTU with IPv4 total
+/// length 0. Their bytes belong in the stream (tshark follows them whole), not holes.
+final class SegmentationOffloadTests: XCTestCase {
+    func testSegmentsWithTotalLengthZeroFillTheStream() throws {
+        let client = IPAddress("10.1.0.1")!, server = IPAddress("10.1.0.2")!
+        let path = NSTemporaryDirectory() + "flowtap-tso-\(getpid()).pcap"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let writer = try PcapWriter(path: path, linkType: .ethernet)
+        var t: Int64 = 1_700_000_000_000_000_000
+        func send(_ from: IPAddress, _ to: IPAddress, _ sport: UInt16, _ dport: UInt16, seq: UInt32, ack: UInt32, flags: TCPFlags,
+                  payload: [UInt8] = [], tso: Bool = false) throws {
+            var frame = PacketBuilder.frame(network: .ipv4(.init(source: from, destination: to)),
+                                            transport: .tcp(.init(sourcePort: sport, destinationPort: dport, sequence: seq, acknowledgement: ack, flags: flags)),
+                                            payload: payload)
+            if tso {
+                frame[14 + IPv4Header.totalLength] = 0
+                frame[14 + IPv4Header.totalLength + 1] = 0
+            }
+            t += 1_000_000
+            try writer.write(timestamp: Timestamp(nanoseconds: t), bytes: frame)
+        }
+        let data = (0 ..< 20_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try send(client, server, 40000, 80, seq: 100, ack: 0, flags: [.syn])
+        try send(server, client, 80, 40000, seq: 500, ack: 101, flags: [.syn, .ack])
+        try send(client, server, 40000, 80, seq: 101, ack: 501, flags: [.ack])
+        var seq: UInt32 = 101
+        for start in stride(from: 0, to: data.count, by: 8000) {
+            let chunk = Array(data[start ..< min(data.count, start + 8000)])
+            try send(client, server, 40000, 80, seq: seq, ack: 501, flags: [.ack, .psh], payload: chunk, tso: true)
+            seq += UInt32(chunk.count)
+        }
+        try send(client, server, 40000, 80, seq: seq, ack: 501, flags: [.fin, .ack])
+        try send(server, client, 80, 40000, seq: 501, ack: seq + 1, flags: [.fin, .ack])
+        try send(client, server, 40000, 80, seq: seq + 1, ack: 502, flags: [.ack])
+        try writer.flush()
+
+        var flows: [StreamCollector.Flow] = []
+        let engine = try Pipeline.run(files: [path], sink: StreamCollector { flows.append($0) })
+        XCTAssertEqual(flows.count, 1)
+        let flow = try XCTUnwrap(flows.first)
+        // 10.1.0.1 is the lower address: endpoint 1 is the client.
+        XCTAssertEqual(flow.streams[0], data)
+        XCTAssertEqual(flow.gapBytes, [0, 0])
+        XCTAssertEqual(flow.reason, .normal)
+        XCTAssertEqual(engine.tcp.counters.gaps, 0)
     }
 }

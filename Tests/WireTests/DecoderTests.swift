@@ -138,6 +138,29 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(p.anomaly, .none)
     }
 
+    /// A frame captured before segmentation offload split it carries IPv4 total length 0: its payload
+    /// is what was captured (as Wireshark reads it), counted as an anomaly, not dropped.
+    func testTotalLengthZeroIsTheCapturedLength() {
+        let payload = (0 ..< 3000).map { UInt8(truncatingIfNeeded: $0) }
+        var bytes = PacketBuilder.frame(network: .ipv4(.init(source: Fixtures.v4a, destination: Fixtures.v4b)),
+                                        transport: .tcp(.init(sourcePort: 1, destinationPort: 2)), payload: payload)
+        bytes[14 + IPv4Header.totalLength] = 0
+        bytes[14 + IPv4Header.totalLength + 1] = 0
+        let (p, decoder) = decode(bytes, .ethernet, verify: false)
+        XCTAssertEqual(p.anomaly, .ipv4ZeroTotalLength)
+        XCTAssertEqual(decoder.counters[.ipv4ZeroTotalLength], 1)
+        XCTAssertEqual(p.ipTotalLength, 3040)
+        XCTAssertEqual(p.payloadLength, 3000)
+        XCTAssertEqual(p.payloadCapturedLength, 3000)
+        // A bare header with total length 0 stays a bad total length.
+        var bare = PacketBuilder.frame(network: .ipv4(.init(source: Fixtures.v4a, destination: Fixtures.v4b)),
+                                       transport: .tcp(.init(sourcePort: 1, destinationPort: 2)))
+        bare = Array(bare[0 ..< 34])
+        bare[14 + IPv4Header.totalLength] = 0
+        bare[14 + IPv4Header.totalLength + 1] = 0
+        XCTAssertEqual(decode(bare, .ethernet, verify: false).0.anomaly, .ipv4BadTotalLength)
+    }
+
     func testEthernetPaddingIsNotPayload() {
         var bytes = PacketBuilder.frame(network: .ipv4(.init(source: Fixtures.v4a, destination: Fixtures.v4b)),
                                         transport: .tcp(.init(sourcePort: 1, destinationPort: 2)))
