@@ -39,8 +39,11 @@ final class CorpusRobustnessTests: XCTestCase {
             if reader.truncatedTail > 0 { truncatedFiles += 1 }
         }
         print("corpus robustness: \(files) capture files (\(malformedNamed) named as malformed), \(packets) packets decoded, \(unreadable) rejected with an error, \(truncatedFiles) ending inside a record; anomalies \(decoder.counters.total)")
-        XCTAssertGreaterThan(files, 400)
-        XCTAssertGreaterThan(malformedNamed, 100)
+        // Pinned at the shared corpus: every capture read, every packet decoded, the 5 files libpcap also rejects.
+        XCTAssertEqual(files, 762)
+        XCTAssertEqual(malformedNamed, 141)
+        XCTAssertEqual(packets, 54_075)
+        XCTAssertEqual(unreadable, 5)
     }
 
     /// The corpus's deliberately invalid savefiles are rejected with an error that says why.

@@ -162,8 +162,10 @@ final class ShardHashTests: XCTestCase {
                 }
             }
         }
-        XCTAssertGreaterThan(checked, 20_000)
-        XCTAssertGreaterThan(answered, checked) // most Ethernet IP packets take the quick path
+        // Pinned at what this corpus gives: every IP packet checked, and the quick path answering 89% of
+        // the 6 questions asked of each (the rest: tunnels, MPLS, PPPoE, other link types, short frames).
+        XCTAssertEqual(checked, 49_786)
+        XCTAssertGreaterThanOrEqual(answered, 267_108)
         print("quick shard agreed with the decoder on \(answered) answers over \(checked) IP packets")
     }
 

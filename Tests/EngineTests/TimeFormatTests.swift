@@ -19,16 +19,13 @@ final class TimeFormatTests: XCTestCase {
 
     func testCaptureTimestampsMatchPrintf() {
         var random = SeededRandom(seed: 17)
-        var checked = 0
         for _ in 0 ..< 300_000 {
             // Seconds since 1970 up to 2106 plus microseconds, as the engine forms them.
             let seconds = Double(UInt32.random(in: 0 ... .max, using: &random))
             let micros = Double(Int.random(in: 0 ..< 1_000_000, using: &random))
             let value = seconds + micros * 1e-6
             XCTAssertEqual(fast(value), libc(value), "\(value.bitPattern)")
-            checked += 1
         }
-        XCTAssertEqual(checked, 300_000)
     }
 
     func testEdgesAndArbitraryDoublesMatchPrintf() {
