@@ -55,10 +55,34 @@ public struct SFTapSettings: Sendable {
     /// Sections that were ignored, with why (e.g. a rule without `proto`), for a warning.
     public var ignored: [(section: String, line: Int, why: String)] = []
 
+    /// The keys each kind of section takes; any other key is a typo until shown otherwise.
+    public static let globalKeys = ["home", "timeout", "lru", "cache", "tcp_threads", "regex_threads",
+                                    "hop_limit", "midstream", "overlap_policy", "max_flows", "reassembly_memcap_mb"]
+    public static let ruleKeys = ["proto", "if", "up", "down", "utf8", "nice", "format", "body", "balance", "port"]
+    public static let loopback7Keys = ["if", "format"]
+    public static let pcapKeys = ["if"]
+
     /// Reads settings from a parsed config. `currentDirectory` is the default `home`.
-    public init(_ config: SFTapConfig, currentDirectory: String) throws(SFTapConfigError) {
+    ///
+    /// Unknown keys are errors that name file:line and the nearest known key (`tcp_thread` would
+    /// otherwise do nothing, and `ports:` turn a rule into a match-all). With `lenient` they are
+    /// ignored, as the original SF-TAP ignores them, and listed in `ignored` for a warning.
+    public init(_ config: SFTapConfig, currentDirectory: String, lenient: Bool = false) throws(SFTapConfigError) {
         func fail(_ section: SFTapConfig.Section, _ key: String, _ message: String) -> SFTapConfigError {
             SFTapConfigError(file: config.file, line: section[key]?.line ?? section.line, section: section.name, key: key, message: message)
+        }
+        var unknown: [(section: String, line: Int, why: String)] = []
+        func checkKeys(_ section: SFTapConfig.Section, _ known: [String]) throws(SFTapConfigError) {
+            for (key, value) in section.entries where !known.contains(key) {
+                let nearest = Self.nearest(key, in: known)
+                let hint = nearest.map { "; did you mean '\($0)'?" } ?? "; known keys: \(known.joined(separator: ", "))"
+                if lenient {
+                    unknown.append((section.name, value.line, "unknown key '\(key)' ignored\(hint)"))
+                } else {
+                    throw SFTapConfigError(file: config.file, line: value.line, section: section.name, key: key,
+                                           message: "unknown key\(hint) (--lenient ignores unknown keys, as SF-TAP does)")
+                }
+            }
         }
         func yesNo(_ section: SFTapConfig.Section, _ key: String, default value: Bool) throws(SFTapConfigError) -> Bool {
             guard let v = section[key] else { return value }
@@ -81,6 +105,7 @@ public struct SFTapSettings: Sendable {
 
         var global = Global(home: currentDirectory)
         if let g = config["global"] {
+            try checkKeys(g, Self.globalKeys)
             if let home = g["home"]?.text {
                 guard !home.isEmpty else { throw fail(g, "home", "expected a directory path, found nothing") }
                 global.home = home
@@ -105,6 +130,7 @@ public struct SFTapSettings: Sendable {
         for section in config.sections where section.name != "global" {
             switch section.name {
             case "loopback7":
+                try checkKeys(section, Self.loopback7Keys)
                 loopback7Interface = section["if"]?.text ?? section.name
                 if let f = section["format"] {
                     guard let format = Format(rawValue: f.text) else { throw fail(section, "format", "expected text or binary, found '\(f.text)'") }
@@ -112,10 +138,12 @@ public struct SFTapSettings: Sendable {
                 }
                 continue
             case "pcap":
+                try checkKeys(section, Self.pcapKeys)
                 pcapInterface = section["if"]?.text ?? section.name
                 continue
             default: break
             }
+            try checkKeys(section, Self.ruleKeys)
             let special = ["tcp_default", "udp_default", "icmp", "icmpv6"].contains(section.name)
             var proto: TransportProtocol
             if let p = section["proto"] {
@@ -132,7 +160,7 @@ public struct SFTapSettings: Sendable {
                 }
             } else {
                 // The original ignores a rule without proto; FlowTap does too, and says so.
-                ignored.append((section.name, section.line, "no 'proto' key, so the rule applies to nothing"))
+                ignored.append((section.name, section.line, "ignored: no 'proto' key, so the rule applies to nothing"))
                 continue
             }
             var format = Format.text
@@ -167,17 +195,37 @@ public struct SFTapSettings: Sendable {
             default: rules.append(rule)
             }
         }
+        ignored.append(contentsOf: unknown)
+    }
+
+    /// The known key closest to `key` (edit distance at most 2, or one is a prefix of the other).
+    static func nearest(_ key: String, in known: [String]) -> String? {
+        func distance(_ a: [Character], _ b: [Character]) -> Int {
+            var previous = Array(0 ... b.count)
+            for (i, x) in a.enumerated() {
+                var current = [i + 1] + [Int](repeating: 0, count: b.count)
+                for (j, y) in b.enumerated() {
+                    current[j + 1] = min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))
+                }
+                previous = current
+            }
+            return previous[b.count]
+        }
+        let k = Array(key.lowercased())
+        let scored = known.map { ($0, distance(k, Array($0))) }.sorted { $0.1 < $1.1 }
+        if let best = scored.first, best.1 <= 2 { return best.0 }
+        return known.first { $0.hasPrefix(key.lowercased()) || key.lowercased().hasPrefix($0) }
     }
 
     /// Loads and checks a configuration file.
-    public static func load(path: String, currentDirectory: String) throws(SFTapConfigError) -> SFTapSettings {
+    public static func load(path: String, currentDirectory: String, lenient: Bool = false) throws(SFTapConfigError) -> SFTapSettings {
         let text: String
         do {
             text = try readFile(path)
         } catch {
             throw SFTapConfigError(file: path, line: nil, message: "cannot read: \(error)")
         }
-        return try SFTapSettings(SFTapConfig.parse(text, file: path), currentDirectory: currentDirectory)
+        return try SFTapSettings(SFTapConfig.parse(text, file: path), currentDirectory: currentDirectory, lenient: lenient)
     }
 }
 

@@ -72,6 +72,9 @@ struct AbstractCommand: ParsableCommand {
     @OptionGroup(title: "Flow engine (each overrides the config's global value)")
     var engine: EngineOptions
 
+    @Flag(help: "Ignore unknown config keys with a warning, as SF-TAP does (by default they are errors naming the nearest known key).")
+    var lenient = false
+
     @Flag(help: "Never show the progress line, even on a terminal.")
     var quiet = false
 
@@ -88,7 +91,7 @@ struct AbstractCommand: ParsableCommand {
     }
 
     func run() throws {
-        let settings = try SFTapSettings.load(path: config, command: "abstract")
+        let settings = try SFTapSettings.load(path: config, command: "abstract", lenient: lenient)
         let engineConfig = engine.applied(to: FlowEngineConfig(abstracting: settings))
         let shards = Self.shards(threads, settings)
         var pipelineInput = PipelineInput()

@@ -69,6 +69,9 @@ struct AnalyzeCommand: ParsableCommand {
     @OptionGroup(title: "Flow engine (each overrides the default, or the config's global value)")
     var engine: EngineOptions
 
+    @Flag(help: "Ignore unknown config keys with a warning, as SF-TAP does (by default they are errors naming the nearest known key).")
+    var lenient = false
+
     @Flag(help: "Never show the progress line, even on a terminal.")
     var quiet = false
 
@@ -79,7 +82,7 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let settings = try config.map { try SFTapSettings.load(path: $0, command: "analyze") }
+        let settings = try config.map { try SFTapSettings.load(path: $0, command: "analyze", lenient: lenient) }
         var session = AnalyzeSession(settings: settings, engineConfig: engine.applied(to: settings.map { FlowEngineConfig(abstracting: $0) } ?? FlowEngineConfig()))
         session.configName = config
         session.bodies = bodies

@@ -71,6 +71,30 @@ final class SFTapConfigTests: XCTestCase {
         assertError("x:\n  proto: TCP\n  if: a/b\n", contains: ["key 'if'", "without '/'"])
     }
 
+    /// The typos SF-TAP users make, which the original silently ignores: an error naming file:line and the
+    /// key meant; with `lenient`, SF-TAP's ignore-and-warn.
+    func testUnknownKeysAreErrorsThatSuggestTheKeyMeant() throws {
+        assertError("global:\n  tcp_thread: 2\n", contains: ["broken.yaml:2", "section 'global'", "key 'tcp_thread'", "did you mean 'tcp_threads'", "--lenient"])
+        assertError("dns:\n  proto: UDP\n  ports: 53\n", contains: ["broken.yaml:3", "section 'dns'", "key 'ports'", "did you mean 'port'"])
+        assertError("http:\n  prto: TCP\n  up: '^GET'\n", contains: ["broken.yaml:2", "key 'prto'", "did you mean 'proto'"])
+        assertError("loopback7:\n  fromat: binary\n", contains: ["key 'fromat'", "did you mean 'format'"])
+        assertError("pcap:\n  interface: pcap\n", contains: ["key 'interface'", "known keys: if"])
+        // Lenient: the typo is ignored, reported with its line, and the rest of the config still applies.
+        let text = "global:\n  tcp_thread: 2\n  timeout: 30\ndns:\n  proto: UDP\n  ports: 53\n"
+        let s = try SFTapSettings(SFTapConfig.parse(text, file: "t.yaml"), currentDirectory: "/", lenient: true)
+        XCTAssertNil(s.global.tcpThreads)
+        XCTAssertEqual(s.global.timeout, 30)
+        XCTAssertEqual(s.rules.map(\.name), ["dns"])
+        XCTAssertEqual(s.rules.first?.ports.isEmpty, true)
+        XCTAssertEqual(s.ignored.map(\.line).sorted(), [2, 6])
+        XCTAssertTrue(s.ignored.contains { $0.why.contains("'tcp_thread'") && $0.why.contains("did you mean 'tcp_threads'") })
+        // Every key FlowTap's examples and SF-TAP's own fabs.yaml use is known.
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0 ..< 3 { root.deleteLastPathComponent() }
+        XCTAssertNoThrow(try SFTapSettings.load(path: root.appendingPathComponent("examples/flowtap.yaml").path, currentDirectory: "/"))
+        XCTAssertNoThrow(try SFTapSettings.load(path: try fabsPath(), currentDirectory: "/"))
+    }
+
     func testRulesWithoutProtoAreIgnoredAndReported() throws {
         let s = try SFTapSettings(SFTapConfig.parse("orphan:\n  up: '^x'\nhttp:\n  proto: TCP\n", file: "t.yaml"), currentDirectory: "/here")
         XCTAssertEqual(s.rules.map(\.name), ["http"])
