@@ -12,8 +12,8 @@ import SFTapConfig
 /// Routing without a config (the built-in default), decided from a flow's first bytes:
 /// - TCP: an HTTP request line (or a response line, for a flow picked up mid-stream) → HTTP; a TLS handshake
 ///   record → TLS; port 53 → DNS over TCP. A request line is an RFC 9110 method token, a space, a
-///   request-target and "HTTP/" on a complete first line; 3 to 16 upper-case letters and a space are
-///   enough on their own (which also takes HTTP/0.9 requests). While a direction's first bytes could still
+///   request-target and "HTTP/" on a complete first line; a registered method and a space are enough on
+///   their own, and "GET /path" alone is HTTP/0.9 (FTP's "USER x" or SMTP's "EHLO host" are not HTTP). While a direction's first bytes could still
 ///   become one of these ("G", "CCM_PO", 0x16 0x03), they are held and examined again with the next chunk,
 ///   up to `firstBytesLimit` bytes or `HeldStream.maxEvents` chunks; past that the flow is ignored and
 ///   counted in `undecidedFlows`. Chunks that cannot start any of these are skipped (not analyzed); after

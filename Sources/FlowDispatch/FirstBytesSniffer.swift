@@ -12,8 +12,10 @@ import SFTapConfig
 /// analyzers (`SFTapStreamAnalyzer`), so both route a flow alike.
 extension AnalyzeSink {
     /// Whether `b` starts an HTTP request line (RFC 9112 §3): a method token and a space, and then either the
-    /// method is 3 to 16 upper-case letters or the rest of the complete first line holds a request-target and
-    /// "HTTP/" (no control bytes).
+    /// method is a registered one (`knownMethods`: decided at once, so a long target need not arrive whole),
+    /// or the rest of the complete first line holds a request-target and "HTTP/" (no control bytes), or it
+    /// is an HTTP/0.9 "GET /target" line. Other protocols' command lines ("USER x", "EHLO host", "MAIL
+    /// FROM:<a>") carry no "HTTP/" and are not taken.
     /// `.needMore` while the bytes are a prefix of such a line (or of a status line, "HTTP/1.") that does not
     /// decide yet.
     static func httpStart(_ b: UnsafeRawBufferPointer) -> FirstBytes {
@@ -32,7 +34,7 @@ extension AnalyzeSink {
         }
         if t == n { return t < 64 || maybeStatus ? .needMore : .no }
         guard t > 0, b[t] == UInt8(ascii: " ") else { return maybeStatus ? .needMore : .no }
-        if upper && t >= 3 && t <= 16 { return .decided(.http, senderIsClient: true) }
+        if upper && Self.isKnownMethod(UnsafeRawBufferPointer(rebasing: b[0 ..< t])) { return .decided(.http, senderIsClient: true) }
         // The rest of the first line, which must be complete and without control bytes.
         var end = t + 1
         while end < n && b[end] != UInt8(ascii: "\n") {
@@ -52,8 +54,23 @@ extension AnalyzeSink {
             found = startsWith(UnsafeRawBufferPointer(rebasing: b[k ..< end]), version)
             k += 1
         }
-        guard found else { return .no }
-        return .decided(.http, senderIsClient: true)
+        if found { return .decided(.http, senderIsClient: true) }
+        // HTTP/0.9: "GET /path" and nothing else on the line (RFC 1945 §4.1).
+        if startsWith(b, "GET /") { return .decided(.http, senderIsClient: true) }
+        return .no
+    }
+
+    /// RFC 9110 §9 methods, PATCH (RFC 5789) and WebDAV's (RFC 4918, 3253, 5323): a line that starts with one
+    /// and a space is HTTP without waiting for its version.
+    static let knownMethods: [StaticString] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+        "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "MKACTIVITY", "CHECKOUT", "MERGE",
+    ]
+
+    static func isKnownMethod(_ token: UnsafeRawBufferPointer) -> Bool {
+        knownMethods.contains { method in
+            method.utf8CodeUnitCount == token.count && startsWith(token, method)
+        }
     }
 
     static func startsWith(_ b: UnsafeRawBufferPointer, _ prefix: StaticString) -> Bool {

@@ -634,6 +634,8 @@ public struct HTTPParser: Sendable {
             if let last = parts.last, isVersion(last) {
                 return .request(method: method, uri: trimmed(line[parts[0].endIndex ..< last.startIndex]), version: Array(last))
             }
+            // Any method, as Zeek reads HTTP/0.9 ("POST /x" too); other protocols' command lines are kept
+            // out before this, by first-bytes routing (AnalyzeSink.httpStart).
             guard parts.count == 2 else { return nil }
             return .request(method: method, uri: Array(parts[1]), version: [])
         case .response:
