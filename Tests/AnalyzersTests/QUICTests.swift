@@ -318,6 +318,30 @@ final class QUICTests: XCTestCase {
                                    initialPacket(.v1, dcid: dcid, scid: scid, pn: 1, frames: cryptoFrame(offset: 10, rfcClientHello[10...]))]), whole)
     }
 
+    /// A greased version (0x?a?a?a?a, RFC 9000 §15) protects its Initials as v1: decrypted, as Wireshark does.
+    func testReservedVersionsDecryptWithV1Keys() throws {
+        let dcid = hexBytes("0011223344556677"), scid = hexBytes("a1a2a3a4")
+        for wire: UInt32 in [0x0A0A_0A0A, 0x1A2A_3A4A, 0xFAFA_FAFA] {
+            XCTAssertTrue(QUICVersion.isKnown(wire))
+            let greased = try XCTUnwrap(QUICVersion.known(wire))
+            let client = initialPacket(greased, dcid: dcid, scid: scid, pn: 0, frames: cryptoFrame(offset: 0, rfcClientHello[...]))
+            let server = initialPacket(greased, dcid: scid, scid: hexBytes("b1b2b3b4b5"), keyDCID: dcid, client: false, pn: 0,
+                                       frames: [0x06, 0x00] + varint(UInt64(rfcServerHello.count)) + rfcServerHello)
+            let records = Records()
+            let a = analyzer(records)
+            feed(a, client, fromClient: true)
+            feed(a, server, fromClient: false)
+            a.close(flow: 1)
+            let r = try XCTUnwrap(records.objects().first, "version \(String(wire, radix: 16))")
+            XCTAssertEqual(r["sni"] as? String, "example.com")
+            XCTAssertEqual(a.counters.decrypted, 2)
+            XCTAssertEqual(a.counters.unknownVersion, 0)
+        }
+        // Not reserved: 0x0a0a0a0b, 0x1a2a3a4b stay unknown.
+        XCTAssertNil(QUICVersion.known(0x0A0A_0A0B))
+        XCTAssertNil(QUICVersion.known(0x1A2A_3A4B))
+    }
+
     /// Several Initial packets coalesced in one datagram with a Handshake packet after them (RFC 9000 §12.2);
     /// short headers and other packet types are counted.
     func testCoalescedPacketsAndCounts() throws {

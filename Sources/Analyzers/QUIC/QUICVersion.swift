@@ -8,6 +8,9 @@
 /// - drafts 23–34 (0xff000017…0xff000022), still seen in older captures: v1's labels and
 ///   types; drafts 23–28 use draft-23's salt (draft-ietf-quic-tls-23 §5.2), 29–32 draft-29's
 ///   (draft-ietf-quic-tls-29 §5.2), 33–34 v1's.
+/// - reserved versions 0x?a?a?a?a (RFC 9000 §15, sent to exercise version negotiation, "greased"):
+///   they define no protection of their own; clients that send them protect their Initials as v1,
+///   and Wireshark decrypts them with v1's keys, so FlowTap does too.
 public struct QUICVersion: Sendable, Equatable {
     public let wire: UInt32
     let salt: [UInt8]
@@ -53,14 +56,18 @@ public struct QUICVersion: Sendable, Equatable {
         case v1Wire: v1
         case v2Wire: v2
         case 0xFF00_0017 ... 0xFF00_0022: drafts[Int(wire - 0xFF00_0017)]
-        default: nil
+        default: isReserved(wire) ? QUICVersion(wire: wire, salt: v1Salt, prefix: "quic", initialType: 0) : nil
         }
     }
+
+    /// RFC 9000 §15: versions of the pattern 0x?a?a?a?a are reserved for greasing version negotiation.
+    @inlinable
+    public static func isReserved(_ wire: UInt32) -> Bool { wire & 0x0F0F_0F0F == 0x0A0A_0A0A }
 
     /// Whether `wire` is a version `known` answers for (no lookup of the salts).
     @inlinable
     public static func isKnown(_ wire: UInt32) -> Bool {
-        wire == v1Wire || wire == v2Wire || (wire >= 0xFF00_0017 && wire <= 0xFF00_0022)
+        wire == v1Wire || wire == v2Wire || (wire >= 0xFF00_0017 && wire <= 0xFF00_0022) || isReserved(wire)
     }
 
     /// The packet type of a long header's first byte, in v1's terms.
