@@ -249,6 +249,27 @@ final class HTTPTests: XCTestCase {
         XCTAssertFalse(objects(feed(simpleGet).lines)[0].has("server", "body"))
     }
 
+    /// Set-Cookie values hold commas ("Expires=Wed, 09 Jun 2021 …"): joining them corrupts the cookies
+    /// (RFC 6265 §3). They are an array, one value per header line, in order; other repeats stay joined.
+    func testSetCookieIsAnArrayOfItsValues() throws {
+        let pieces: [Piece] = [
+            .client("GET / HTTP/1.1\r\nHost: a\r\nAccept: a\r\nAccept: b\r\n\r\n"),
+            .server("HTTP/1.1 200 OK\r\nSet-Cookie: id=1; Expires=Wed, 09 Jun 2021 10:18:14 GMT\r\nVia: x\r\n"
+                    + "set-cookie: lang=en, fr; Path=/\r\nVia: y\r\nContent-Length: 0\r\n\r\n"),
+            .client("GET /2 HTTP/1.1\r\nHost: a\r\n\r\n"),
+            .server("HTTP/1.1 200 OK\r\nSet-Cookie: only=1\r\nContent-Length: 0\r\n\r\n"),
+        ]
+        for cut in [Cut.whole, .byteByByte] {
+            let records = objects(feed(pieces, cut: cut).lines)
+            XCTAssertEqual(records.count, 2)
+            let header = try XCTUnwrap(records[0].obj("server")?.obj("header"))
+            XCTAssertEqual(header["set-cookie"] as? [String], ["id=1; Expires=Wed, 09 Jun 2021 10:18:14 GMT", "lang=en, fr; Path=/"])
+            XCTAssertEqual(header["via"] as? String, "x, y")
+            XCTAssertEqual(records[0].obj("client")?.obj("header")?["accept"] as? String, "a, b")
+            XCTAssertEqual(records[1].obj("server")?.obj("header")?["set-cookie"] as? [String], ["only=1"])
+        }
+    }
+
     func testPipeliningPairsInOrderWithHEADAndChunked() {
         let records = objects(feed(pipelined, options: .init(bodies: true)).lines)
         XCTAssertEqual(records.map { $0.str("client", "method", "uri") }, ["/a", "/b", "/c"])

@@ -12,7 +12,8 @@ import Outputs
 //
 // Documented behaviour:
 // - Header names are lower-cased; repeated names are joined with ", " in
-//   first-seen order (RFC 9110 §5.3; lossy for Set-Cookie, as in SF-TAP).
+//   first-seen order (RFC 9110 §5.3), except Set-Cookie, always an array of
+//   its values (RFC 6265 §3; SF-TAP joined them, which corrupts cookies).
 // - `"code"` is a string, as the Python analyzer printed it.
 // - `"time"` is the capture time of the data carrying the message's first byte.
 // - Bodies (off by default) are base64 (standard alphabet, padded), cut at
@@ -539,12 +540,21 @@ public final class HTTPAnalyzer {
         writer.endObject()
     }
 
-    /// Header fields as an object; repeated names joined with ", ".
+    static let setCookie = Array("set-cookie".utf8)
+
+    /// Header fields as an object; repeated names joined with ", ", except Set-Cookie, whose values may
+    /// hold commas (RFC 6265 §3: never folded): always an array of its values, in order.
     private func fields(_ key: String, _ list: [(name: [UInt8], value: [UInt8])]) {
         writer.beginObject(key)
         // Header lists are short: a scan per field is cheaper than hashing every name.
         for i in list.indices where !list[..<i].contains(where: { $0.name == list[i].name }) {
             let name = String(decoding: list[i].name, as: UTF8.self)
+            if list[i].name == Self.setCookie {
+                writer.beginArray(name)
+                for field in list[i...] where field.name == Self.setCookie { writer.string(nil, field.value) }
+                writer.endArray()
+                continue
+            }
             guard list[(i + 1)...].contains(where: { $0.name == list[i].name }) else {
                 writer.string(name, list[i].value)
                 continue
