@@ -292,10 +292,19 @@ final class HTTPTests: XCTestCase {
         XCTAssertFalse(records[0].has("client", "trailer"))
     }
 
-    func testInterimResponsesSkipped204And304HaveNoBody() {
+    /// 100 Continue and 103 Early Hints are reported inside the final response they precede, in order and
+    /// with their times; a response without interim ones has no "interim" key.
+    func testInterimResponsesReported204And304HaveNoBody() throws {
         let (lines, counters) = feed(interim, options: .init(bodies: true))
         let records = objects(lines)
         XCTAssertEqual(records.count, 2)
+        let reported = try XCTUnwrap(records[0].obj("server")?["interim"] as? [[String: Any]])
+        XCTAssertEqual(reported.map { $0["code"] as? String }, ["100", "103"])
+        XCTAssertEqual(reported.map { $0["msg"] as? String }, ["Continue", "Early Hints"])
+        XCTAssertEqual(reported.map { $0["time"] as? Double }, [2, 4])
+        XCTAssertNil(records[1].obj("server")?["interim"])
+        // The same in every cut.
+        XCTAssertEqual(feed(interim, cut: .byteByByte, options: .init(bodies: true)).lines, lines)
         XCTAssertEqual(records[0].str("client", "body"), b64("xyz"))
         XCTAssertEqual(records[0].str("server", "response", "code"), "204")
         XCTAssertEqual(records[1].str("server", "response", "code"), "304")

@@ -23,8 +23,10 @@ import Outputs
 // - A message cut short by close carries `"incomplete":true`.
 // - A request left without a response at close: a record with no "server"
 //   (`requestsWithoutResponse`); a response without a request: no "client".
-// - 1xx interim responses (100 Continue, 103) are skipped; 101 and a 2xx to
-//   CONNECT are paired. After a 101 both directions are ignored. After a 2xx
+// - 1xx interim responses (100 Continue, 103 Early Hints) are reported in the
+//   final response they precede: "server":{…,"interim":[{"code":"100",
+//   "msg":"Continue","time":…}]} (at most `HTTPMessage.maxInterim`, all
+//   counted in `interimResponses`); 101 and a 2xx to CONNECT are paired. After a 101 both directions are ignored. After a 2xx
 //   to CONNECT the tunnel's first client bytes decide (within
 //   `HTTPParser.tunnelProbeBytes`): a request line start ("GET /…") means
 //   plain HTTP through the proxy, parsed in the same flow with records as
@@ -145,6 +147,8 @@ public final class HTTPAnalyzer {
         var heldGap = false
         /// A CONNECT tunnel opened; its first client bytes are being examined.
         var tunnelUndecided = false
+        /// 1xx interim responses waiting for the final response they precede.
+        var interim: [(code: Int, reason: [UInt8], time: Double)] = []
 
         init(client: HTTPEndpoint, server: HTTPEndpoint, vlan: Int?, options: Options) {
             self.client = client
@@ -337,12 +341,17 @@ public final class HTTPAnalyzer {
     }
 
     private func responseEnded(_ flow: Flow) {
-        let message = flow.response.takeMessage()
+        var message = flow.response.takeMessage()
         let code = message.code ?? 0
         if code / 100 == 1 && code != 101 {
             counters.interimResponses += 1
+            if case .response(_, _, let reason) = message.start, flow.interim.count < HTTPMessage.maxInterim {
+                flow.interim.append((code, reason, message.time))
+            }
             return
         }
+        message.interim = flow.interim
+        flow.interim.removeAll()
         note(message)
         let answering = flow.answering
         flow.answering = nil
@@ -528,6 +537,17 @@ public final class HTTPAnalyzer {
             writer.string("code", m.isSimple ? "" : String(code))
             writer.string("msg", reason)
             writer.endObject()
+            if !m.interim.isEmpty {
+                writer.beginArray("interim")
+                for response in m.interim {
+                    writer.beginObject()
+                    writer.string("code", String(response.code))
+                    writer.string("msg", response.reason)
+                    writer.number("time", response.time)
+                    writer.endObject()
+                }
+                writer.endArray()
+            }
         }
         fields("header", m.headers)
         if !m.trailers.isEmpty { fields("trailer", m.trailers) }

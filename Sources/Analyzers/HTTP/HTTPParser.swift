@@ -102,6 +102,10 @@ public struct HTTPMessage: Sendable {
     public var ignoredLines = 0
     /// The message was found by resynchronising after a gap.
     public var resynced = false
+    /// A final response: the 1xx interim responses that came before it (100 Continue, 103 Early Hints),
+    /// at most `maxInterim`.
+    public var interim: [(code: Int, reason: [UInt8], time: Double)] = []
+    public static let maxInterim = 8
 
     public init() {}
 
