@@ -32,6 +32,8 @@ public struct TCPReassemblyCounters: Sendable, Equatable {
     public var midstreamPickups: UInt64 = 0
     public var droppedWithoutSYN: UInt64 = 0
     public var dataAfterClose: UInt64 = 0
+    /// SYNs that came again with another initial sequence number before any data, and restarted the stream there.
+    public var synSequenceChanges: UInt64 = 0
     public init() {}
 }
 
@@ -55,7 +57,7 @@ public struct TCPReassembler {
     /// One direction of a connection: 40 bytes (the flags byte sits in the padding before the 8-byte fields).
     struct DirectionState {
         static let hasBase: UInt8 = 1, synSeen: UInt8 = 2, finSeen: UInt8 = 4, closed: UInt8 = 8
-        static let resetPending: UInt8 = 16, peerAckValid: UInt8 = 32, midstream: UInt8 = 64
+        static let resetPending: UInt8 = 16, peerAckValid: UInt8 = 32, midstream: UInt8 = 64, delivered: UInt8 = 128
 
         var nextSequence: UInt32 = 0
         var finSequence: UInt32 = 0
@@ -157,6 +159,14 @@ public struct TCPReassembler {
             if !directions[d].has(DirectionState.hasBase) {
                 directions[d].nextSequence = start
                 directions[d].flags |= DirectionState.hasBase | DirectionState.synSeen
+            } else if directions[d].has(DirectionState.synSeen) && !directions[d].has(DirectionState.delivered)
+                        && directions[d].head < 0 && start != directions[d].nextSequence {
+                // A SYN (or SYN-ACK) again with another initial sequence number before any byte of this
+                // direction was delivered: the connection restarted its handshake, and the data follows the
+                // latest SYN. Keeping the first would take every later byte for old data.
+                directions[d].nextSequence = start
+                directions[d].flags &= ~DirectionState.peerAckValid
+                counters.synSequenceChanges &+= 1
             }
         }
         if !directions[d].has(DirectionState.hasBase) {
@@ -328,6 +338,7 @@ public struct TCPReassembler {
     private mutating func deliver<R: TCPStreamReceiver>(_ d: Int, fromFirst: Bool, _ bytes: UnsafeRawBufferPointer, receiver: inout R) {
         guard !bytes.isEmpty else { return }
         directions[d].nextSequence &+= UInt32(truncatingIfNeeded: bytes.count)
+        directions[d].flags |= DirectionState.delivered
         counters.deliveredBytes &+= UInt64(bytes.count)
         receiver.tcpData(fromFirst: fromFirst, bytes: bytes)
     }

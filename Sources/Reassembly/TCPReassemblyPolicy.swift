@@ -6,7 +6,10 @@
 ///   delivered. Without a SYN (handshake not captured) the stream is picked
 ///   up mid-stream at the first data byte, or at the peer's ACK number when
 ///   that lies just before it, so an earlier segment that arrives late still
-///   fills in. `requireSYN` restores the original SF-TAP behaviour.
+///   fills in. `requireSYN` restores the original SF-TAP behaviour. A SYN or SYN-ACK
+///   repeated with another initial sequence number before any byte of its
+///   direction was delivered restarts the stream at the new one
+///   (`synSequenceChanges`).
 /// - **Overlaps and retransmissions.** Bytes before the delivery point are
 ///   old and dropped. Out-of-order data is kept in order; where a new segment
 ///   overlaps buffered data, the first-seen bytes win (conflicting new bytes

@@ -37,6 +37,35 @@ final class TCPReassemblerTests: XCTestCase {
         return (c, outcomes, r)
     }
 
+    /// A SYN-ACK repeated with a new initial sequence number before any data: the server's data follows
+    /// the latest one, and is delivered whole (it used to be counted as retransmission and lost).
+    func testSynAckRepeatedWithANewISNRestartsTheServerStream() {
+        let request = Array("GET / HTTP/1.1\r\n\r\n".utf8), reply = Array("HTTP/1.1 200 OK\r\n\r\nhello".utf8)
+        let (c, _, r) = run([
+            Segment(fromFirst: true, flags: SYN, sequence: 1000, payload: []),
+            Segment(fromFirst: false, flags: SYN | ACK, sequence: 50_000, acknowledgement: 1001, payload: []),
+            Segment(fromFirst: false, flags: SYN | ACK, sequence: 7_000, acknowledgement: 1001, payload: []),
+            Segment(fromFirst: true, flags: ACK, sequence: 1001, acknowledgement: 7001, payload: []),
+            Segment(fromFirst: true, flags: ACK, sequence: 1001, acknowledgement: 7001, payload: request),
+            Segment(fromFirst: false, flags: ACK, sequence: 7001, acknowledgement: 1001 + UInt32(request.count), payload: reply),
+        ])
+        XCTAssertEqual(c.streams[0], request)
+        XCTAssertEqual(c.streams[1], reply)
+        XCTAssertEqual(c.gaps, [0, 0])
+        XCTAssertEqual(r.counters.synSequenceChanges, 1)
+        XCTAssertEqual(r.counters.retransmittedBytes, 0)
+        // Once data was delivered, a late SYN-ACK with another ISN changes nothing.
+        let (late, _, lateR) = run([
+            Segment(fromFirst: true, flags: SYN, sequence: 1000, payload: []),
+            Segment(fromFirst: false, flags: SYN | ACK, sequence: 7_000, acknowledgement: 1001, payload: []),
+            Segment(fromFirst: false, flags: ACK, sequence: 7001, acknowledgement: 1001, payload: reply),
+            Segment(fromFirst: false, flags: SYN | ACK, sequence: 90_000, acknowledgement: 1001, payload: []),
+            Segment(fromFirst: false, flags: ACK, sequence: 7001 + UInt32(reply.count), acknowledgement: 1001, payload: reply),
+        ])
+        XCTAssertEqual(late.streams[1], reply + reply)
+        XCTAssertEqual(lateR.counters.synSequenceChanges, 0)
+    }
+
     /// One direction's stream cut into segments with seeded impairments:
     /// reordering, exact retransmissions and overlapping re-segmentation.
     func impaired(stream: [UInt8], isn: UInt32, fromFirst: Bool, rng: inout SystemRandomNumberGenerator, seedRNG: inout LCG) -> [Segment] {
