@@ -98,6 +98,12 @@ let package = Package(
             
             swiftSettings: packetPath
         ),
+        // libFuzzer targets for every parser of untrusted bytes (scripts/fuzz.sh builds them with
+        // -sanitize=fuzzer,address -DFUZZING); an ordinary build replays saved inputs through them.
+        .executableTarget(
+            name: "flowtap-fuzz",
+            dependencies: ["Abstraction", "Analyzers", "Capture", "FlowCore", "FlowDispatch", "PacketCore", "SFTapCodec", "SFTapConfig", "Wire", "Classify"]
+        ),
         // Corpus lookup and process helpers shared by the test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "WireTests", dependencies: ["TestSupport", "Wire", "PacketCore"]),

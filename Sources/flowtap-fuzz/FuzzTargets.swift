@@ -1,0 +1,213 @@
+import Abstraction
+import Analyzers
+import Capture
+import Classify
+import FlowCore
+import FlowDispatch
+import PacketCore
+import SFTapCodec
+import SFTapConfig
+import Wire
+
+/// Every parser FlowTap runs on untrusted bytes, as a function of one input. Each target splits its
+/// input the way its parser is fed (chunks, directions, datagrams) from the input's own bytes, so a
+/// fuzzer explores the splits too. A target must never trap, whatever the bytes.
+enum FuzzTarget: String, CaseIterable {
+    case decoder, capture, engine, http, dns, tls, quic, eventReader = "event-reader", loopback7, config
+
+    func run(_ input: UnsafeRawBufferPointer) {
+        switch self {
+        case .decoder: Self.decoder(input)
+        case .capture: Self.capture(input)
+        case .engine: Self.engine(input)
+        case .http: Self.http(input)
+        case .dns: Self.dns(input)
+        case .tls: Self.tls(input)
+        case .quic: Self.quic(input)
+        case .eventReader: Self.eventReader(input)
+        case .loopback7: Self.loopback7(input)
+        case .config: Self.config(input)
+        }
+    }
+
+    /// Chunks of the input: each starts with a byte whose top bit is the direction and whose low bits
+    /// are the chunk's length (0–127), so the fuzzer controls both.
+    static func chunks(_ input: UnsafeRawBufferPointer, _ body: (Bool, UnsafeRawBufferPointer) -> Void) {
+        var at = 0
+        while at < input.count {
+            let control = input[at]
+            at += 1
+            let n = min(Int(control & 0x7F), input.count - at)
+            body(control & 0x80 != 0, UnsafeRawBufferPointer(rebasing: input[at ..< at + n]))
+            at += n
+        }
+    }
+
+    static let linkTypes: [LinkType] = [.ethernet, .raw, .ipv4, .ipv6, .linuxSLL, .linuxSLL2, .null, .loop, .ppp, .pppSerial,
+                                        .ciscoHDLC, .frameRelay, .slip, .rawBSD12, .rawBSD14]
+
+    /// One frame of any link type (the first byte picks it), tunnels opened, checksums verified.
+    static func decoder(_ input: UnsafeRawBufferPointer) {
+        guard let first = input.first else { return }
+        var decoder = PacketDecoder(verifyChecksums: true)
+        decoder.decapsulateTunnels = true
+        var packet = DecodedPacket()
+        let bytes = UnsafeRawBufferPointer(rebasing: input[1...])
+        _ = decoder.decode(bytes, originalLength: bytes.count + Int(first & 0x0F), linkType: linkTypes[Int(first) % linkTypes.count], into: &packet)
+    }
+
+    /// A pcap or pcapng stream, whole and then in the input's own chunks.
+    static func capture(_ input: UnsafeRawBufferPointer) {
+        var parser = CaptureFormatParser()
+        var offset = 0
+        parse: while true {
+            switch parser.next(input, offset: &offset) {
+            case .packet: continue
+            case .needMore, .failure: break parse
+            }
+        }
+        var pieces = CaptureFormatParser()
+        var pending: [UInt8] = []
+        chunks(input) { _, chunk in
+            pending += chunk
+            var used = 0
+            pending.withUnsafeBytes { buffer in
+                loop: while true {
+                    switch pieces.next(buffer, offset: &used) {
+                    case .packet: continue
+                    case .needMore, .failure: break loop
+                    }
+                }
+            }
+            pending.removeFirst(min(used, pending.count))
+        }
+    }
+
+    /// Ethernet frames (2-byte length, then the frame) through the whole flow engine into the analyzers.
+    static func engine(_ input: UnsafeRawBufferPointer) {
+        var config = FlowEngineConfig()
+        config.table.maxFlows = 64
+        let engine = FlowEngine(config: config, sink: AnalyzeSink(emit: { _ in }))
+        var at = 0
+        var time: Int64 = 1_700_000_000_000_000_000
+        while at + 2 <= input.count {
+            let n = min(Int(input[at]) << 8 | Int(input[at + 1]), input.count - at - 2)
+            at += 2
+            let frame = UnsafeRawBufferPointer(rebasing: input[at ..< at + n])
+            at += n
+            time += Int64(n) * 7_000_003
+            engine.process(PacketRecord(timestamp: Timestamp(nanoseconds: time), originalLength: n, linkType: .ethernet, interfaceID: 0, bytes: frame))
+        }
+        engine.finish()
+        engine.sink.http.closeAll(time: 0)
+    }
+
+    static func http(_ input: UnsafeRawBufferPointer) {
+        let analyzer = HTTPAnalyzer(options: .init(bodies: true)) { _ in }
+        analyzer.open(flow: 1, client: HTTPEndpoint(ip: "10.0.0.1", port: 40000), server: HTTPEndpoint(ip: "10.0.0.2", port: 80), vlan: nil, time: 0)
+        var time = 0.0
+        chunks(input) { fromClient, chunk in
+            time += 1
+            if chunk.count == 1 && chunk[0] == 0 {
+                analyzer.gap(flow: 1, fromClient: fromClient, length: 10)
+            } else {
+                analyzer.data(flow: 1, fromClient: fromClient, bytes: chunk, time: time)
+            }
+        }
+        analyzer.close(flow: 1, time: time + 1)
+    }
+
+    static func dns(_ input: UnsafeRawBufferPointer) {
+        let analyzer = DNSAnalyzer { _ in }
+        analyzer.datagram(source: ("10.0.0.1", 5353), destination: ("10.0.0.2", 53), vlan: nil, bytes: input, time: 1)
+        analyzer.open(flow: 1, client: ("10.0.0.1", 40000), server: ("10.0.0.2", 53), vlan: nil, time: 0)
+        chunks(input) { fromClient, chunk in analyzer.data(flow: 1, fromClient: fromClient, bytes: chunk, time: 2) }
+        analyzer.close(flow: 1)
+    }
+
+    static func tls(_ input: UnsafeRawBufferPointer) {
+        let analyzer = TLSAnalyzer { _ in }
+        analyzer.open(flow: 1, client: ("10.0.0.1", 40000), server: ("10.0.0.2", 443), vlan: nil, time: 0)
+        chunks(input) { fromClient, chunk in analyzer.data(flow: 1, fromClient: fromClient, bytes: chunk, time: 1) }
+        analyzer.close(flow: 1)
+    }
+
+    static func quic(_ input: UnsafeRawBufferPointer) {
+        let analyzer = QUICAnalyzer { _ in }
+        analyzer.open(flow: 1, client: ("10.0.0.1", 40000), server: ("10.0.0.2", 443), vlan: nil, time: 0)
+        analyzer.datagram(flow: 1, fromClient: true, bytes: input, time: 1)
+        chunks(input) { fromClient, chunk in analyzer.datagram(flow: 1, fromClient: fromClient, bytes: chunk, time: 2) }
+        analyzer.close(flow: 1)
+    }
+
+    /// An SF-TAP event stream (format detected), whole and in the input's own chunks.
+    static func eventReader(_ input: UnsafeRawBufferPointer) {
+        var whole = SFTapEventReader(maxBody: 1 << 16)
+        whole.feed(input, event: { _, _ in }, error: { _ in })
+        whole.finish { _ in }
+        var split = SFTapEventReader(maxBody: 1 << 16)
+        chunks(input) { _, chunk in split.feed(chunk, event: { _, _ in }, error: { _ in }) }
+        split.finish { _ in }
+    }
+
+    /// What an analyzer writes back into home/loopback7, text or binary (the first byte picks), in chunks
+    /// over two connections.
+    static func loopback7(_ input: UnsafeRawBufferPointer) {
+        guard let first = input.first, let settings = loopbackSettings else { return }
+        guard let abstractor = try? Abstractor<DiscardingOutputs>(settings: settings, outputs: DiscardingOutputs(), compiled: compiledRules) else { return }
+        let injector = Loopback7Injector(abstractor: abstractor, binary: first & 1 == 1, hopLimit: 4, maxFlows: 32,
+                                         now: { Timestamp(nanoseconds: 1_700_000_000_000_000_000) })
+        var closed: Set<Int> = []
+        chunks(UnsafeRawBufferPointer(rebasing: input[1...])) { second, chunk in
+            let connection = second ? 2 : 1
+            guard !closed.contains(connection) else { return }
+            if case .close = injector.receive(connection: connection, chunk) {
+                injector.closed(connection: connection)
+                closed.insert(connection)
+            }
+        }
+        for connection in [1, 2] where !closed.contains(connection) { injector.closed(connection: connection) }
+    }
+
+    /// A config file's text through the YAML reader and the typed settings, strict and lenient.
+    static func config(_ input: UnsafeRawBufferPointer) {
+        guard let parsed = try? SFTapConfig.parse(String(decoding: input, as: UTF8.self), file: "fuzz.yaml") else { return }
+        _ = try? SFTapSettings(parsed, currentDirectory: "/", lenient: false)
+        _ = try? SFTapSettings(parsed, currentDirectory: "/", lenient: true)
+    }
+
+    /// A small config whose rules cover text and binary, body on and off, balance, TCP, UDP and ICMP.
+    nonisolated(unsafe) static let loopbackSettings: SFTapSettings? = {
+        let yaml = """
+        global:
+          home: /nonexistent
+        http:
+          proto: TCP
+          if: http
+          up: '^[A-Z]+ [^ ]+ HTTP/1\\.[01]'
+          down: '^HTTP/1\\.[01] [0-9]{3}'
+          balance: 3
+        dns:
+          proto: UDP
+          if: dns
+          port: 53
+          format: binary
+        tcp_default:
+          if: default
+          body: no
+        """
+        return try? SFTapSettings(SFTapConfig.parse(yaml, file: "fuzz.yaml"), currentDirectory: "/")
+    }()
+
+    nonisolated(unsafe) static let compiledRules: CompiledRules? = {
+        guard let settings = loopbackSettings else { return nil }
+        return try? Abstractor<DiscardingOutputs>(settings: settings, outputs: DiscardingOutputs()).compiledRules
+    }()
+}
+
+/// Interface outputs that count and drop events.
+final class DiscardingOutputs: InterfaceOutputs {
+    var events = 0
+    func output(_ relativePath: String) throws -> Int { 0 }
+    func publish(_ output: Int, header: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) throws { events += 1 }
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# libFuzzer over every parser FlowTap runs on untrusted bytes (Sources/flowtap-fuzz/FuzzTargets.swift).
+#
+#   scripts/fuzz.sh                 # every target for 6 seconds each (what CI runs)
+#   scripts/fuzz.sh 600             # every target for 600 seconds
+#   scripts/fuzz.sh 60 http dns     # some targets
+#
+# Builds flowtap-fuzz with -sanitize=fuzzer,address in .build-fuzz (release), seeds each target from
+# ../shared/corpus (captures, SF-TAP configs) and from Tests/Fuzz/<target>/, and prints one line per
+# target: executions, coverage, findings. A finding (a trap, a leak, a sanitizer report) is written to
+# .build-fuzz/findings/<target>/ and fails the run; copy it to Tests/Fuzz/<target>/ once fixed, and
+# the test suite replays it (FuzzRegressionTests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-6}
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(decoder capture engine http dns tls quic event-reader loopback7 config)
+fi
+corpus=${FLOWTAP_CORPUS:-../shared/corpus}
+
+swift build -c release --product flowtap-fuzz --scratch-path .build-fuzz \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING >/dev/null
+bin=$(swift build -c release --scratch-path .build-fuzz --show-bin-path)/flowtap-fuzz
+
+work=.build-fuzz/work
+rm -rf "$work"
+mkdir -p "$work" .build-fuzz/findings
+failed=0
+for target in "${targets[@]}"; do
+    seeds="$work/$target-seeds"
+    mkdir -p "$seeds" ".build-fuzz/findings/$target"
+    # Seeds: saved inputs, then what the corpus holds of this target's kind (small files only).
+    if [ -d "Tests/Fuzz/$target" ]; then cp Tests/Fuzz/"$target"/* "$seeds"/ 2>/dev/null || true; fi
+    if [ -d "$corpus" ]; then
+        case $target in
+            capture|decoder|engine|http|dns|tls|quic)
+                find "$corpus" -type f \( -name '*.pcap' -o -name '*.pcapng' \) -size -64k 2>/dev/null | head -n 200 \
+                    | while read -r f; do cp "$f" "$seeds/$(basename "$f")"; done ;;
+            config|loopback7|event-reader)
+                find "$corpus" -type f \( -name '*.yaml' -o -name '*.yml' \) -size -64k 2>/dev/null | head -n 50 \
+                    | while read -r f; do cp "$f" "$seeds/$(basename "$f")"; done ;;
+        esac
+    fi
+    cp examples/flowtap.yaml "$seeds/" 2>/dev/null || true
+    log="$work/$target.log"
+    status=0
+    FLOWTAP_FUZZ_TARGET=$target "$bin" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=4096 \
+        -artifact_prefix=".build-fuzz/findings/$target/" -print_final_stats=1 "$work/$target-corpus" "$seeds" >"$log" 2>&1 || status=$?
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
+    found=$(find ".build-fuzz/findings/$target" -type f | wc -l)
+    verdict=ok
+    if [ "$status" -ne 0 ] || [ "$found" -gt 0 ]; then verdict=FINDING; failed=1; fi
+    printf 'fuzz %-13s %12s executions in %ss, coverage %s, findings %s: %s\n' "$target" "${runs:-?}" "$seconds" "${cov:-?}" "$found" "$verdict"
+    if [ "$verdict" != ok ]; then tail -n 40 "$log" >&2; fi
+done
+exit $failed
