@@ -22,7 +22,7 @@ corpus=${FLOWTAP_CORPUS:-../shared/corpus}
 
 swift build -c release --product flowtap-fuzz --scratch-path .build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING >/dev/null
-bin=$(swift build -c release --scratch-path .build-fuzz --show-bin-path)/flowtap-fuzz
+bin=$(swift build -c release --scratch-path .build-fuzz --show-bin-path 2>/dev/null | tail -n 1)/flowtap-fuzz
 
 work=.build-fuzz/work
 rm -rf "$work"
@@ -30,26 +30,29 @@ mkdir -p "$work" .build-fuzz/findings
 failed=0
 for target in "${targets[@]}"; do
     seeds="$work/$target-seeds"
-    mkdir -p "$seeds" ".build-fuzz/findings/$target"
+    mkdir -p "$seeds" "$work/$target-corpus" ".build-fuzz/findings/$target"
     # Seeds: saved inputs, then what the corpus holds of this target's kind (small files only).
     if [ -d "Tests/Fuzz/$target" ]; then cp Tests/Fuzz/"$target"/* "$seeds"/ 2>/dev/null || true; fi
     if [ -d "$corpus" ]; then
         case $target in
-            capture|decoder|engine|http|dns|tls|quic)
-                find "$corpus" -type f \( -name '*.pcap' -o -name '*.pcapng' \) -size -64k 2>/dev/null | head -n 200 \
-                    | while read -r f; do cp "$f" "$seeds/$(basename "$f")"; done ;;
-            config|loopback7|event-reader)
-                find "$corpus" -type f \( -name '*.yaml' -o -name '*.yml' \) -size -64k 2>/dev/null | head -n 50 \
-                    | while read -r f; do cp "$f" "$seeds/$(basename "$f")"; done ;;
+            capture|decoder|engine|http|dns|tls|quic) pattern='\.(pcap|pcapng)$' ;;
+            *) pattern='\.(yaml|yml)$' ;;
         esac
+        n=0
+        # Small files only, at most 200 (find's list is cut in the shell, so no pipe breaks under pipefail).
+        mapfile -t files < <(find "$corpus" -type f -size -64k 2>/dev/null | grep -E "$pattern" | sort || true)
+        for f in "${files[@]:0:200}"; do
+            n=$((n + 1))
+            cp "$f" "$seeds/$n-$(basename "$f")"
+        done
     fi
     cp examples/flowtap.yaml "$seeds/" 2>/dev/null || true
     log="$work/$target.log"
     status=0
     FLOWTAP_FUZZ_TARGET=$target "$bin" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=4096 \
         -artifact_prefix=".build-fuzz/findings/$target/" -print_final_stats=1 "$work/$target-corpus" "$seeds" >"$log" 2>&1 || status=$?
-    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1 || true)
+    cov=$( (grep -o 'cov: [0-9]*' "$log" || true) | tail -n 1 | cut -d' ' -f2)
     found=$(find ".build-fuzz/findings/$target" -type f | wc -l)
     verdict=ok
     if [ "$status" -ne 0 ] || [ "$found" -gt 0 ]; then verdict=FINDING; failed=1; fi

@@ -85,8 +85,13 @@ enum FuzzTarget: String, CaseIterable {
 
     /// Ethernet frames (2-byte length, then the frame) through the whole flow engine into the analyzers.
     static func engine(_ input: UnsafeRawBufferPointer) {
+        // Small limits, so limits are hit and one input costs little to set up.
         var config = FlowEngineConfig()
         config.table.maxFlows = 64
+        config.tcp.maxBufferedBytesTotal = 1 << 20
+        config.tcp.maxBufferedBytesPerDirection = 64 << 10
+        config.defragment.maxDatagrams = 16
+        config.defragment.maxTotalBytes = 1 << 20
         let engine = FlowEngine(config: config, sink: AnalyzeSink(emit: { _ in }))
         var at = 0
         var time: Int64 = 1_700_000_000_000_000_000
