@@ -7,20 +7,25 @@ import PacketCore
 /// and the stream tests.
 ///
 /// Memory: at most `maxBytesPerDirection` bytes are kept per direction (the
-/// rest is counted in `truncatedBytes`), for the flows open at once.
+/// rest is counted in `truncatedBytes`) and the lengths of at most
+/// `maxListedDatagrams` datagrams (the rest counted in `datagramCount`), for
+/// the flows open at once.
 public struct StreamCollector: FlowEventSink {
     public struct Flow: Sendable {
         public var view: FlowView
         /// Bytes from endpoint 1 and from endpoint 2.
         public var streams: [[UInt8]] = [[], []]
-        /// UDP/ICMP: one entry per datagram, per direction (lengths, in order).
+        /// UDP/ICMP: the lengths of the first `StreamCollector.maxListedDatagrams` datagrams per direction, in order.
         public var datagrams: [[Int]] = [[], []]
+        /// UDP/ICMP: every datagram per direction, listed or not.
+        public var datagramCount: [Int] = [0, 0]
         public var gapBytes: [Int] = [0, 0]
         public var truncatedBytes: [Int] = [0, 0]
         public var reason: DestroyReason = .timeout
         public var destroyed: Timestamp = .zero
     }
 
+    public static let maxListedDatagrams = 1 << 16
     public var maxBytesPerDirection: Int
     public var open: [UInt64: Flow] = [:]
     public var onFinished: (Flow) -> Void
@@ -39,7 +44,10 @@ public struct StreamCollector: FlowEventSink {
         let room = max(0, maxBytesPerDirection - (open[flow.id]?.streams[d].count ?? 0))
         open[flow.id, default: Flow(view: flow)].streams[d].append(contentsOf: bytes.prefix(room))
         if bytes.count > room { open[flow.id]!.truncatedBytes[d] += bytes.count - room }
-        if flow.key.ipProtocol != 6 { open[flow.id]!.datagrams[d].append(bytes.count) }
+        if flow.key.ipProtocol != 6 {
+            open[flow.id]!.datagramCount[d] += 1
+            if open[flow.id]!.datagrams[d].count < Self.maxListedDatagrams { open[flow.id]!.datagrams[d].append(bytes.count) }
+        }
     }
 
     public mutating func flowGap(_ flow: FlowView, fromFirst: Bool, length: Int, time: Timestamp) {

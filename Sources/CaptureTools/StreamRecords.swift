@@ -24,7 +24,7 @@ extension StreamCollector.Flow {
         line += ",\"vlan\":\(k.vlan == FlowKey.noVLAN ? "-1" : String(k.vlan))"
         line += ",\"bytes1\":\(streams[0].count),\"bytes2\":\(streams[1].count)"
         line += ",\"gap1\":\(gapBytes[0]),\"gap2\":\(gapBytes[1])"
-        if k.ipProtocol != 6 { line += ",\"datagrams1\":\(datagrams[0].count),\"datagrams2\":\(datagrams[1].count)" }
+        if k.ipProtocol != 6 { line += ",\"datagrams1\":\(datagramCount[0]),\"datagrams2\":\(datagramCount[1])" }
         if truncatedBytes[0] + truncatedBytes[1] > 0 { line += ",\"truncated\":\(truncatedBytes[0] + truncatedBytes[1])" }
         line += ",\"reason\":\"\(reason.name)\"}"
         return line

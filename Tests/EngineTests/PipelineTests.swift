@@ -191,3 +191,26 @@ final class SegmentationOffloadTests: XCTestCase {
         XCTAssertEqual(engine.tcp.counters.gaps, 0)
     }
 }
+
+/// `streams` keeps datagram lengths for a bounded number of datagrams per direction, and counts all.
+final class StreamCollectorBoundTests: XCTestCase {
+    func testDatagramListIsBoundedAndEveryDatagramCounted() throws {
+        var finished: [StreamCollector.Flow] = []
+        let engine = FlowEngine(config: FlowEngineConfig(), sink: StreamCollector { finished.append($0) })
+        let frame = PacketBuilder.frame(network: .ipv4(.init(source: IPAddress("10.3.0.1")!, destination: IPAddress("10.3.0.2")!)),
+                                        transport: .udp(sourcePort: 5000, destinationPort: 6000), payload: [0x41])
+        let count = StreamCollector.maxListedDatagrams + 4_464
+        frame.withUnsafeBytes { bytes in
+            for i in 0 ..< count {
+                engine.process(PacketRecord(timestamp: Timestamp(nanoseconds: 1_700_000_000_000_000_000 + Int64(i) * 1000), originalLength: bytes.count,
+                                            linkType: .ethernet, interfaceID: 0, bytes: bytes))
+            }
+        }
+        engine.finish()
+        let flow = try XCTUnwrap(finished.first)
+        XCTAssertEqual(flow.datagramCount, [count, 0])
+        XCTAssertEqual(flow.datagrams[0].count, StreamCollector.maxListedDatagrams)
+        XCTAssertEqual(flow.streams[0].count, count)
+        XCTAssertTrue(flow.summaryLine.contains("\"datagrams1\":\(count),\"datagrams2\":0"), flow.summaryLine)
+    }
+}
