@@ -16,7 +16,7 @@ seconds=${1:-6}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(decoder capture engine http dns tls quic event-reader loopback7 config)
+    targets=(decoder capture gzip engine http dns tls quic event-reader loopback7 config)
 fi
 corpus=${FLOWTAP_CORPUS:-../shared/corpus}
 
@@ -35,7 +35,7 @@ for target in "${targets[@]}"; do
     if [ -d "Tests/Fuzz/$target" ]; then cp Tests/Fuzz/"$target"/* "$seeds"/ 2>/dev/null || true; fi
     if [ -d "$corpus" ]; then
         case $target in
-            capture|decoder|engine|http|dns|tls|quic) pattern='\.(pcap|pcapng)$' ;;
+            capture|gzip|decoder|engine|http|dns|tls|quic) pattern='\.(pcap|pcapng)$' ;;
             *) pattern='\.(yaml|yml)$' ;;
         esac
         n=0
@@ -43,7 +43,12 @@ for target in "${targets[@]}"; do
         mapfile -t files < <(find "$corpus" -type f -size -64k 2>/dev/null | grep -E "$pattern" | sort || true)
         for f in "${files[@]:0:200}"; do
             n=$((n + 1))
-            cp "$f" "$seeds/$n-$(basename "$f")"
+            if [ "$target" = gzip ]; then
+                # The deflate stream and trailer of the compressed capture (the target adds the header).
+                gzip -c -n "$f" | tail -c +11 > "$seeds/$n-$(basename "$f").deflate"
+            else
+                cp "$f" "$seeds/$n-$(basename "$f")"
+            fi
         done
     fi
     cp examples/flowtap.yaml "$seeds/" 2>/dev/null || true

@@ -299,7 +299,7 @@ extension Pipeline {
                     do throws(CaptureError) {
                         // With events not yet handed over, take only what is already there: an idle link
                         // hands them over at once instead of after the read timeout.
-                        if let record = try capture.next(waitMilliseconds: sinceHandOver > 0 ? 0 : 100) {
+                        if let record = try (sinceHandOver > 0 ? capture.next(waitMilliseconds: 0) : capture.next()) {
                             engine.process(record)
                             sinceHandOver += 1
                             if sinceHandOver < 256 { continue }

@@ -42,7 +42,7 @@ extension PacketDecoder {
         var totalLength = Int(bytes.beUInt16(at: offset + IPv4Header.totalLength))
         // A frame captured on the sending host before segmentation offload (TSO/GSO) split it carries
         // total length 0: its length is what was captured, as Wireshark reads it (counted).
-        if totalLength == 0 && bytes.count - offset > Int(versionIHL & 0x0F) * 4 {
+        if totalLength == 0 && bytes.count - offset > headerLength {
             totalLength = min(65535, bytes.count - offset)
             flag(.ipv4ZeroTotalLength, &packet)
         }

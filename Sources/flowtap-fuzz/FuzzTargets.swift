@@ -8,17 +8,21 @@ import PacketCore
 import SFTapCodec
 import SFTapConfig
 import Wire
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Every parser FlowTap runs on untrusted bytes, as a function of one input. Each target splits its
 /// input the way its parser is fed (chunks, directions, datagrams) from the input's own bytes, so a
 /// fuzzer explores the splits too. A target must never trap, whatever the bytes.
 enum FuzzTarget: String, CaseIterable {
-    case decoder, capture, engine, http, dns, tls, quic, eventReader = "event-reader", loopback7, config
+    case decoder, capture, gzip, engine, http, dns, tls, quic, eventReader = "event-reader", loopback7, config
 
     func run(_ input: UnsafeRawBufferPointer) {
         switch self {
         case .decoder: Self.decoder(input)
         case .capture: Self.capture(input)
+        case .gzip: Self.gzip(input)
         case .engine: Self.engine(input)
         case .http: Self.http(input)
         case .dns: Self.dns(input)
@@ -82,6 +86,21 @@ enum FuzzTarget: String, CaseIterable {
             pending.removeFirst(min(used, pending.count))
         }
     }
+
+    /// A gzip-compressed capture read through `CaptureFileReader` (zlib inflating into its window): a fixed
+    /// gzip header, then the input as the deflate stream and trailer, from a file as `-r` reads one.
+    static func gzip(_ input: UnsafeRawBufferPointer) {
+        let header: [UInt8] = [0x1F, 0x8B, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03]
+        let fd = open(gzipPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        _ = header.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if input.count > 0 { _ = write(fd, input.baseAddress, input.count) }
+        close(fd)
+        guard let reader = try? CaptureFileReader(path: gzipPath) else { return }
+        while (try? reader.next()) != nil {}
+    }
+
+    nonisolated(unsafe) static let gzipPath = "/tmp/flowtap-fuzz-gzip-\(getpid())"
 
     /// Ethernet frames (2-byte length, then the frame) through the whole flow engine into the analyzers.
     static func engine(_ input: UnsafeRawBufferPointer) {

@@ -49,16 +49,8 @@ final class PipelineTests: XCTestCase {
     /// 600 impaired sessions (IPv4/IPv6, VLANs, fragments, reordering), written once.
     func capture() throws -> String {
         if let path = Self.capturePath { return path }
-        var options = TrafficGenerator.Options()
-        options.sessions = 600
-        options.seed = 2026
-        options.ipv6Fraction = 0.3
-        options.vlanFraction = 0.2
-        options.impairments = .mix
         let path = NSTemporaryDirectory() + "flowtap-pipeline-\(getpid()).pcap"
-        let writer = try PcapWriter(path: path, linkType: .ethernet)
-        _ = try TrafficGenerator(options: options).generate { try writer.write(timestamp: $0, bytes: $1) }
-        try writer.flush()
+        try ImpairedCapture.write(to: path, sessions: 600, seed: 2026)
         Self.capturePath = path
         return path
     }

@@ -37,17 +37,9 @@ final class ShardedRunnerTests: XCTestCase {
 
     /// A capture with every impairment: reordering, retransmission, overlaps, IPv4/IPv6 fragments, VLANs, mid-stream starts.
     private func capture() throws -> String {
-        var options = TrafficGenerator.Options()
-        options.sessions = 1200
-        options.seed = 77
-        options.ipv6Fraction = 0.3
-        options.vlanFraction = 0.2
-        options.impairments = .mix
         let path = temporaryDirectory() + ".pcap"
         directories.append(path)
-        let writer = try PcapWriter(path: path, linkType: .ethernet)
-        _ = try TrafficGenerator(options: options).generate { try writer.write(timestamp: $0, bytes: $1) }
-        try writer.flush()
+        try ImpairedCapture.write(to: path, sessions: 1200, seed: 77)
         return path
     }
 
