@@ -31,39 +31,31 @@ public struct StatsRunner {
         var decoder = PacketDecoder(verifyChecksums: verifyChecksums)
         var truncated: [(String, Int)] = []
         var progress = self.progress
-        var filteredOut: UInt64 = 0
+        var gate = PacketGate(filter: filter, limit: limit)
         for file in files {
             let reader = try CaptureFileReader(path: file)
             progress?.begin(name: file, totalBytes: reader.totalBytes)
-            try readAll(reader, &decoder, &stats, &progress, &filteredOut)
+            try readAll(reader, &decoder, &stats, &progress, &gate)
             if reader.truncatedTail > 0 { truncated.append((file, reader.truncatedTail)) }
             progress?.end()
-            if let limit, stats.packets >= limit { break }
+            if gate.limitReached { break }
         }
         stats.anomalies = decoder.counters
         var result = Result(stats: stats, files: files, truncatedFiles: truncated)
-        result.filteredOut = filteredOut
+        result.filteredOut = gate.rejected
         return result
     }
 
     private func readAll(
         _ reader: CaptureFileReader, _ decoder: inout PacketDecoder, _ stats: inout TrafficStats,
-        _ progress: inout ProgressReporter?, _ filteredOut: inout UInt64
+        _ progress: inout ProgressReporter?, _ gate: inout PacketGate
     ) throws(CaptureError) {
         var packet = DecodedPacket()
-        while let record = try reader.next() {
-            if let limit, stats.packets >= limit { return }
-            if let filter {
-                let kept: Bool
-                do {
-                    kept = try filter.matches(bytes: record.bytes, originalLength: record.originalLength, linkType: record.linkType)
-                } catch {
-                    throw CaptureError(source: reader.path, reason: error.description)
-                }
-                if !kept {
-                    filteredOut &+= 1
-                    continue
-                }
+        while !gate.limitReached, let record = try reader.next() {
+            do {
+                guard try gate.admits(bytes: record.bytes, originalLength: record.originalLength, linkType: record.linkType) else { continue }
+            } catch {
+                throw CaptureError(source: reader.path, reason: error.description)
             }
             decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet)
             stats.add(record, packet)

@@ -51,12 +51,19 @@ public final class Pipeline<Sink: FlowEventSink> {
     /// timed out (sockets mode serves its sockets here).
     public var onTick: (() -> Void)?
     /// A tcpdump expression's filter: packets it rejects never reach a shard (counted).
-    public var filter: BPFFilter?
+    public var filter: BPFFilter? {
+        get { gate.filter }
+        set { gate.filter = newValue }
+    }
     /// Stop after this many packets have passed the filter (tcpdump's `-c`).
-    public var packetLimit: UInt64?
+    public var packetLimit: UInt64? {
+        get { gate.limit }
+        set { gate.limit = newValue }
+    }
     /// Packets read from the input, and those the filter rejected.
-    public private(set) var packetsRead: UInt64 = 0
-    public private(set) var packetsFilteredOut: UInt64 = 0
+    public var packetsRead: UInt64 { gate.read }
+    public var packetsFilteredOut: UInt64 { gate.rejected }
+    private var gate = PacketGate()
 
     /// One engine on the calling thread.
     public convenience init(config: FlowEngineConfig = FlowEngineConfig(), sink: Sink) {
@@ -94,31 +101,19 @@ public final class Pipeline<Sink: FlowEventSink> {
         }
     }
 
-    /// Whether the filter and the packet count let `record` through (counting what they keep out).
+    /// Whether the filter lets `record` through (counting what it keeps out).
     @inline(__always)
     private func admits(_ record: PacketRecord, source: String) throws(CaptureError) -> Bool {
-        packetsRead &+= 1
-        if let filter {
-            let kept: Bool
-            do {
-                kept = try filter.matches(bytes: record.bytes, originalLength: record.originalLength, linkType: record.linkType)
-            } catch {
-                throw CaptureError(source: source, reason: error.description)
-            }
-            if !kept {
-                packetsFilteredOut &+= 1
-                return false
-            }
+        do {
+            return try gate.admits(bytes: record.bytes, originalLength: record.originalLength, linkType: record.linkType)
+        } catch {
+            throw CaptureError(source: source, reason: error.description)
         }
-        return true
     }
 
     /// Whether `packetLimit` packets have passed the filter.
     @inline(__always)
-    private var limitReached: Bool {
-        guard let packetLimit else { return false }
-        return packetsRead &- packetsFilteredOut >= packetLimit
-    }
+    private var limitReached: Bool { gate.limitReached }
 
     /// One shard: the calling thread reads and runs the engine, as one engine would.
     private func runInline(files: [String]) throws(CaptureError) {
@@ -151,7 +146,8 @@ public final class Pipeline<Sink: FlowEventSink> {
         defer { engine.finish() }
         while shouldStop?() != true && !limitReached {
             if let record = try capture.next() {
-                packetsRead &+= 1
+                // The filter ran in the kernel: every packet that arrives has passed it.
+                gate.pass()
                 engine.process(record)
             }
             onTick?()
