@@ -40,13 +40,18 @@ public struct StreamCollector: FlowEventSink {
     }
 
     public mutating func flowData(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
-        let d = fromFirst ? 0 : 1
-        let room = max(0, maxBytesPerDirection - (open[flow.id]?.streams[d].count ?? 0))
-        open[flow.id, default: Flow(view: flow)].streams[d].append(contentsOf: bytes.prefix(room))
-        if bytes.count > room { open[flow.id]!.truncatedBytes[d] += bytes.count - room }
-        if flow.key.ipProtocol != 6 {
-            open[flow.id]!.datagramCount[d] += 1
-            if open[flow.id]!.datagrams[d].count < Self.maxListedDatagrams { open[flow.id]!.datagrams[d].append(bytes.count) }
+        // One dictionary access per event: the flow is changed in place.
+        Self.add(bytes, to: &open[flow.id, default: Flow(view: flow)], direction: fromFirst ? 0 : 1,
+                 datagram: flow.key.ipProtocol != 6, limit: maxBytesPerDirection)
+    }
+
+    static func add(_ bytes: UnsafeRawBufferPointer, to flow: inout Flow, direction d: Int, datagram: Bool, limit: Int) {
+        let room = max(0, limit - flow.streams[d].count)
+        flow.streams[d].append(contentsOf: bytes.prefix(room))
+        if bytes.count > room { flow.truncatedBytes[d] += bytes.count - room }
+        if datagram {
+            flow.datagramCount[d] += 1
+            if flow.datagrams[d].count < maxListedDatagrams { flow.datagrams[d].append(bytes.count) }
         }
     }
 
