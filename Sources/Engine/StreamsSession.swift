@@ -49,7 +49,8 @@ public struct StreamsSession {
             packets \(c.packets), flows \(c.flowsCreated) (normal \(c.destroyed[0]), reset \(c.destroyed[1]), timeout \(c.destroyed[2]), compromised \(c.destroyed[3])), \
             non-IP \(c.nonIP), fragments \(c.fragments) → datagrams \(c.reassembledDatagrams); \
             TCP: delivered \(t.deliveredBytes) B, retransmitted \(t.retransmittedBytes) B, overlap discarded \(t.overlapBytesDiscarded) B, \
-            gaps \(t.gaps) (\(t.gapBytes) B), memcap drops \(t.memcapDrops), mid-stream pickups \(t.midstreamPickups), stray segments \(c.tcpWithoutFlow); \
+            gaps \(t.gaps) (\(t.gapBytes) B), holes skipped at the direction cap \(t.directionCapSkips), under pool pressure \(t.pressureSkips), \
+            memcap drops \(t.memcapDrops), mid-stream pickups \(t.midstreamPickups) (start moved back \(t.midstreamStartsMovedBack)), stray segments \(c.tcpWithoutFlow); \
             defragment: \(f)
             """
         if pipeline.packetsFilteredOut > 0 { report += "; packets the filter rejected \(pipeline.packetsFilteredOut)" }

@@ -20,11 +20,14 @@ public struct SegmentPool {
     private var chunks: [UnsafeMutableRawPointer] = []
     private var freeHead: Int32 = -1
     public let maxPages: Int
+    /// Above this many pages in use (three quarters of the pool), heavy directions make room from their own holes.
+    public let pressurePages: Int
     public private(set) var pagesInUse = 0
     public private(set) var peakPagesInUse = 0
 
     public init(maxBytes: Int) {
         maxPages = max(Self.pagesPerChunk, maxBytes / Self.pageSize)
+        pressurePages = maxPages - maxPages / 4
     }
 
     /// Releases the chunks; the pool must not be used afterwards.

@@ -29,7 +29,11 @@ public struct TCPReassemblyCounters: Sendable, Equatable {
     public var gapBytes: UInt64 = 0
     public var memcapDrops: UInt64 = 0
     public var directionCapSkips: UInt64 = 0
+    /// Holes skipped because the pool was under pressure and the direction held more than a light share.
+    public var pressureSkips: UInt64 = 0
     public var midstreamPickups: UInt64 = 0
+    /// Mid-stream starts moved back to an earlier segment (or the peer's ACK) that arrived while the start was held.
+    public var midstreamStartsMovedBack: UInt64 = 0
     public var droppedWithoutSYN: UInt64 = 0
     public var dataAfterClose: UInt64 = 0
     /// SYNs that came again with another initial sequence number before any data, and restarted the stream there.
@@ -54,10 +58,12 @@ public struct TCPReassemblyCounters: Sendable, Equatable {
 public struct TCPReassembler {
     static let fin: UInt8 = 0x01, syn: UInt8 = 0x02, rst: UInt8 = 0x04, ack: UInt8 = 0x10
 
-    /// One direction of a connection: 40 bytes (the flags byte sits in the padding before the 8-byte fields).
+    /// One direction of a connection: 40 bytes.
     struct DirectionState {
-        static let hasBase: UInt8 = 1, synSeen: UInt8 = 2, finSeen: UInt8 = 4, closed: UInt8 = 8
-        static let resetPending: UInt8 = 16, peerAckValid: UInt8 = 32, midstream: UInt8 = 64, delivered: UInt8 = 128
+        static let hasBase: UInt16 = 1, synSeen: UInt16 = 2, finSeen: UInt16 = 4, closed: UInt16 = 8
+        static let resetPending: UInt16 = 16, peerAckValid: UInt16 = 32, midstream: UInt16 = 64, delivered: UInt16 = 128
+        /// A mid-stream start not yet settled: nothing is delivered, and an earlier segment may still move the start back.
+        static let startHeld: UInt16 = 256
 
         var nextSequence: UInt32 = 0
         var finSequence: UInt32 = 0
@@ -65,18 +71,23 @@ public struct TCPReassembler {
         /// The highest ACK the other side sent for this stream.
         var peerAck: UInt32 = 0
         var head: Int32 = -1
-        var flags: UInt8 = 0
-        var bufferedBytes = 0
-        /// Packet time at which the current hole was first seen (0: none).
+        /// The last node of the list, so data beyond everything buffered is appended without a walk.
+        var tail: Int32 = -1
+        /// Pool pages this direction holds: what it costs, whatever the segment sizes.
+        var pages: Int32 = 0
+        var flags: UInt16 = 0
+        /// Packet time at which the current hole (or the held start) was first seen (0: none).
         var holeSince: Int64 = 0
 
-        func has(_ flag: UInt8) -> Bool { flags & flag != 0 }
+        func has(_ flag: UInt16) -> Bool { flags & flag != 0 }
     }
 
     public var config: TCPReassemblyConfig
     public private(set) var counters = TCPReassemblyCounters()
     var directions: [DirectionState] = []
     var pool: SegmentPool
+    /// List nodes stepped over while placing out-of-order data: the work the bounds keep linear in packets.
+    var nodesWalked: UInt64 = 0
 
     public init(config: TCPReassemblyConfig = TCPReassemblyConfig()) {
         self.config = config
@@ -180,12 +191,19 @@ public struct TCPReassembler {
             }
             var base = start
             let peer = directions[d]
-            if peer.has(DirectionState.peerAckValid) && SequenceNumber.lessOrEqual(peer.peerAck, start)
-                && SequenceNumber.distance(from: peer.peerAck, to: start) <= config.maxBufferedBytesPerDirection {
-                base = peer.peerAck
+            directions[d].flags |= DirectionState.hasBase | DirectionState.midstream
+            if peer.has(DirectionState.peerAckValid) {
+                if SequenceNumber.lessOrEqual(peer.peerAck, start)
+                    && SequenceNumber.distance(from: peer.peerAck, to: start) <= config.maxBufferedBytesPerDirection {
+                    base = peer.peerAck
+                }
+            } else if config.midstreamHoldNanoseconds > 0 {
+                // Nothing tells where the stream starts yet: an earlier segment may still arrive
+                // (reordered), so hold what comes until the peer's ACK, time or size settles it.
+                directions[d].flags |= DirectionState.startHeld
+                directions[d].holeSince = max(time, 1)
             }
             directions[d].nextSequence = base
-            directions[d].flags |= DirectionState.hasBase | DirectionState.midstream
             counters.midstreamPickups &+= 1
         }
         if directions[d].has(DirectionState.closed) {
@@ -213,6 +231,13 @@ public struct TCPReassembler {
     ) {
         var start = start
         var bytes = payload
+        let held = directions[d].has(DirectionState.startHeld)
+        if held && SequenceNumber.lessThan(start, directions[d].nextSequence)
+            && SequenceNumber.distance(from: start, to: directions[d].nextSequence) <= config.maxBufferedBytesPerDirection {
+            // Nothing was delivered yet: the stream starts at this earlier segment.
+            directions[d].nextSequence = start
+            counters.midstreamStartsMovedBack &+= 1
+        }
         let next = directions[d].nextSequence
         if SequenceNumber.lessThan(start, next) {
             let old = SequenceNumber.distance(from: start, to: next)
@@ -233,24 +258,30 @@ public struct TCPReassembler {
             }
             if limit < bytes.count { bytes = UnsafeRawBufferPointer(rebasing: bytes[..<limit]) }
         }
-        if start == directions[d].nextSequence && directions[d].head < 0 {
+        if start == directions[d].nextSequence && directions[d].head < 0 && !held {
             deliver(d, fromFirst: fromFirst, bytes, receiver: &receiver)
             return
         }
-        counters.outOfOrderSegments &+= 1
-        if directions[d].bufferedBytes + bytes.count > config.maxBufferedBytesPerDirection {
-            counters.directionCapSkips &+= 1
-            while directions[d].head >= 0 && directions[d].bufferedBytes + bytes.count > config.maxBufferedBytesPerDirection {
+        if !held { counters.outOfOrderSegments &+= 1 }
+        // Room: the direction's own cap, tighter for a heavy direction while the shared pool is under pressure.
+        let needed = (bytes.count + SegmentPool.pageSize - 1) / SegmentPool.pageSize
+        let pressured = pool.pagesInUse + needed > pool.pressurePages
+        let capPages = (pressured ? config.lightDirectionBytes : config.maxBufferedBytesPerDirection) / SegmentPool.pageSize
+        if Int(directions[d].pages) + needed > capPages && directions[d].head >= 0 {
+            if pressured { counters.pressureSkips &+= 1 } else { counters.directionCapSkips &+= 1 }
+            settle(d)
+            while directions[d].head >= 0 && Int(directions[d].pages) + needed > capPages {
                 skipHole(d, fromFirst: fromFirst, upTo: nil, time: time, receiver: &receiver)
             }
             // The delivery point may have moved past part of the new bytes.
-            if SequenceNumber.lessThan(start, directions[d].nextSequence) {
+            if !SequenceNumber.lessThan(directions[d].nextSequence, start) {
                 accept(d, fromFirst: fromFirst, start: start, payload: bytes, time: time, receiver: &receiver)
                 return
             }
         }
         if !insert(d, start: start, bytes) {
             // Memcap: free this direction's buffer by skipping its holes, then try once more.
+            settle(d)
             while directions[d].head >= 0 { skipHole(d, fromFirst: fromFirst, upTo: nil, time: time, receiver: &receiver) }
             if SequenceNumber.lessOrEqual(start, directions[d].nextSequence) {
                 accept(d, fromFirst: fromFirst, start: start, payload: bytes, time: time, receiver: &receiver)
@@ -258,23 +289,39 @@ public struct TCPReassembler {
             }
             if !insert(d, start: start, bytes) { counters.memcapDrops &+= 1 }
         }
+        if directions[d].has(DirectionState.startHeld) { return }
         drain(d, fromFirst: fromFirst, receiver: &receiver)
         if directions[d].head >= 0 && directions[d].holeSince == 0 { directions[d].holeSince = max(time, 1) }
     }
 
-    /// Copies the parts of [start, start+count) not yet buffered into new nodes (first-seen wins).
+    /// Ends a held start: from here on the direction delivers as any other.
+    private mutating func settle(_ d: Int) {
+        guard directions[d].has(DirectionState.startHeld) else { return }
+        directions[d].flags &= ~DirectionState.startHeld
+        directions[d].holeSince = 0
+    }
+
+    /// Copies the parts of [start, start+count) not yet buffered into the list (first-seen wins),
+    /// filling the free end of the page before them when they continue it.
     /// Returns false when the pool ran out; what was inserted stays.
     private mutating func insert(_ d: Int, start: UInt32, _ bytes: UnsafeRawBufferPointer) -> Bool {
         var position = start
         var offset = 0
         var previous: Int32 = -1
         var current = directions[d].head
+        let tail = directions[d].tail
+        if tail >= 0 && !SequenceNumber.lessThan(position, pool.nodes[Int(tail)].sequence &+ UInt32(pool.nodes[Int(tail)].length)) {
+            // Beyond everything buffered (the usual case): append without walking the list.
+            previous = tail
+            current = -1
+        }
         while offset < bytes.count {
             while current >= 0 {
                 let node = pool.nodes[Int(current)]
                 if SequenceNumber.lessThan(position, node.sequence &+ UInt32(node.length)) { break }
                 previous = current
                 current = node.next
+                nodesWalked &+= 1
             }
             if current >= 0 && SequenceNumber.lessOrEqual(pool.nodes[Int(current)].sequence, position) {
                 // Already buffered: the earlier copy wins.
@@ -294,6 +341,19 @@ public struct TCPReassembler {
                 counters.overlapBytesDiscarded &+= UInt64(bytes.count - offset)
                 return true
             }
+            if previous >= 0 {
+                // Continue the previous node's page when these bytes follow it: small segments share pages.
+                let p = pool.nodes[Int(previous)]
+                let room = SegmentPool.pageSize - Int(p.length)
+                if room > 0 && p.sequence &+ UInt32(p.length) == position {
+                    let length = min(room, holeLength)
+                    (pool.page(previous) + Int(p.length)).copyMemory(from: bytes.baseAddress! + offset, byteCount: length)
+                    pool.nodes[Int(previous)].length = p.length + UInt16(length)
+                    position &+= UInt32(length)
+                    offset += length
+                    holeLength -= length
+                }
+            }
             while holeLength > 0 {
                 let length = min(holeLength, SegmentPool.pageSize)
                 let node = pool.allocate()
@@ -303,11 +363,12 @@ public struct TCPReassembler {
                 pool.nodes[Int(node)].length = UInt16(length)
                 pool.nodes[Int(node)].next = current
                 if previous < 0 { directions[d].head = node } else { pool.nodes[Int(previous)].next = node }
+                if current < 0 { directions[d].tail = node }
                 previous = node
                 position &+= UInt32(length)
                 offset += length
                 holeLength -= length
-                directions[d].bufferedBytes += length
+                directions[d].pages += 1
             }
         }
         return true
@@ -327,7 +388,8 @@ public struct TCPReassembler {
                 bytes = UnsafeRawBufferPointer(rebasing: bytes[skip...])
             }
             directions[d].head = node.next
-            directions[d].bufferedBytes -= Int(node.length)
+            if node.next < 0 { directions[d].tail = -1 }
+            directions[d].pages -= 1
             if SequenceNumber.lessThan(next, nodeEnd) { deliver(d, fromFirst: fromFirst, bytes, receiver: &receiver) }
             pool.free(index)
         }
@@ -360,8 +422,32 @@ public struct TCPReassembler {
         if directions[d].head >= 0 { directions[d].holeSince = max(time, 1) }
     }
 
+    /// A held start settles when the peer ACKs (moving the start back to that ACK when it lies
+    /// just before), when it was held long enough, or when it holds too much.
+    private mutating func settleHeldStart<R: TCPStreamReceiver>(_ d: Int, fromFirst: Bool, time: Int64, receiver: inout R) {
+        let state = directions[d]
+        if state.has(DirectionState.peerAckValid) {
+            if SequenceNumber.lessThan(state.peerAck, state.nextSequence)
+                && SequenceNumber.distance(from: state.peerAck, to: state.nextSequence) <= config.maxBufferedBytesPerDirection {
+                // The peer has not received the bytes from its ACK on: they are the stream's start, still to come.
+                directions[d].nextSequence = state.peerAck
+                counters.midstreamStartsMovedBack &+= 1
+            }
+        } else if time - state.holeSince <= config.midstreamHoldNanoseconds
+                    && Int(state.pages) * SegmentPool.pageSize < config.midstreamHoldBytes {
+            return
+        }
+        settle(d)
+        drain(d, fromFirst: fromFirst, receiver: &receiver)
+        if directions[d].head >= 0 { directions[d].holeSince = max(time, 1) }
+    }
+
     /// Hole timeouts, FIN and RST completion for one direction.
     private mutating func checkHoles<R: TCPStreamReceiver>(_ d: Int, fromFirst: Bool, time: Int64, receiver: inout R) {
+        if directions[d].has(DirectionState.startHeld) {
+            settleHeldStart(d, fromFirst: fromFirst, time: time, receiver: &receiver)
+            if directions[d].has(DirectionState.startHeld) { return }
+        }
         var state = directions[d]
         if state.head >= 0 && state.holeSince > 0 {
             let waited = time - state.holeSince
@@ -395,6 +481,8 @@ public struct TCPReassembler {
     /// Delivers everything buffered in a slot, skipping holes, before the connection ends.
     public mutating func flush<R: TCPStreamReceiver>(slot: Int, time: Int64, receiver: inout R) {
         guard 2 * slot + 1 < directions.count else { return }
+        settle(2 * slot)
+        settle(2 * slot + 1)
         while directions[2 * slot].head >= 0 { skipHole(2 * slot, fromFirst: true, upTo: nil, time: time, receiver: &receiver) }
         while directions[2 * slot + 1].head >= 0 { skipHole(2 * slot + 1, fromFirst: false, upTo: nil, time: time, receiver: &receiver) }
     }

@@ -6,7 +6,13 @@
 ///   delivered. Without a SYN (handshake not captured) the stream is picked
 ///   up mid-stream at the first data byte, or at the peer's ACK number when
 ///   that lies just before it, so an earlier segment that arrives late still
-///   fills in. `requireSYN` restores the original SF-TAP behaviour. A SYN or SYN-ACK
+///   fills in. With no ACK from the peer yet, the start is *held*: nothing is
+///   delivered until the peer's ACK arrives (an ACK just before the first
+///   byte moves the start back to it), `midstreamHoldNanoseconds` of packet
+///   time pass, or `midstreamHoldBytes` are buffered; a segment with an
+///   earlier sequence number that arrives meanwhile becomes the start
+///   (`midstreamStartsMovedBack`). This is what lets a reordered first
+///   segment (the request line, the ClientHello) land. `requireSYN` restores the original SF-TAP behaviour. A SYN or SYN-ACK
 ///   repeated with another initial sequence number before any byte of its
 ///   direction was delivered restarts the stream at the new one
 ///   (`synSequenceChanges`).
@@ -24,12 +30,23 @@
 /// - **FIN / RST.** A FIN closes its direction once every byte before it was
 ///   delivered; both closed means `.closed`. An RST resets once the sender's
 ///   data before it was delivered (an RST that overtakes data waits for it).
-/// - **Memcap.** `maxBufferedBytesTotal` bounds the shared pool. When it is
-///   full, the direction that needs room skips its oldest hole to drain; if it
-///   still cannot buffer, the new bytes are dropped and counted in `memcapDrops`.
+/// - **Memory per direction.** A direction is charged the pool pages it holds
+///   (512 bytes each, whatever the segment sizes), so a flood of 1-byte
+///   out-of-order segments reaches `maxBufferedBytesPerDirection` of real
+///   memory, not of payload, and then skips its own holes (`directionCapSkips`).
+///   Data beyond everything buffered is appended at the list's tail without a
+///   walk, and a list never exceeds the direction's page cap, so work stays
+///   linear in packets.
+/// - **Memcap.** `maxBufferedBytesTotal` bounds the shared pool. Once three
+///   quarters of it are in use, a direction holding more than
+///   `lightDirectionBytes` must make room by skipping its own oldest holes
+///   (`pressureSkips`): floods into many flows cannot take the last quarter
+///   from flows that buffer little. When the pool is full, the direction that
+///   needs room skips its holes to drain; if it still cannot buffer, the new
+///   bytes are dropped and counted in `memcapDrops`.
 ///
 /// Every limit that is hit is counted in `TCPReassemblyCounters` (`gaps`/`gapBytes`,
-/// `overlapBytesDiscarded`, `memcapDrops`, `directionCapSkips`, `droppedWithoutSYN`) and shown in
+/// `overlapBytesDiscarded`, `memcapDrops`, `directionCapSkips`, `pressureSkips`, `droppedWithoutSYN`) and shown in
 /// the commands' summaries.
 public struct TCPReassemblyConfig: Sendable {
     public var requireSYN = false
@@ -37,5 +54,11 @@ public struct TCPReassemblyConfig: Sendable {
     public var maxBufferedBytesTotal = 512 << 20
     public var gapTimeoutNanoseconds: Int64 = 10_000_000_000
     public var ackedGapWaitNanoseconds: Int64 = 1_000_000_000
+    /// How long (packet time) a mid-stream start waits for earlier segments when the peer has not ACKed; 0 never holds.
+    public var midstreamHoldNanoseconds: Int64 = 500_000_000
+    /// How much a held mid-stream start may buffer before it settles.
+    public var midstreamHoldBytes = 64 << 10
+    /// Under pool pressure, the most a direction may keep buffered.
+    public var lightDirectionBytes = 32 << 10
     public init() {}
 }

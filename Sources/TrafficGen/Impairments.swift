@@ -33,6 +33,12 @@ extension TrafficGenerator {
         /// data segment in each direction is then never reordered, so a receiver
         /// that picks the flow up at its first segment still gets every byte.
         public var midstream = 0.0
+        /// Lets the first data segment of a mid-stream session be reordered like
+        /// any other (as when a capture starts inside a reordered burst): a
+        /// receiver then gets every byte only if it holds the stream's start until
+        /// the earlier segment arrives. Off by default, which keeps earlier seeds'
+        /// captures unchanged.
+        public var reorderMidstreamStart = false
         /// Chance that a TCP session just stops after its last ACK (no FIN, no RST).
         public var noFIN = 0.0
         /// Chance that a TCP session ends with an RST (from either side, after all

@@ -80,7 +80,7 @@ struct TCPSessionWriter {
         var started = (client: false, server: false)
         for (fromClient, bytes) in s.messages {
             let first = fromClient ? !started.client : !started.server
-            burst(fromClient, bytes, keepFirstInPlace: midstream >= 0 && first)
+            burst(fromClient, bytes, keepFirstInPlace: midstream >= 0 && first && !impairments.reorderMidstreamStart)
             if fromClient { started.client = true } else { started.server = true }
         }
 

@@ -18,6 +18,9 @@ struct GenerateCommand: ParsableCommand {
                         (half of them out of order)
           --midstream   a TCP session lacks its SYN, SYN and SYN-ACK, or the
                         whole handshake
+          --reorder-midstream-start
+                        a mid-stream session's first data segment may be
+                        reordered too (off: it stays first)
           --rst         a TCP session ends with an RST instead of FINs
           --no-fin      a TCP session just stops (left to an idle timeout)
           --seq-wrap    TCP sequence numbers wrap past 2^32 inside the data
@@ -79,6 +82,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Chance a TCP session is captured without (part of) its handshake.")
     var midstream: Double?
 
+    @Flag(name: .customLong("reorder-midstream-start"), help: "Let a mid-stream session's first data segment be reordered too.")
+    var reorderMidstreamStart = false
+
     @Option(name: .customLong("no-fin"), help: "Chance a TCP session ends without FIN or RST.")
     var noFIN: Double?
 
@@ -118,6 +124,7 @@ struct GenerateCommand: ParsableCommand {
         if let noFIN { i.noFIN = noFIN }
         if let rst { i.rst = rst }
         if let sequenceWrap { i.sequenceWrap = sequenceWrap }
+        i.reorderMidstreamStart = reorderMidstreamStart
         return i
     }
 

@@ -164,6 +164,51 @@ final class TCPReassemblerTests: XCTestCase {
         XCTAssertEqual(r2.counters.droppedWithoutSYN, 2)
     }
 
+    /// No handshake and no ACK yet: the start is held, so a first segment that arrives second still
+    /// lands; the peer's ACK, the hold time or the hold size settles the start.
+    func testHeldMidstreamStartTakesAnEarlierSegmentThatArrivesLate() {
+        let late = [
+            Segment(fromFirst: true, flags: ACK, sequence: 110, payload: Array("ld".utf8)),
+            Segment(fromFirst: true, flags: ACK, sequence: 100, payload: Array("hello, wor".utf8)),
+            Segment(fromFirst: false, flags: ACK, sequence: 5000, acknowledgement: 112, payload: []),
+        ]
+        var (c, _, r) = run(late)
+        XCTAssertEqual(String(decoding: c.streams[0], as: UTF8.self), "hello, world")
+        XCTAssertEqual(c.gaps, [0, 0])
+        XCTAssertEqual(r.counters.midstreamStartsMovedBack, 1)
+        // Without the hold (the behaviour before it), the first segment seen is the start and the earlier one is lost.
+        var noHold = TCPReassemblyConfig()
+        noHold.midstreamHoldNanoseconds = 0
+        (c, _, _) = run(late, config: noHold)
+        XCTAssertEqual(String(decoding: c.streams[0], as: UTF8.self), "ld")
+        // The peer's ACK just before the held start moves it back; the missing bytes are a hole until they come.
+        (c, _, r) = run([
+            Segment(fromFirst: true, flags: ACK, sequence: 110, payload: Array("ld".utf8)),
+            Segment(fromFirst: false, flags: ACK, sequence: 5000, acknowledgement: 100, payload: []),
+            Segment(fromFirst: true, flags: ACK, sequence: 100, payload: Array("hello, wor".utf8)),
+        ])
+        XCTAssertEqual(String(decoding: c.streams[0], as: UTF8.self), "hello, world")
+        // An ACK past the held bytes settles the start at once: they are delivered with that packet.
+        (c, _, _) = run([
+            Segment(fromFirst: true, flags: ACK, sequence: 100, payload: Array("abc".utf8)),
+            Segment(fromFirst: false, flags: ACK, sequence: 5000, acknowledgement: 103, payload: []),
+        ])
+        XCTAssertEqual(c.streams[0], Array("abc".utf8))
+        // With no ACK at all (a one-way capture), the hold ends after its time...
+        (c, _, _) = run([
+            Segment(fromFirst: true, flags: ACK, sequence: 100, payload: Array("abc".utf8)),
+            Segment(fromFirst: true, flags: ACK, sequence: 103, payload: Array("def".utf8)),
+        ], times: [1, 600_000_000])
+        XCTAssertEqual(c.streams[0], Array("abcdef".utf8))
+        // ...or once it holds 64 KiB.
+        let chunk = [UInt8](repeating: 1, count: 1400)
+        var many: [Segment] = []
+        for k in 0 ..< 50 { many.append(Segment(fromFirst: true, flags: ACK, sequence: 100 + UInt32(k * 1400), payload: chunk)) }
+        (c, _, _) = run(many)
+        XCTAssertGreaterThanOrEqual(c.streams[0].count, 64 << 10)
+        XCTAssertEqual(c.gaps, [0, 0])
+    }
+
     func testResetInOrderAndResetThatOvertakesData() {
         let isn: UInt32 = 10
         var segments = [
