@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: [
             "TestSupport", "Engine", "Abstraction", "FlowDispatch", "CaptureTools", "FlowCore", "Sharding", "SFTapCodec", "Outputs", "CShims",
             "UnixSockets", "SFTapConfig", "Classify", "Capture", "Filters", "Flows", "Defragment", "Reassembly", "Wire", "PacketCore", "TrafficGen",
-        ], exclude: ["Golden"]),
+        ], exclude: ["Golden", "Tunnels"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_deps=(libpcap-dev libvectorscan-dev zlib1g-dev pkg-config)
 # Oracles for differential tests and peers for benchmarks; tests skip cleanly without them.
-oracle_deps=(tcpdump tshark tcpflow libndpi-bin time python3 iproute2)
+oracle_deps=(tcpdump tshark tcpflow libndpi-bin time python3 iproute2 curl openssl)
 
 missing=()
 for pkg in "${build_deps[@]}" "${oracle_deps[@]}"; do

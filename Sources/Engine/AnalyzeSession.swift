@@ -59,6 +59,9 @@ public struct AnalyzeSession {
         let c = sink.counters
         var report = "packets \(engine.packets), flows \(engine.flowsCreated); HTTP flows \(c.httpFlows) (\(sink.http.counters.transactions) transactions, \(sink.http.counters.parseErrors) errors), TLS flows \(c.tlsFlows), DNS: \(c.dnsDatagrams) datagrams, \(c.dnsTCPFlows) TCP flows (\(sink.dns.counters.messages) messages, \(sink.dns.counters.errors) errors), QUIC flows \(c.quicFlows) (\(sink.quic.counters.records) records, \(sink.quic.counters.decrypted) Initial packets decrypted, \(sink.quic.counters.errors) errors)"
         if filteredOut > 0 { report += "; packets the filter rejected \(filteredOut)" }
+        if c.connectTunnels > 0 || c.socksFlows > 0 {
+            report += "; tunnels: CONNECT \(c.connectTunnels), SOCKS \(c.socksTunnels) of \(c.socksFlows) handshakes (\(c.socksFailed) refused or malformed)"
+        }
         // A limit that was hit is said, not only counted.
         let over = [("DNS", sink.dns.counters.droppedFlows, sink.dns.maxFlows), ("TLS", sink.tls.counters.droppedFlows, sink.tls.maxFlows),
                     ("QUIC", sink.quic.counters.droppedFlows, sink.quic.maxFlows)].filter { $0.1 > 0 }

@@ -52,9 +52,17 @@ public final class AnalyzeSink: FlowEventSink {
         public var givenUpTCPFlows: UInt64 = 0
         /// With a config: UDP datagrams no rule matched (no `udp_default`).
         public var unclassifiedDatagrams: UInt64 = 0
+        /// HTTP CONNECT tunnels (not carrying plain HTTP) whose bytes were routed again by their first bytes.
+        public var connectTunnels: UInt64 = 0
+        /// SOCKS handshakes read; of them, those that opened a tunnel (then routed by its first bytes) and
+        /// those refused or malformed.
+        public var socksFlows: UInt64 = 0
+        public var socksTunnels: UInt64 = 0
+        public var socksFailed: UInt64 = 0
     }
 
-    enum Route: UInt8 { case undecided, http, tls, dns, quic, none }
+    /// `socks`: a SOCKS handshake is being read; its tunnel is routed afterwards.
+    enum Route: UInt8 { case undecided, http, tls, dns, quic, socks, none }
 
     /// What a direction's first bytes say.
     enum FirstBytes: Equatable {
@@ -73,6 +81,10 @@ public final class AnalyzeSink: FlowEventSink {
         var chunksSeen: UInt8 = 0
         /// Bytes held until the route is known.
         var held: HeldStream?
+        /// The SOCKS handshake in front of the flow's tunnel.
+        var socks: SOCKSHandshake?
+        /// The flow's bytes now are a tunnel's (after CONNECT or SOCKS): routed by first bytes, whatever the config.
+        var inTunnel = false
     }
 
     /// Built-in routing examines at most this many first bytes of a direction.
@@ -114,6 +126,7 @@ public final class AnalyzeSink: FlowEventSink {
     private init(bodies: Bool, analyzerFlows: Int, classification: SFTapClassification?, classifier: Classifier?, emit: @escaping (String) -> Void) {
         var options = HTTPAnalyzer.Options()
         options.bodies = bodies
+        options.handOffTunnels = true
         http = HTTPAnalyzer(options: options, emit: emit)
         tls = TLSAnalyzer(maxFlows: analyzerFlows, emit: emit)
         dns = DNSAnalyzer(maxFlows: analyzerFlows, emit: emit)
@@ -178,7 +191,7 @@ public final class AnalyzeSink: FlowEventSink {
         }
         guard key.ipProtocol == 6, flow.slot < flows.count, flows[flow.slot].id == flow.id, !bytes.isEmpty else { return }
         if flows[flow.slot].route == .undecided {
-            if classifier != nil {
+            if classifier != nil && !flows[flow.slot].inTunnel {
                 holdForClassifier(flow, fromFirst: fromFirst, bytes: bytes, time: time)
             } else {
                 routeByFirstBytes(flow, fromFirst: fromFirst, bytes: bytes, time: time)
@@ -194,11 +207,56 @@ public final class AnalyzeSink: FlowEventSink {
         let fromClient = fromFirst == state.clientIsFirst
         let t = Self.seconds(time)
         switch state.route {
-        case .http: http.data(flow: flow.id, fromClient: fromClient, bytes: bytes, time: t)
+        case .http:
+            if http.data(flow: flow.id, fromClient: fromClient, bytes: bytes, time: t) { connectTunnel(flow, time: time) }
         case .tls: tls.data(flow: flow.id, fromClient: fromClient, bytes: bytes, time: t)
         case .dns: dns.data(flow: flow.id, fromClient: fromClient, bytes: bytes, time: t)
+        case .socks: socksData(flow, fromClient: fromClient, bytes: bytes, time: time)
         case .undecided, .quic, .none: break
         }
+    }
+
+    // MARK: Tunnels
+
+    /// A CONNECT tunnel the HTTP analyzer handed back (not plain HTTP): its bytes are routed again by
+    /// their first bytes, so TLS through a proxy is analysed as TLS.
+    func connectTunnel(_ flow: FlowView, time: Timestamp) {
+        let chunks = http.takeTunnel(flow: flow.id)
+        counters.connectTunnels &+= 1
+        openTunnel(flow)
+        let clientIsFirst = flows[flow.slot].clientIsFirst
+        for chunk in chunks where !chunk.bytes.isEmpty {
+            chunk.bytes.withUnsafeBytes { flowData(flow, fromFirst: chunk.fromClient == clientIsFirst, bytes: $0, time: time) }
+        }
+    }
+
+    func socksData(_ flow: FlowView, fromClient: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
+        // The first chunk routed here is the client's greeting or request, which names the version.
+        let socks = flows[flow.slot].socks ?? SOCKSHandshake(version: bytes.first == 4 ? .four : .five)
+        flows[flow.slot].socks = socks
+        switch socks.consume(fromClient: fromClient, bytes) {
+        case .handshaking:
+            break
+        case .failed:
+            counters.socksFailed &+= 1
+            flows[flow.slot].socks = nil
+            flows[flow.slot].route = .none
+        case .tunnel:
+            counters.socksTunnels &+= 1
+            openTunnel(flow)
+            let clientIsFirst = flows[flow.slot].clientIsFirst
+            for chunk in socks.early {
+                chunk.bytes.withUnsafeBytes { flowData(flow, fromFirst: chunk.fromClient == clientIsFirst, bytes: $0, time: time) }
+            }
+        }
+    }
+
+    /// The flow's next bytes are a tunnel's: routed from scratch by their first bytes.
+    private func openTunnel(_ flow: FlowView) {
+        let clientIsFirst = flows[flow.slot].clientIsFirst
+        flows[flow.slot] = FlowState(id: flow.id)
+        flows[flow.slot].clientIsFirst = clientIsFirst
+        flows[flow.slot].inTunnel = true
     }
 
     func dnsDatagram(_ key: FlowKey, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
@@ -243,6 +301,8 @@ public final class AnalyzeSink: FlowEventSink {
         let client = clientIsFirst ? one : two, server = clientIsFirst ? two : one
         let t = Self.seconds(time)
         switch route {
+        case .socks:
+            counters.socksFlows &+= 1
         case .http:
             counters.httpFlows &+= 1
             http.open(flow: flow.id, client: HTTPEndpoint(ip: client.ip, port: client.port), server: HTTPEndpoint(ip: server.ip, port: server.port),
@@ -303,7 +363,7 @@ public final class AnalyzeSink: FlowEventSink {
         case .tls: tls.close(flow: flow.id, time: Self.seconds(time))
         case .dns: dns.close(flow: flow.id)
         case .quic: quic.close(flow: flow.id, time: Self.seconds(time))
-        case .undecided, .none: break
+        case .undecided, .socks, .none: break
         }
         flows[flow.slot] = FlowState()
     }

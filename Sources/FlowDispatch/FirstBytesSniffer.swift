@@ -88,6 +88,7 @@ extension AnalyzeSink {
             return .decided(.tls, senderIsClient: bytes[5] != 2) // a ServerHello came first
         }
         if key.port1 == 53 || key.port2 == 53 { return .decided(.dns, senderIsClient: (fromFirst ? key.port1 : key.port2) != 53) }
+        if SOCKSHandshake.starts(bytes) != nil { return .decided(.socks, senderIsClient: true) }
         let maybeTLS = bytes.count < 6 && (bytes.isEmpty || bytes[0] == 0x16) && (bytes.count < 2 || bytes[1] == 0x03)
         return http == .needMore || maybeTLS ? .needMore : .no
     }

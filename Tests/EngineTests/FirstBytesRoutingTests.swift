@@ -1,5 +1,6 @@
 import Capture
 import Engine
+@testable import FlowDispatch
 import FlowCore
 import Foundation
 import Outputs
@@ -76,5 +77,54 @@ final class FirstBytesRoutingTests: XCTestCase {
         XCTAssertEqual(records.count, 4, records.joined(separator: "\n"))
         for method in ["\"GET\"", "\"PROPFIND\"", "\"BREW\""] { XCTAssertTrue(records.contains { $0.contains(method) }, method) }
         XCTAssertTrue(records.contains { $0.contains("HTTP/0.9") && $0.contains("/old") })
+    }
+}
+
+/// The SOCKS handshake reader alone: split and coalesced messages, logins, refusals and bytes that are no SOCKS.
+final class SOCKSHandshakeTests: XCTestCase {
+    func feed(_ socks: SOCKSHandshake, _ fromClient: Bool, _ bytes: [UInt8]) -> SOCKSHandshake.Outcome {
+        bytes.withUnsafeBytes { socks.consume(fromClient: fromClient, $0) }
+    }
+
+    func testSOCKS5SplitCoalescedAndWithALogin() {
+        let hello: [UInt8] = [0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]
+        // Greeting split over two chunks; login; request and the first tunnel bytes in one chunk.
+        let s = SOCKSHandshake(version: .five)
+        XCTAssertEqual(feed(s, true, [5]), .handshaking)
+        XCTAssertEqual(feed(s, true, [2, 0, 2]), .handshaking)
+        XCTAssertEqual(feed(s, false, [5, 2]), .handshaking)
+        XCTAssertEqual(feed(s, true, [1, 1, 0x75, 2, 0x70, 0x77]), .handshaking)
+        XCTAssertEqual(feed(s, false, [1, 0]), .handshaking)
+        XCTAssertEqual(feed(s, true, [5, 1, 0, 3, 4] + Array("a.io".utf8) + [1, 187] + hello), .handshaking)
+        XCTAssertEqual(feed(s, false, [5, 0, 0, 1, 127, 0, 0, 1, 1, 187]), .tunnel)
+        XCTAssertEqual(s.early.count, 1)
+        XCTAssertEqual(s.early.first?.bytes, hello)
+        XCTAssertEqual(s.early.first?.fromClient, true)
+    }
+
+    func testRefusalsAndNonSOCKSFail() {
+        var s = SOCKSHandshake(version: .five)
+        XCTAssertEqual(feed(s, true, [5, 1, 0]), .handshaking)
+        XCTAssertEqual(feed(s, false, [5, 0xFF]), .failed) // no acceptable method
+        s = SOCKSHandshake(version: .five)
+        _ = feed(s, true, [5, 1, 2])
+        _ = feed(s, false, [5, 2])
+        XCTAssertEqual(feed(s, false, [1, 1]), .failed) // login refused
+        s = SOCKSHandshake(version: .four)
+        XCTAssertEqual(feed(s, true, [4, 1, 0, 80, 10, 0, 0, 1, 0x75, 0]), .handshaking)
+        XCTAssertEqual(feed(s, false, [0, 91, 0, 0, 0, 0, 0, 0]), .failed) // request rejected
+        s = SOCKSHandshake(version: .five)
+        XCTAssertEqual(feed(s, true, [5, 1, 0]), .handshaking)
+        XCTAssertEqual(feed(s, false, [5, 0]), .handshaking)
+        XCTAssertEqual(feed(s, false, [5, 1, 0, 1, 0, 0, 0, 0, 0, 0]), .failed) // REP 1: general failure
+        // A handshake message that never ends is given up past its bound.
+        s = SOCKSHandshake(version: .four)
+        XCTAssertEqual(feed(s, true, [4, 1, 0, 80, 0, 0, 0, 1] + [UInt8](repeating: 0x61, count: 600)), .failed)
+        // First bytes that are no SOCKS greeting.
+        for bytes: [UInt8] in [[5, 0], [5, 3, 0, 1], [5, 1, 0xFF], [4, 3, 0, 80, 1, 1, 1, 1, 0], [4, 1, 0, 80, 1, 1, 1, 1, 7, 0], Array("GET / HTTP/1.1\r\n".utf8)] {
+            XCTAssertNil(bytes.withUnsafeBytes { SOCKSHandshake.starts($0) }, "\(bytes)")
+        }
+        XCTAssertEqual(([4, 1, 0, 80, 0, 0, 0, 1, 0x75, 0, 0x61, 0x2E, 0x62, 0] as [UInt8]).withUnsafeBytes { SOCKSHandshake.starts($0) }, .four)
+        XCTAssertEqual(([5, 2, 0, 2] as [UInt8]).withUnsafeBytes { SOCKSHandshake.starts($0) }, .five)
     }
 }

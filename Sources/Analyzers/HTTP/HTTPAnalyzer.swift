@@ -32,7 +32,10 @@ import Outputs
 //   plain HTTP through the proxy, parsed in the same flow with records as
 //   usual (`tunnelsParsed`); anything else (TLS, a gap, or server bytes
 //   other than line endings before the client's) makes both directions
-//   opaque (`tunnelsOpaque`).
+//   opaque (`tunnelsOpaque`). With `handOffTunnels`, an opaque tunnel's bytes
+//   are handed back instead (`data` returns true, `takeTunnel` gives its
+//   first bytes and ends the HTTP flow), so the caller can analyse what the
+//   tunnel carries, such as TLS.
 //   While an Upgrade/CONNECT request awaits its response, later client bytes
 //   are held (up to `maxHeaderBytes`), then replayed into the tunnel or, if
 //   the server declines, as requests.
@@ -92,6 +95,8 @@ public struct HTTPCounters: Sendable, Equatable {
     public var tunnelsParsed = 0
     /// CONNECT tunnels left opaque (not HTTP, or undecidable).
     public var tunnelsOpaque = 0
+    /// Opaque CONNECT tunnels handed back to the caller (`handOffTunnels`).
+    public var tunnelsHandedOff = 0
     /// Data, gap or close for a flow that was never opened.
     public var unknownFlows = 0
     public var records = 0
@@ -106,6 +111,8 @@ public final class HTTPAnalyzer {
         public var maxBodyBytes = 1 << 20
         /// Requests queued without a response before the client direction stops.
         public var maxPending = 64
+        /// Hand an opaque CONNECT tunnel's bytes back to the caller (`takeTunnel`) instead of ignoring them.
+        public var handOffTunnels = false
         public init(bodies: Bool = false, maxHeaderBytes: Int = 64 << 10, maxBodyBytes: Int = 1 << 20, maxPending: Int = 64) {
             self.bodies = bodies
             self.maxHeaderBytes = maxHeaderBytes
@@ -147,6 +154,8 @@ public final class HTTPAnalyzer {
         var heldGap = false
         /// A CONNECT tunnel opened; its first client bytes are being examined.
         var tunnelUndecided = false
+        /// An opaque tunnel's first bytes, for the caller to take (`handOffTunnels`).
+        var handOff: [TunnelChunk]?
         /// 1xx interim responses waiting for the final response they precede.
         var interim: [(code: Int, reason: [UInt8], time: Double)] = []
 
@@ -173,9 +182,31 @@ public final class HTTPAnalyzer {
         flows[id] = Flow(client: client, server: server, vlan: vlan, options: options)
     }
 
-    public func data(flow id: UInt64, fromClient: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
-        guard let flow = flows[id] else { counters.unknownFlows += 1; return }
+    /// Bytes of a tunnel the analyzer hands back.
+    public struct TunnelChunk: Sendable, Equatable {
+        public var fromClient: Bool
+        public var bytes: [UInt8]
+        public var time: Double
+    }
+
+    /// Parses a chunk. Returns true when the flow became an opaque CONNECT tunnel to hand off
+    /// (`handOffTunnels`): the caller then takes it with `takeTunnel`.
+    @discardableResult
+    public func data(flow id: UInt64, fromClient: Bool, bytes: UnsafeRawBufferPointer, time: Double) -> Bool {
+        guard let flow = flows[id] else { counters.unknownFlows += 1; return false }
         if fromClient { driveClient(flow, bytes, time) } else { driveServer(flow, bytes, time) }
+        return flow.handOff != nil
+    }
+
+    /// Ends a flow whose CONNECT tunnel became opaque, returning the tunnel's first bytes
+    /// (in arrival order; empty when a gap hid them).
+    public func takeTunnel(flow id: UInt64) -> [TunnelChunk] {
+        guard let flow = flows.removeValue(forKey: id) else { return [] }
+        let chunks = flow.handOff ?? []
+        flow.handOff = nil
+        finish(flow)
+        counters.tunnelsHandedOff += 1
+        return chunks
     }
 
     public func gap(flow id: UInt64, fromClient: Bool, length: Int) {
@@ -221,14 +252,25 @@ public final class HTTPAnalyzer {
     private func driveClient(_ flow: Flow, _ bytes: UnsafeRawBufferPointer, _ time: Double) {
         var off = 0
         while true {
+            if flow.handOff != nil {
+                // The tunnel was handed off while this chunk was parsed: the rest is the tunnel's.
+                if off < bytes.count { flow.handOff!.append(TunnelChunk(fromClient: true, bytes: Array(bytes[off...]), time: time)) }
+                return
+            }
             if flow.held != nil {
                 hold(flow, UnsafeRawBufferPointer(rebasing: bytes[off...]), time)
                 return
             }
             // A stopped direction was reported when it stopped.
             if flow.request.anomaly != nil { return }
+            let probing = flow.tunnelUndecided && options.handOffTunnels
+            let probed = probing ? flow.request.probedBytes : []
             let step = flow.request.parse(UnsafeRawBufferPointer(rebasing: bytes[off...]), time: time)
             settleTunnel(flow)
+            if probing && flow.request.isOpaque {
+                flow.handOff = (flow.handOff ?? []) + [TunnelChunk(fromClient: true, bytes: probed + Array(bytes[off...]), time: time)]
+                return
+            }
             switch step {
             case .needMore:
                 return
@@ -264,14 +306,27 @@ public final class HTTPAnalyzer {
     private func driveServer(_ flow: Flow, _ bytes: UnsafeRawBufferPointer, _ time: Double) {
         var off = 0
         while true {
+            if flow.handOff != nil {
+                if off < bytes.count { flow.handOff!.append(TunnelChunk(fromClient: false, bytes: Array(bytes[off...]), time: time)) }
+                return
+            }
             if flow.response.anomaly != nil { return }
             if flow.tunnelUndecided {
                 // Stray line endings after the proxy's answer are empty lines;
                 // anything else means the server spoke first: not a proxied HTTP request.
                 while off < bytes.count, bytes[off] == 0x0D || bytes[off] == 0x0A { off += 1 }
                 if off < bytes.count {
+                    let probed = flow.request.probedBytes
                     flow.request.becomeOpaque()
                     settleTunnel(flow)
+                    if options.handOffTunnels {
+                        // The server spoke first: the client's probed bytes (if any), then these.
+                        var chunks = flow.handOff ?? []
+                        if !probed.isEmpty { chunks.append(TunnelChunk(fromClient: true, bytes: probed, time: time)) }
+                        chunks.append(TunnelChunk(fromClient: false, bytes: Array(bytes[off...]), time: time))
+                        flow.handOff = chunks
+                        return
+                    }
                 }
             }
             if off < bytes.count, flow.response.isIdle, answersSimpleRequest(flow),
@@ -390,6 +445,7 @@ public final class HTTPAnalyzer {
             flow.request.becomeOpaque()
             flow.response.becomeOpaque()
             counters.tunnelsOpaque += 1
+            if options.handOffTunnels { flow.handOff = flow.handOff ?? [] }
             return
         }
         flow.tunnelUndecided = true

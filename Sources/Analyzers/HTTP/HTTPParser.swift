@@ -225,6 +225,8 @@ public struct HTTPParser: Sendable {
 
     /// The tunnel's first bytes have not yet shown whether it carries HTTP.
     public var isProbingTunnel: Bool { state == .tunnelProbe }
+    /// The tunnel's first bytes the probe gathered from earlier chunks (its line so far).
+    public var probedBytes: [UInt8] { state == .tunnelProbe ? line : [] }
 
     /// After a successful CONNECT: the next bytes decide whether the tunnel
     /// carries HTTP requests or is opaque. Only between messages.
