@@ -73,10 +73,13 @@ let package = Package(
         .target(name: "Sharding", dependencies: ["PacketCore", "Wire", "Capture", "Flows"], swiftSettings: packetPath),
         .target(name: "Abstraction", dependencies: ["PacketCore", "Flows", "Reassembly", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "UnixSockets", "Sharding"], swiftSettings: packetPath),
         .target(name: "FlowDispatch", dependencies: ["PacketCore", "Flows", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "Analyzers", "Outputs"], swiftSettings: packetPath),
+        .target(name: "FlowRecords", dependencies: [
+            "PacketCore", "Flows", "FlowCore", "FlowDispatch", "Outputs", .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: packetPath),
         .target(name: "CaptureTools", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Flows", "FlowCore", "Outputs"], swiftSettings: packetPath),
         .target(name: "Engine", dependencies: [
             "PacketCore", "Wire", "Capture", "Filters", "Defragment", "Flows", "Reassembly", "Classify", "SFTapConfig", "SFTapCodec",
-            "UnixSockets", "Outputs", "Analyzers", "FlowCore", "Sharding", "Abstraction", "FlowDispatch", "CaptureTools",
+            "UnixSockets", "Outputs", "Analyzers", "FlowCore", "Sharding", "Abstraction", "FlowDispatch", "CaptureTools", "FlowRecords",
         ], swiftSettings: packetPath),
         .target(name: "TrafficGen", dependencies: ["PacketCore", "Wire", "Capture"], swiftSettings: packetPath),
         .executableTarget(
@@ -102,7 +105,7 @@ let package = Package(
         // -sanitize=fuzzer,address -DFUZZING); an ordinary build replays saved inputs through them.
         .executableTarget(
             name: "flowtap-fuzz",
-            dependencies: ["Abstraction", "Analyzers", "Capture", "FlowCore", "FlowDispatch", "PacketCore", "SFTapCodec", "SFTapConfig", "Wire", "Classify"]
+            dependencies: ["Abstraction", "Analyzers", "Capture", "FlowCore", "FlowDispatch", "FlowRecords", "PacketCore", "SFTapCodec", "SFTapConfig", "Wire", "Classify"]
         ),
         // Corpus lookup and process helpers shared by the test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -120,6 +123,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: [
             "TestSupport", "Engine", "Abstraction", "FlowDispatch", "CaptureTools", "FlowCore", "Sharding", "SFTapCodec", "Outputs", "CShims",
             "UnixSockets", "SFTapConfig", "Classify", "Capture", "Filters", "Flows", "Defragment", "Reassembly", "Wire", "PacketCore", "TrafficGen",
+            "FlowRecords",
         ], exclude: ["Golden", "Tunnels"]),
     ],
     swiftLanguageModes: [.v6]

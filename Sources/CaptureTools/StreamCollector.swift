@@ -20,6 +20,8 @@ public struct StreamCollector: FlowEventSink {
         /// UDP/ICMP: every datagram per direction, listed or not.
         public var datagramCount: [Int] = [0, 0]
         public var gapBytes: [Int] = [0, 0]
+        /// Of `gapBytes`, those after the direction's last delivered byte (sent but never captured at its end).
+        public var trailingGapBytes: [Int] = [0, 0]
         public var truncatedBytes: [Int] = [0, 0]
         public var reason: DestroyReason = .timeout
         public var destroyed: Timestamp = .zero
@@ -46,6 +48,7 @@ public struct StreamCollector: FlowEventSink {
     }
 
     static func add(_ bytes: UnsafeRawBufferPointer, to flow: inout Flow, direction d: Int, datagram: Bool, limit: Int) {
+        if !bytes.isEmpty { flow.trailingGapBytes[d] = 0 }
         let room = max(0, limit - flow.streams[d].count)
         flow.streams[d].append(contentsOf: bytes.prefix(room))
         if bytes.count > room { flow.truncatedBytes[d] += bytes.count - room }
@@ -56,7 +59,13 @@ public struct StreamCollector: FlowEventSink {
     }
 
     public mutating func flowGap(_ flow: FlowView, fromFirst: Bool, length: Int, time: Timestamp) {
-        open[flow.id, default: Flow(view: flow)].gapBytes[fromFirst ? 0 : 1] += length
+        let d = fromFirst ? 0 : 1
+        Self.gap(length, to: &open[flow.id, default: Flow(view: flow)], direction: d)
+    }
+
+    static func gap(_ length: Int, to flow: inout Flow, direction d: Int) {
+        flow.gapBytes[d] += length
+        flow.trailingGapBytes[d] += length
     }
 
     public mutating func flowDestroyed(_ flow: FlowView, reason: DestroyReason, time: Timestamp) {

@@ -15,6 +15,10 @@ public struct FlowEngineConfig: Sendable {
     public var vlanInKey = true
     /// Follow IP-in-IP, GRE, VXLAN, Geneve and GTP-U tunnels: flows are the inner connections.
     public var decapsulateTunnels = true
+    /// Let any TCP packet start a flow, as flow records need (every packet of a connection counted, as
+    /// Zeek and Suricata count them). Off, only a SYN or data starts one (SF-TAP's events): a stray ACK,
+    /// FIN or RST is counted in `tcpWithoutFlow`.
+    public var tcpFlowsFromAnyPacket = false
     public init() {}
 }
 
@@ -152,23 +156,30 @@ public final class FlowEngine<Sink: FlowEventSink> {
                 counters.reassembledDatagrams &+= 1
                 decoder.decode(datagram, originalLength: datagram.count, linkType: .raw, into: &inner)
                 guard inner.isIP, !inner.isFragment else { return }
-                handleTransport(inner, bytes: datagram, vlan: vlan, time: record.timestamp)
+                handleTransport(inner, bytes: datagram, vlan: vlan, time: record.timestamp, frameLength: record.originalLength)
             default:
                 return
             }
             return
         }
-        handleTransport(packet, bytes: record.bytes, vlan: vlan, time: record.timestamp)
+        handleTransport(packet, bytes: record.bytes, vlan: vlan, time: record.timestamp, frameLength: record.originalLength)
     }
 
-    private func handleTransport(_ p: DecodedPacket, bytes: UnsafeRawBufferPointer, vlan: UInt16, time: Timestamp) {
+    @inline(__always)
+    private static func counted(_ p: DecodedPacket, frameLength: Int) -> FlowPacket {
+        FlowPacket(frameLength: frameLength, ipLength: p.ipTotalLength, payloadLength: p.payloadLength, tcpFlags: p.tcpFlags.rawValue,
+                   sequence: p.tcpSequence, acknowledgement: p.tcpAcknowledgement, window: p.tcpWindow)
+    }
+
+    private func handleTransport(_ p: DecodedPacket, bytes: UnsafeRawBufferPointer, vlan: UInt16, time: Timestamp, frameLength: Int) {
         switch p.transport {
-        case .tcp: handleTCP(p, bytes: bytes, vlan: vlan, time: time)
+        case .tcp: handleTCP(p, bytes: bytes, vlan: vlan, time: time, frameLength: frameLength)
         case .udp:
             let (key, fromFirst) = FlowKey.make(source: p.source, sourcePort: p.sourcePort, destination: p.destination,
                                                 destinationPort: p.destinationPort, ipProtocol: IPProtocol.udp, vlan: vlan)
             let slot = findOrCreate(key, time: time, timeoutClass: Self.classUDP)
             table.touch(slot, time: time)
+            sinkStorage.pointee.flowPacket(view(slot), fromFirst: fromFirst, packet: Self.counted(p, frameLength: frameLength), time: time)
             let payload = Self.clamped(bytes, p.payloadOffset, p.payloadCapturedLength)
             sinkStorage.pointee.flowData(view(slot), fromFirst: fromFirst, bytes: payload, time: time)
         case .icmp, .icmpv6:
@@ -177,6 +188,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
                                                 destinationPort: 0, ipProtocol: proto, vlan: vlan)
             let slot = findOrCreate(key, time: time, timeoutClass: Self.classICMP)
             table.touch(slot, time: time)
+            sinkStorage.pointee.flowPacket(view(slot), fromFirst: fromFirst, packet: Self.counted(p, frameLength: frameLength), time: time)
             // The whole ICMP message, header included, as SF-TAP delivers it.
             let end = p.transportOffset + min(p.payloadCapturedLength, p.payloadLength)
             let message = UnsafeRawBufferPointer(rebasing: bytes[p.transportOffset ..< max(p.transportOffset, min(end, bytes.count))])
@@ -188,7 +200,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
         }
     }
 
-    private func handleTCP(_ p: DecodedPacket, bytes: UnsafeRawBufferPointer, vlan: UInt16, time: Timestamp) {
+    private func handleTCP(_ p: DecodedPacket, bytes: UnsafeRawBufferPointer, vlan: UInt16, time: Timestamp, frameLength: Int) {
         let (key, fromFirst) = FlowKey.make(source: p.source, sourcePort: p.sourcePort, destination: p.destination,
                                             destinationPort: p.destinationPort, ipProtocol: IPProtocol.tcp, vlan: vlan)
         let flags = p.tcpFlags
@@ -204,15 +216,16 @@ public final class FlowEngine<Sink: FlowEventSink> {
                 guard restarts else {
                     counters.tcpAfterClose &+= 1
                     table.touch(found, time: time)
+                    sinkStorage.pointee.flowPacket(view(found), fromFirst: fromFirst, packet: Self.counted(p, frameLength: frameLength), time: time)
                     return
                 }
-                remove(found)
+                remove(found, time: time)
                 slot = create(key, time: time, timeoutClass: Self.classTCP)
                 reassembler.open(slot: slot)
             }
         } else {
             // Only a SYN or data can start a stream; a stray ACK, FIN or RST makes no flow.
-            guard flags.contains(.syn) || p.payloadCapturedLength > 0 else {
+            guard flags.contains(.syn) || p.payloadCapturedLength > 0 || config.tcpFlowsFromAnyPacket else {
                 counters.tcpWithoutFlow &+= 1
                 return
             }
@@ -220,6 +233,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
             reassembler.open(slot: slot)
         }
         table.touch(slot, time: time)
+        sinkStorage.pointee.flowPacket(view(slot), fromFirst: fromFirst, packet: Self.counted(p, frameLength: frameLength), time: time)
         if flags.contains(.fin) || flags.contains(.rst) { table.setTimeoutClass(slot, Self.classTCPClosing) }
         let payload = Self.clamped(bytes, p.payloadOffset, min(p.payloadCapturedLength, p.payloadLength))
         var forwarder = Forwarder(sink: sinkStorage, flow: view(slot), time: time)
@@ -280,9 +294,14 @@ public final class FlowEngine<Sink: FlowEventSink> {
         end(slot, reason: reason, time: time, linger: reason == .reset ? (resetByFirst ? .resetByFirst : .resetBySecond) : .closed)
     }
 
-    /// Drops a slot without events (a lingering closed connection).
-    private func remove(_ slot: Int) {
+    /// Drops a lingering closed connection's slot (its DESTROYED was emitted when it closed).
+    private func remove(_ slot: Int, time: Timestamp) {
         lingering[slot] = .none
+        release(slot, time: time)
+    }
+
+    private func release(_ slot: Int, time: Timestamp) {
+        sinkStorage.pointee.flowReleased(view(slot), time: time)
         table.remove(slot)
     }
 
@@ -290,7 +309,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
     /// (or, with `linger`, keeps it to absorb late packets).
     private func end(_ slot: Int, reason: DestroyReason, time: Timestamp, linger: Linger = .none) {
         if lingering[slot] != .none {
-            remove(slot)
+            remove(slot, time: time)
             return
         }
         let flow = view(slot)
@@ -307,7 +326,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
             lingering[slot] = linger
             table.setTimeoutClass(slot, Self.classTCPClosing)
         } else {
-            table.remove(slot)
+            release(slot, time: time)
         }
     }
 
@@ -334,6 +353,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
 
     /// End of input: every open flow is flushed and destroyed with TIMEOUT (RESET if an RST was waiting).
     public func finish() {
+        sinkStorage.pointee.inputEnded(time: now)
         while let slot = table.anyLive {
             end(slot, reason: .timeout, time: now)
         }

@@ -18,6 +18,31 @@ public struct FlowView: Sendable {
     }
 }
 
+/// What flow records count of one packet (`FlowEventSink.flowPacket`).
+public struct FlowPacket: Sendable {
+    /// The captured frame's length on the wire (for a reassembled IP datagram, the frame that completed it).
+    public var frameLength: Int
+    /// The IP datagram's length: IPv4 total length, IPv6 header plus payload length.
+    public var ipLength: Int
+    /// Transport payload bytes the headers announce.
+    public var payloadLength: Int
+    /// TCP flags (0 for other transports), sequence and acknowledgement numbers and window.
+    public var tcpFlags: UInt8
+    public var sequence: UInt32
+    public var acknowledgement: UInt32
+    public var window: UInt16
+
+    public init(frameLength: Int, ipLength: Int, payloadLength: Int, tcpFlags: UInt8 = 0, sequence: UInt32 = 0, acknowledgement: UInt32 = 0, window: UInt16 = 0) {
+        self.frameLength = frameLength
+        self.ipLength = ipLength
+        self.payloadLength = payloadLength
+        self.tcpFlags = tcpFlags
+        self.sequence = sequence
+        self.acknowledgement = acknowledgement
+        self.window = window
+    }
+}
+
 /// Receives the flow engine's events: SF-TAP's CREATED, DATA and DESTROYED (reference §2.3).
 ///
 /// The engine is generic over its sink, so calls are static; the sink lives
@@ -31,6 +56,14 @@ public protocol FlowEventSink {
     /// `length` bytes of a TCP stream were never captured and are skipped.
     mutating func flowGap(_ flow: FlowView, fromFirst: Bool, length: Int, time: Timestamp)
     mutating func flowDestroyed(_ flow: FlowView, reason: DestroyReason, time: Timestamp)
+    /// Every packet of a flow as it arrives, before its data is delivered, including the packets a closed
+    /// TCP connection absorbs while it lingers. Flow records count here; the default does nothing.
+    mutating func flowPacket(_ flow: FlowView, fromFirst: Bool, packet: FlowPacket, time: Timestamp)
+    /// The flow left the table: after DESTROYED, and for a closed TCP connection after it lingered. No
+    /// packet is counted for it afterwards; the slot may be reused.
+    mutating func flowReleased(_ flow: FlowView, time: Timestamp)
+    /// The input ended: the flows destroyed and released next end because of it, not of their own.
+    mutating func inputEnded(time: Timestamp)
     /// The engine reserved room for `slots` flow-table slots: per-slot state can be reserved at once
     /// (address space) rather than grown by doubling, which copies it and holds both copies at once.
     mutating func reserveSlots(_ slots: Int)
@@ -39,4 +72,9 @@ public protocol FlowEventSink {
 extension FlowEventSink {
     public mutating func reserveSlots(_ slots: Int) {}
     public mutating func flowGap(_ flow: FlowView, fromFirst: Bool, length: Int, time: Timestamp) {}
+    @inline(__always)
+    public mutating func flowPacket(_ flow: FlowView, fromFirst: Bool, packet: FlowPacket, time: Timestamp) {}
+    @inline(__always)
+    public mutating func flowReleased(_ flow: FlowView, time: Timestamp) {}
+    public mutating func inputEnded(time: Timestamp) {}
 }

@@ -147,3 +147,35 @@ extension AnalyzeSink {
         if h.events.isEmpty { held = nil }
     }
 }
+
+/// The application protocol built-in routing would give a flow, named as EVE's `app_proto` names it:
+/// what flow records report, from the same first-bytes reading `analyze` routes by.
+public enum ServiceGuess {
+    /// A TCP direction's first bytes: the name, or nil with `final` false while they could still decide
+    /// (split first bytes), nil with `final` true when they start nothing known.
+    public static func tcp(_ bytes: UnsafeRawBufferPointer, key: FlowKey, fromFirst: Bool) -> (name: String?, final: Bool) {
+        switch AnalyzeSink.firstBytes(bytes, key: key, fromFirst: fromFirst) {
+        case .decided(let route, _): return (name(route), true)
+        case .needMore: return (nil, false)
+        case .no: return (nil, true)
+        }
+    }
+
+    /// A UDP datagram: DNS on its ports, QUIC on 443 or with a long header of a known version.
+    public static func udp(_ bytes: UnsafeRawBufferPointer, key: FlowKey) -> String? {
+        if AnalyzeSink.isDNSPort(key.port1) || AnalyzeSink.isDNSPort(key.port2) { return "dns" }
+        if key.port1 == 443 || key.port2 == 443 || QUICAnalyzer.startsWithKnownLongHeader(bytes) { return "quic" }
+        return nil
+    }
+
+    static func name(_ route: AnalyzeSink.Route) -> String? {
+        switch route {
+        case .http: "http"
+        case .tls: "tls"
+        case .dns: "dns"
+        case .quic: "quic"
+        case .socks: "socks"
+        case .undecided, .none: nil
+        }
+    }
+}

@@ -46,3 +46,17 @@ extension Timestamp {
         return Timestamp(seconds: Int64(ts.tv_sec), nanosecondsPart: Int64(ts.tv_nsec))
     }
 }
+
+extension Timestamp {
+    /// RFC 3339 text in UTC with microseconds, "2024-05-01T12:34:56.123456+00:00" (what records' `timestamp` holds).
+    public var rfc3339: String {
+        var seconds = time_t(nanoseconds >= 0 ? self.seconds : (nanoseconds - 999_999_999) / 1_000_000_000)
+        let micro = Int((nanoseconds - Int64(seconds) * 1_000_000_000) / 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        var fraction = String(micro)
+        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)+00:00"
+    }
+}

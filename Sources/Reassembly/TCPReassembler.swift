@@ -485,5 +485,26 @@ public struct TCPReassembler {
         settle(2 * slot + 1)
         while directions[2 * slot].head >= 0 { skipHole(2 * slot, fromFirst: true, upTo: nil, time: time, receiver: &receiver) }
         while directions[2 * slot + 1].head >= 0 { skipHole(2 * slot + 1, fromFirst: false, upTo: nil, time: time, receiver: &receiver) }
+        missingEnd(2 * slot, fromFirst: true, receiver: &receiver)
+        missingEnd(2 * slot + 1, fromFirst: false, receiver: &receiver)
+    }
+
+    /// Bytes that were sent but never captured at the end of a direction — before its FIN, or up to what the
+    /// peer acknowledged — are a gap too (Zeek's content gap at the end of a connection).
+    private mutating func missingEnd<R: TCPStreamReceiver>(_ d: Int, fromFirst: Bool, receiver: inout R) {
+        let state = directions[d]
+        guard state.has(DirectionState.hasBase), !state.has(DirectionState.closed) else { return }
+        var end = state.nextSequence
+        if state.has(DirectionState.finSeen) {
+            end = state.finSequence
+        } else if state.has(DirectionState.peerAckValid) {
+            end = state.peerAck
+        }
+        let length = SequenceNumber.distance(from: state.nextSequence, to: end)
+        guard length > 0, length <= config.maxBufferedBytesPerDirection else { return }
+        counters.gaps &+= 1
+        counters.gapBytes &+= UInt64(length)
+        receiver.tcpGap(fromFirst: fromFirst, length: length)
+        directions[d].nextSequence = end
     }
 }

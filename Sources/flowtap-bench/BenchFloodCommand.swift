@@ -31,6 +31,7 @@ struct BenchFloodCommand: ParsableCommand {
           flowtap-bench flood --syns 2000000 --max-flows 100000
           flowtap-bench flood --flows 10000000 --fragments 0
           flowtap-bench flood --syns 0 --fragments 1000000 --fragment-memory 16
+          flowtap-bench flood --syns 0 --fragments 0 --ooo-flows 10000 --ooo-segments 300
         """
     )
 
@@ -51,6 +52,12 @@ struct BenchFloodCommand: ParsableCommand {
 
     @Option(help: "Fragment reassembly memory limit in MiB.")
     var fragmentMemory: Int = 32
+
+    @Option(name: .customLong("ooo-flows"), help: "TCP flows flooded with 1-byte out-of-order segments, each behind a hole of its own (0: no such flood).")
+    var oooFlows: Int = 0
+
+    @Option(name: .customLong("ooo-segments"), help: "1-byte out-of-order segments per --ooo-flows flow.")
+    var oooSegments: Int = 1000
 
     static func peakRSSBytes() -> Int {
         var usage = rusage()
@@ -112,15 +119,47 @@ struct BenchFloodCommand: ParsableCommand {
         }
         let fragmentSeconds = MonotonicClock.seconds() - fragmentStart
         let afterFragments = Self.peakRSSBytes()
+        if oooFlows > 0 { outOfOrderFlood(engine) }
         let c = engine.counters
         print("SYN flood (sink \(sink.rawValue)): \(syns) SYNs in \(String(format3: synSeconds)) s, \(String(format3: Double(c.flowsCreated) / synSeconds / 1e6)) M new flows/s on one core; flows created \(c.flowsCreated), evicted at the \(maxFlows)-flow limit \(c.evictions), live \(live), peak \(engine.table.peakCount)")
         if fragments > 0 {
             print("fragment flood: \(fragments) fragments in \(String(format3: fragmentSeconds)) s; \(engine.defragmenter.counters)")
         }
-        print("peak RSS: \(Self.mib(baseline)) MiB at start, \(Self.mib(afterSYN)) MiB after the SYN flood, \(Self.mib(afterFragments)) MiB after the fragment flood")
+        print("peak RSS: \(Self.mib(baseline)) MiB at start, \(Self.mib(afterSYN)) MiB after the SYN flood, \(Self.mib(afterFragments)) MiB after the fragment flood"
+              + (oooFlows > 0 ? ", \(Self.mib(Self.peakRSSBytes())) MiB after the out-of-order flood" : ""))
         let perFlow = { (bytes: Int) in bytes / max(1, live) }
         print("per idle TCP flow: \(perFlow(afterSYN - baseline)) bytes of peak RSS growth over \(live) live flows;"
               + " reserved \(perFlow(engineReserved + sinkReserved)) bytes (engine \(perFlow(engineReserved)), of which flow table \(perFlow(engine.table.reservedBytes)); sink \(perFlow(sinkReserved)))")
         print("per-slot layout: \(FlowEngine<Sink>.bytesPerSlot) bytes in the engine (table entry \(MemoryLayout<FlowTable.Entry>.stride), TCP reassembly \(TCPReassembler.bytesPerSlot), linger mark 1) + \(sinkStateBytes) in the sink\(sink == .abstract ? " (Abstractor FlowState)" : ""), plus the table's hash index")
+    }
+
+    /// `--ooo-flows` flows opened with a SYN, then `--ooo-segments` 1-byte segments each at sequence 2, 4, 6 …
+    /// (byte 1 never comes), round-robin over the flows: the reassembly pool, the per-direction cap and the
+    /// pressure rule bound the memory; the time per segment should not grow with the segments per flow.
+    func outOfOrderFlood<Sink: FlowEventSink>(_ engine: FlowEngine<Sink>) {
+        let network = PacketBuilder.Network.ipv4(.init(source: IPAddress(ipv4: 0x0D00_0001), destination: IPAddress(ipv4: 0xC0A8_0002)))
+        var syn = PacketBuilder.frame(network: network, transport: .tcp(.init(sourcePort: 1, destinationPort: 443, flags: [.syn])))
+        var data = PacketBuilder.frame(network: network, transport: .tcp(.init(sourcePort: 1, destinationPort: 443, sequence: 2, flags: [.ack])), payload: [0x61])
+        var time: Int64 = 1_700_000_200_000_000_000
+        func send(_ raw: UnsafeMutableRawBufferPointer, flow: Int) {
+            raw.storeBytes(of: (UInt32(0x0D00_0000) &+ UInt32(truncatingIfNeeded: flow)).bigEndian, toByteOffset: 26, as: UInt32.self)
+            time += 1000
+            engine.process(PacketRecord(timestamp: Timestamp(nanoseconds: time), originalLength: raw.count, linkType: .ethernet, interfaceID: 0,
+                                        bytes: UnsafeRawBufferPointer(raw)))
+        }
+        syn.withUnsafeMutableBytes { raw in for f in 0 ..< oooFlows { send(raw, flow: f) } }
+        let start = MonotonicClock.seconds()
+        data.withUnsafeMutableBytes { raw in
+            for k in 0 ..< oooSegments {
+                raw.storeBytes(of: (UInt32(2) &+ 2 &* UInt32(truncatingIfNeeded: k)).bigEndian, toByteOffset: 38, as: UInt32.self)
+                for f in 0 ..< oooFlows { send(raw, flow: f) }
+            }
+        }
+        let seconds = MonotonicClock.seconds() - start
+        let t = engine.tcp.counters, segments = oooFlows * oooSegments
+        print("out-of-order flood: \(segments) 1-byte segments into \(oooFlows) flows in \(String(format3: seconds)) s "
+              + "(\(String(format3: Double(segments) / seconds / 1e6)) M segments/s, \(String(format3: seconds / Double(segments) * 1e9)) ns each); "
+              + "pool peak \(Self.mib(engine.tcp.peakBufferedBytes)) MiB of \(Self.mib(engine.config.tcp.maxBufferedBytesTotal)) MiB, reserved \(Self.mib(engine.tcp.reservedBytes)) MiB; "
+              + "holes skipped at the direction cap \(t.directionCapSkips), under pressure \(t.pressureSkips), memcap drops \(t.memcapDrops), gaps \(t.gaps)")
     }
 }

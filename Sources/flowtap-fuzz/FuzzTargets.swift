@@ -4,6 +4,7 @@ import Capture
 import Classify
 import FlowCore
 import FlowDispatch
+import FlowRecords
 import PacketCore
 import SFTapCodec
 import SFTapConfig
@@ -16,7 +17,7 @@ import Glibc
 /// input the way its parser is fed (chunks, directions, datagrams) from the input's own bytes, so a
 /// fuzzer explores the splits too. A target must never trap, whatever the bytes.
 enum FuzzTarget: String, CaseIterable {
-    case decoder, capture, gzip, engine, http, dns, tls, quic, eventReader = "event-reader", loopback7, config
+    case decoder, capture, gzip, engine, flows, http, dns, tls, quic, eventReader = "event-reader", loopback7, config
 
     func run(_ input: UnsafeRawBufferPointer) {
         switch self {
@@ -24,6 +25,7 @@ enum FuzzTarget: String, CaseIterable {
         case .capture: Self.capture(input)
         case .gzip: Self.gzip(input)
         case .engine: Self.engine(input)
+        case .flows: Self.flows(input)
         case .http: Self.http(input)
         case .dns: Self.dns(input)
         case .tls: Self.tls(input)
@@ -102,16 +104,33 @@ enum FuzzTarget: String, CaseIterable {
 
     nonisolated(unsafe) static let gzipPath = "/tmp/flowtap-fuzz-gzip-\(getpid())"
 
-    /// Ethernet frames (2-byte length, then the frame) through the whole flow engine into the analyzers.
-    static func engine(_ input: UnsafeRawBufferPointer) {
-        // Small limits, so limits are hit and one input costs little to set up.
+    /// Small limits, so limits are hit and one input costs little to set up.
+    static var smallEngine: FlowEngineConfig {
         var config = FlowEngineConfig()
         config.table.maxFlows = 64
         config.tcp.maxBufferedBytesTotal = 1 << 20
         config.tcp.maxBufferedBytesPerDirection = 64 << 10
         config.defragment.maxDatagrams = 16
         config.defragment.maxTotalBytes = 1 << 20
-        let engine = FlowEngine(config: config, sink: AnalyzeSink(emit: { _ in }))
+        return config
+    }
+
+    /// Ethernet frames (2-byte length, then the frame) through the whole flow engine into the analyzers.
+    static func engine(_ input: UnsafeRawBufferPointer) {
+        let engine = FlowEngine(config: smallEngine, sink: AnalyzeSink(emit: { _ in }))
+        feed(engine, input)
+        engine.sink.http.closeAll(time: 0)
+    }
+
+    /// The same frames into flow records (every TCP packet may start a flow).
+    static func flows(_ input: UnsafeRawBufferPointer) {
+        var config = smallEngine
+        config.tcpFlowsFromAnyPacket = true
+        feed(FlowEngine(config: config, sink: FlowRecordSink(emit: { _ in })), input)
+    }
+
+    /// Ethernet frames, each a 2-byte length and the frame, then the end of input.
+    static func feed<Sink: FlowEventSink>(_ engine: FlowEngine<Sink>, _ input: UnsafeRawBufferPointer) {
         var at = 0
         var time: Int64 = 1_700_000_000_000_000_000
         while at + 2 <= input.count {
@@ -123,7 +142,6 @@ enum FuzzTarget: String, CaseIterable {
             engine.process(PacketRecord(timestamp: Timestamp(nanoseconds: time), originalLength: n, linkType: .ethernet, interfaceID: 0, bytes: frame))
         }
         engine.finish()
-        engine.sink.http.closeAll(time: 0)
     }
 
     static func http(_ input: UnsafeRawBufferPointer) {

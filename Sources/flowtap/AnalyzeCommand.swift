@@ -87,18 +87,6 @@ struct AnalyzeCommand: ParsableCommand {
         session.configName = config
         session.bodies = bodies
         session.input = try input.pipelineInput(quiet: quiet)
-        let writer: RecordWriter
-        do {
-            writer = try RecordWriter(path: output, inputs: input.files)
-        } catch {
-            throw fail("analyze", error)
-        }
-        StopSignal.install()
-        do {
-            writeStandardError(try session.run(files: input.files, output: writer))
-            try writer.finish()
-        } catch {
-            throw fail("analyze", error)
-        }
+        try writeRecords("analyze", to: output, inputs: input.files) { try session.run(files: input.files, output: $0) }
     }
 }

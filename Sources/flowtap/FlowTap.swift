@@ -9,6 +9,7 @@ struct FlowTap: ParsableCommand {
         Examples:
           flowtap analyze -r capture.pcap
           flowtap analyze -r capture.pcap.gz -o records.jsonl 'tcp port 80 or udp port 53'
+          flowtap flows -r capture.pcap -o flows.jsonl
           flowtap abstract -c examples/flowtap.yaml -r capture.pcap -o out/
           flowtap abstract -c examples/flowtap.yaml        # serve /tmp/sf-tap sockets; inject with home/pcap
           flowtap analyzer http /tmp/sf-tap/tcp/http      # beside flowtap abstract, on its socket
@@ -24,6 +25,6 @@ struct FlowTap: ParsableCommand {
         Benchmarks are a separate program, flowtap-bench.
         """,
         version: "0.1.0",
-        subcommands: [AnalyzeCommand.self, AbstractCommand.self, AnalyzerCommand.self, StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self]
+        subcommands: [AnalyzeCommand.self, FlowsCommand.self, AbstractCommand.self, AnalyzerCommand.self, StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self]
     )
 }

@@ -3,6 +3,7 @@ import Defragment
 import Filters
 import FlowCore
 import Engine
+import Outputs
 import PacketCore
 
 /// `-r FILE`, as tcpdump and tshark take it: every command that reads packets.
@@ -111,4 +112,22 @@ struct EngineOptions: ParsableArguments {
 func fail(_ command: String, _ error: Any) -> ExitCode {
     writeStandardError("flowtap \(command): \(error)\n")
     return ExitCode(1)
+}
+
+/// A record-writing command's run: opens `output` (standard output when nil; refused when it is one of
+/// `inputs`), stops cleanly on SIGINT/SIGTERM, runs `body` and prints the summary it returns.
+func writeRecords(_ command: String, to output: String?, inputs: [String], _ body: (RecordWriter) throws -> String) throws {
+    let writer: RecordWriter
+    do {
+        writer = try RecordWriter(path: output, inputs: inputs)
+    } catch {
+        throw fail(command, error)
+    }
+    StopSignal.install()
+    do {
+        writeStandardError(try body(writer))
+        try writer.finish()
+    } catch {
+        throw fail(command, error)
+    }
 }

@@ -1,4 +1,5 @@
 @testable import Analyzers
+import Outputs
 import Foundation
 import XCTest
 
@@ -724,7 +725,7 @@ final class HTTPTests: XCTestCase {
         var rng = HTTPTestRandom(seed: 1)
         for n in 0 ..< 70 {
             let bytes = (0 ..< n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-            XCTAssertEqual(String(decoding: HTTPBase64.encode(bytes), as: UTF8.self), Data(bytes).base64EncodedString())
+            XCTAssertEqual(String(decoding: Base64.encode(bytes), as: UTF8.self), Data(bytes).base64EncodedString())
         }
     }
 

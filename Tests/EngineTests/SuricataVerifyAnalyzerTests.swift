@@ -12,7 +12,8 @@ import Glibc
 /// records carry (SF-TAP's shapes, read with Suricata's field meaning): HTTP host/URI/method/status/protocol/
 /// user-agent/content-type/redirect, DNS id/opcode/rcode, query names and answer/authority names, types and data,
 /// TLS SNI/version/JA3/JA3S/JA4. A field is matched when one of our records of that protocol, from that test's
-/// capture, has the value; a check is matched when one record has every mapped field of it. Checks with
+/// capture and on the check's connection (when the check names it by `src_ip`/`src_port`/`dest_ip`/`dest_port`,
+/// as 421 of the 561 checks do), has the value; a check is matched when one such record has every mapped field. Checks with
 /// `count: 0` (absence under a test's logging filters) and fields FlowTap does not produce (certificates, flow
 /// counters, `pcap_cnt`, tx ids, TTLs) are not compared.
 ///
@@ -23,9 +24,6 @@ import Glibc
 /// `unmodelled`). Logging-only settings (EVE versions, custom fields, dump-all-headers) change shapes, not values.
 ///
 /// Remaining disagreements, by cause (the floors below sit at what is achieved, so regressions fail):
-/// - TLS inside a CONNECT tunnel (bug-2430): the HTTP analyzer parses a tunnel only when it carries HTTP
-///   requests (http-connect-*), so the tunnelled TLS gets no TLS record; its checks name only certificate
-///   fields, not compared here.
 /// - DNS NULL records (dns-udp-null): Suricata prints the RDATA as text; FlowTap prints unknown types as hex "rr".
 /// - TLS 1.3 draft-14 (tls13-draft14): its ServerHello does not parse, so no version (and the JA3 check that
 ///   names the version with it fails as a whole); drafts 18–28 match.
@@ -149,12 +147,33 @@ final class SuricataVerifyAnalyzerTests: XCTestCase {
         }
     }
 
+    /// "ip|port" of a record's endpoint object.
+    static func endpoint(_ value: Any?) -> String? {
+        guard let e = value as? [String: Any], let ip = text(e["ip"]), let port = text(e["port"]) else { return nil }
+        return canonicalAddress(ip) + "|" + port
+    }
+
+    static func pair(_ a: String, _ b: String) -> String { a < b ? "pair \(a) \(b)" : "pair \(b) \(a)" }
+
+    /// The connection values a record of the check's connection may carry (nil: the check names none).
+    static func connection(of match: [String: Any]) -> Set<String>? {
+        guard let sip = text(match["src_ip"]), let sport = text(match["src_port"]),
+              let dip = text(match["dest_ip"]), let dport = text(match["dest_port"]) else { return nil }
+        let src = canonicalAddress(sip) + "|" + sport, dst = canonicalAddress(dip) + "|" + dport
+        return [pair(src, dst), "one " + src, "one " + dst]
+    }
+
     /// One FlowTap record as (protocol, field → values), with Suricata's field meaning.
     static func fields(of r: [String: Any]) -> (String, [String: Set<String>])? {
         // Error records count too: a DNS message that fails late carries what decoded before the error.
         guard let type = r["type"] as? String else { return nil }
         var out: [String: Set<String>] = [:]
         func add(_ f: String, _ v: Any?) { if let s = text(v) { out[f, default: []].insert(s) } }
+        // The record's connection: both endpoints, or only the client's when the record has no server side.
+        let ends: (String, String) = type == "dns" ? ("src", "dst") : ("client", "server")
+        if let a = endpoint(r[ends.0]) {
+            if let b = endpoint(r[ends.1]) { add("conn", pair(a, b)) } else { add("conn", "one " + a) }
+        }
         switch type {
         case "http":
             let client = r["client"] as? [String: Any], server = r["server"] as? [String: Any]
@@ -225,12 +244,12 @@ final class SuricataVerifyAnalyzerTests: XCTestCase {
             let name = String(dir.path.dropFirst(root.path.count + 1))
             guard let test = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any] else { continue }
             // Positive checks on the three protocols whose own `requires` hold.
-            let checks: [(String, [(String, String)])] = (test["checks"] as? [[String: Any]] ?? []).compactMap { check in
+            let checks: [(String, [(String, String)], Set<String>?)] = (test["checks"] as? [[String: Any]] ?? []).compactMap { check in
                 guard let filter = check["filter"] as? [String: Any], let match = filter["match"] as? [String: Any],
                       let proto = match["event_type"] as? String, ["http", "dns", "tls"].contains(proto),
                       (filter["count"] as? Int ?? 1) > 0, Self.holds(filter["requires"] as? [String: Any]) else { return nil }
                 let mapped = match.sorted { $0.key < $1.key }.compactMap { Self.field($0.key, $0.value) }
-                return mapped.isEmpty ? nil : (proto, mapped)
+                return mapped.isEmpty ? nil : (proto, mapped, Self.connection(of: match))
             }
             guard !checks.isEmpty else { continue }
             let args = (test["args"] as? [String] ?? []).joined(separator: " ")
@@ -242,8 +261,9 @@ final class SuricataVerifyAnalyzerTests: XCTestCase {
             guard FileManager.default.fileExists(atPath: path) else { skipped.append("\(name) (no capture)"); continue }
             compared += 1
             let records = try analyzeRecords([path]).compactMap(Self.fields(of:))
-            for (proto, mapped) in checks {
-                let ours = records.filter { $0.0 == proto }.map(\.1)
+            for (proto, mapped, connection) in checks {
+                // A check that names its connection is answered only by records of that connection.
+                let ours = records.filter { $0.0 == proto && (connection == nil || !($0.1["conn"] ?? []).isDisjoint(with: connection!)) }.map(\.1)
                 for (f, v) in mapped {
                     fieldTotal[f, default: 0] += 1
                     if ours.contains(where: { $0[f]?.contains(v) == true }) {

@@ -608,7 +608,7 @@ public final class HTTPAnalyzer {
         fields("header", m.headers)
         if !m.trailers.isEmpty { fields("trailer", m.trailers) }
         if options.bodies {
-            writer.string("body", HTTPBase64.encode(m.body))
+            writer.string("body", Base64.encode(m.body))
             if m.bodyTruncated { writer.bool("body_truncated", true) }
         }
         if m.bodyMissing > 0 { writer.number("body_missing", m.bodyMissing) }
@@ -640,28 +640,5 @@ public final class HTTPAnalyzer {
             writer.string(name, value)
         }
         writer.endObject()
-    }
-}
-
-/// RFC 4648 §4 base64 (standard alphabet, padded).
-enum HTTPBase64 {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    static func encode(_ input: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity((input.count + 2) / 3 * 4)
-        var i = 0
-        while i + 3 <= input.count {
-            let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
-            out += [alphabet[Int(v >> 18)], alphabet[Int(v >> 12 & 63)], alphabet[Int(v >> 6 & 63)], alphabet[Int(v & 63)]]
-            i += 3
-        }
-        let rest = input.count - i
-        if rest > 0 {
-            let v = UInt32(input[i]) << 16 | (rest == 2 ? UInt32(input[i + 1]) << 8 : 0)
-            out += [alphabet[Int(v >> 18)], alphabet[Int(v >> 12 & 63)]]
-            out += rest == 2 ? [alphabet[Int(v >> 6 & 63)], UInt8(ascii: "=")] : [UInt8(ascii: "="), UInt8(ascii: "=")]
-        }
-        return out
     }
 }

@@ -626,6 +626,14 @@ public struct HTTPParser: Sendable {
             && (0x30 ... 0x39).contains(b[5]) && b[6] == UInt8(ascii: ".") && (0x30 ... 0x39).contains(b[7])
     }
 
+    /// A request version cut short or without its minor digit ("HTTP/1.", "HTTP/1"), which clients send and
+    /// servers (and Zeek) still answer as HTTP/1.x; kept as sent in the record.
+    static func isTruncatedVersion(_ v: ArraySlice<UInt8>) -> Bool {
+        let b = Array(v)
+        return (b.count == 6 || b.count == 7) && b[0 ..< 5].elementsEqual("HTTP/".utf8) && (0x30 ... 0x39).contains(b[5])
+            && (b.count == 6 || b[6] == UInt8(ascii: "."))
+    }
+
     /// RFC 9112 §3 (request-line) and §4 (status-line). Runs of spaces are
     /// tolerated; control bytes are not. A request line is "method URI
     /// version" (the URI is what lies between, possibly empty or with spaces)
@@ -637,7 +645,7 @@ public struct HTTPParser: Sendable {
             let parts = line.split(separator: 0x20, omittingEmptySubsequences: true)
             guard parts.count >= 2, parts[0].allSatisfy(isToken) else { return nil }
             let method = Array(parts[0])
-            if let last = parts.last, isVersion(last) {
+            if let last = parts.last, isVersion(last) || isTruncatedVersion(last) {
                 return .request(method: method, uri: trimmed(line[parts[0].endIndex ..< last.startIndex]), version: Array(last))
             }
             // Any method, as Zeek reads HTTP/0.9 ("POST /x" too); other protocols' command lines are kept

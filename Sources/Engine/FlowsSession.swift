@@ -1,0 +1,34 @@
+import FlowCore
+import FlowRecords
+import Outputs
+import PacketCore
+
+/// `flowtap flows`: capture files through one flow engine into `FlowRecordSink`, one JSON flow record
+/// per line to `output`, written as each flow leaves the flow table.
+public struct FlowsSession {
+    public var engineConfig: FlowEngineConfig
+    public var input = PipelineInput()
+    public var communityIDSeed: UInt16 = 0
+
+    /// `engineConfig` with `tcpFlowsFromAnyPacket` set: a record counts every packet of its connection.
+    public init(engineConfig: FlowEngineConfig) {
+        self.engineConfig = engineConfig
+        self.engineConfig.tcpFlowsFromAnyPacket = true
+    }
+
+    /// Runs `files`; returns the summary for standard error.
+    public func run(files: [String], output: RecordWriter) throws -> String {
+        let sink = FlowRecordSink { output.write($0) }
+        sink.communityIDSeed = communityIDSeed
+        let pipeline = Pipeline(config: engineConfig, sink: sink)
+        input.apply(to: pipeline)
+        try pipeline.run(files: files)
+        output.flush()
+        let c = pipeline.counters
+        var report = "packets \(c.packets), flows \(c.flowsCreated), flow records \(sink.counters.records); "
+            + "not in any flow: non-IP \(c.nonIP), other transports \(c.otherTransport), TCP without a flow \(c.tcpWithoutFlow), undecodable \(c.undecodable)"
+        if c.evictions > 0 { report += "; flows evicted at the \(engineConfig.table.maxFlows)-flow limit \(c.evictions) (reason \"forced\")" }
+        if pipeline.packetsFilteredOut > 0 { report += "; packets the filter rejected \(pipeline.packetsFilteredOut)" }
+        return report + "\n"
+    }
+}

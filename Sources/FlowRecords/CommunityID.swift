@@ -1,0 +1,45 @@
+import Crypto
+import Outputs
+import PacketCore
+
+/// Community ID flow hashing, version 1 (the published Community ID specification, as Zeek, Suricata
+/// and Arkime compute it): the same connection gets the same `"1:…"` string in every tool's logs.
+///
+/// The hash is SHA-1 over: the seed (2 bytes, network order), the two addresses, the IP protocol, a zero
+/// byte and, for TCP, UDP and SCTP, the two ports — the endpoint that orders first (lower address, then
+/// lower port) always first, so both directions hash alike. ICMP and ICMPv6 use the type as the source
+/// port; a type with a request/reply counterpart uses that counterpart as the destination port and is
+/// ordered like a connection, any other type uses the code and keeps its direction (one-way).
+public enum CommunityID {
+    public static func compute(seed: UInt16 = 0, source: IPAddress, sourcePort: UInt16, destination: IPAddress, destinationPort: UInt16,
+                               ipProtocol: UInt8) -> String {
+        var a = (source, sourcePort), b = (destination, destinationPort)
+        var oneWay = false
+        if ipProtocol == 1 || ipProtocol == 58 {
+            let (port, counterpart) = icmpPorts(type: UInt8(truncatingIfNeeded: sourcePort), code: UInt8(truncatingIfNeeded: destinationPort), v6: ipProtocol == 58)
+            a.1 = sourcePort
+            b.1 = port
+            oneWay = !counterpart
+        }
+        if !oneWay && !(a.0 < b.0 || (a.0 == b.0 && a.1 <= b.1)) { swap(&a, &b) }
+        var input: [UInt8] = [UInt8(seed >> 8), UInt8(seed & 0xFF)]
+        input.reserveCapacity(40)
+        a.0.append(to: &input)
+        b.0.append(to: &input)
+        input += [ipProtocol, 0]
+        if [1, 6, 17, 58, 132].contains(ipProtocol) {
+            input += [UInt8(a.1 >> 8), UInt8(a.1 & 0xFF), UInt8(b.1 >> 8), UInt8(b.1 & 0xFF)]
+        }
+        let digest = Insecure.SHA1.hash(data: input)
+        return "1:" + String(decoding: Base64.encode(Array(digest)), as: UTF8.self)
+    }
+
+    /// The ICMP "destination port": the counterpart type of a request/reply pair (and true), or the code (false).
+    static func icmpPorts(type: UInt8, code: UInt8, v6: Bool) -> (UInt16, Bool) {
+        let pairs: [UInt8: UInt8] = v6
+            ? [128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130, 139: 140, 140: 139, 144: 145, 145: 144]
+            : [8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17]
+        if let other = pairs[type] { return (UInt16(other), true) }
+        return (UInt16(code), false)
+    }
+}

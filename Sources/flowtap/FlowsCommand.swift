@@ -1,0 +1,48 @@
+import ArgumentParser
+import Engine
+import FlowCore
+import Outputs
+import PacketCore
+
+struct FlowsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flows",
+        abstract: "Write one JSON record per flow (Suricata EVE flow shape, with Zeek's conn_state and history).",
+        discussion: """
+        Each flow is written when it leaves the flow table: at its idle timeout, after a closed TCP connection \
+        lingered, when the table evicts it, or at the end of the input. The record has EVE's flow fields \
+        (timestamp, flow_id, community_id, src/dest, proto, app_proto, flow.pkts_*/bytes_*/start/end/age/state/reason, \
+        tcp flags) and Zeek's connection summary (flow.conn_state, flow.history, flow.missed_bytes, flow.duration, \
+        payload and IP byte counts). src is the originator: the SYN sender, or the first sender mid-stream. \
+        Bytes count whole frames, as Suricata does. community_id is Community ID v1. See docs/flows.md.
+
+        Examples:
+          flowtap flows -r capture.pcap
+          flowtap flows -r capture.pcap -o flows.jsonl 'tcp'
+          flowtap flows -r capture.pcap | jq -c 'select(.flow.conn_state=="REJ") | [.src_ip, .dest_ip, .dest_port]'
+          flowtap flows -r capture.pcap | jq -s 'group_by(.app_proto) | map({app: .[0].app_proto, flows: length})'
+        """
+    )
+
+    @OptionGroup(title: "Input")
+    var input: PacketInputOptions
+
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write records to this file instead of standard output.", valueName: "file"))
+    var output: String?
+
+    @Option(name: .customLong("community-id-seed"), help: "Community ID seed (every tool comparing IDs must use the same).")
+    var communityIDSeed: UInt16 = 0
+
+    @OptionGroup(title: "Flow engine")
+    var engine: EngineOptions
+
+    @Flag(help: "Never show the progress line, even on a terminal.")
+    var quiet = false
+
+    func run() throws {
+        var session = FlowsSession(engineConfig: engine.applied(to: FlowEngineConfig()))
+        session.input = try input.pipelineInput(quiet: quiet)
+        session.communityIDSeed = communityIDSeed
+        try writeRecords("flows", to: output, inputs: input.files) { try session.run(files: input.files, output: $0) }
+    }
+}
