@@ -168,7 +168,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
     @inline(__always)
     private static func counted(_ p: DecodedPacket, frameLength: Int) -> FlowPacket {
         FlowPacket(frameLength: frameLength, ipLength: p.ipTotalLength, payloadLength: p.payloadLength, tcpFlags: p.tcpFlags.rawValue,
-                   sequence: p.tcpSequence, acknowledgement: p.tcpAcknowledgement, window: p.tcpWindow)
+                   sequence: p.tcpSequence, acknowledgement: p.tcpAcknowledgement, window: p.tcpWindow, tcpOptions: p.tcpOptions)
     }
 
     private func handleTransport(_ p: DecodedPacket, bytes: UnsafeRawBufferPointer, vlan: UInt16, time: Timestamp, frameLength: Int) {

@@ -1,4 +1,5 @@
 import Flows
+import Wire
 import PacketCore
 
 /// What a consumer of flow events sees of a flow.
@@ -31,8 +32,11 @@ public struct FlowPacket: Sendable {
     public var sequence: UInt32
     public var acknowledgement: UInt32
     public var window: UInt16
+    /// TCP options (MSS, window scale, SACK, timestamps).
+    public var tcpOptions: TCPOptions
 
-    public init(frameLength: Int, ipLength: Int, payloadLength: Int, tcpFlags: UInt8 = 0, sequence: UInt32 = 0, acknowledgement: UInt32 = 0, window: UInt16 = 0) {
+    public init(frameLength: Int, ipLength: Int, payloadLength: Int, tcpFlags: UInt8 = 0, sequence: UInt32 = 0, acknowledgement: UInt32 = 0,
+                window: UInt16 = 0, tcpOptions: TCPOptions = TCPOptions()) {
         self.frameLength = frameLength
         self.ipLength = ipLength
         self.payloadLength = payloadLength
@@ -40,6 +44,7 @@ public struct FlowPacket: Sendable {
         self.sequence = sequence
         self.acknowledgement = acknowledgement
         self.window = window
+        self.tcpOptions = tcpOptions
     }
 }
 

@@ -75,6 +75,7 @@ public final class FlowRecordSink: FlowEventSink {
         var icmpSeen = false
         var closedOrReset = false
         var evicted = false
+        var tcp = TCPAnalysis()
     }
 
     public private(set) var counters = Counters()
@@ -121,11 +122,11 @@ public final class FlowRecordSink: FlowEventSink {
             if flow.key.ipProtocol == 17 && packet.payloadLength > 0 { once(flow.slot, fromFirst: fromFirst, fromOrig: fromOrig, bit: 2, "D") }
             return
         }
-        tcpPacket(flow.slot, fromFirst: fromFirst, fromOrig: fromOrig, packet)
+        tcpPacket(flow.slot, fromFirst: fromFirst, fromOrig: fromOrig, packet, time: time)
     }
 
     /// History letters and endpoint states for one TCP packet.
-    private func tcpPacket(_ slot: Int, fromFirst: Bool, fromOrig: Bool, _ p: FlowPacket) {
+    private func tcpPacket(_ slot: Int, fromFirst: Bool, fromOrig: Bool, _ p: FlowPacket, time: Timestamp) {
         let flags = p.tcpFlags
         let syn = flags & 0x02 != 0, fin = flags & 0x01 != 0, rst = flags & 0x04 != 0, ack = flags & 0x10 != 0
         if syn && (fin || rst) {
@@ -172,6 +173,8 @@ public final class FlowRecordSink: FlowEventSink {
             states[slot].first.state = peer
         }
         if fin || rst { states[slot].closedOrReset = true }
+        states[slot].tcp.packet(fromOrig: fromOrig, flags: flags, sequence: p.sequence, acknowledgement: p.acknowledgement, window: p.window,
+                                payloadLength: p.payloadLength, options: p.tcpOptions, time: time.nanoseconds)
     }
 
     static func ended(_ s: EndpointState) -> Bool { s == .closed || s == .reset }
@@ -334,10 +337,38 @@ public final class FlowRecordSink: FlowEventSink {
             where Int(all) & bit != 0 {
                 writer.bool(name, true)
             }
+            writeAnalysis(s.tcp)
             writer.endObject()
         }
         writer.endObject()
         emit(writer.line)
+    }
+
+    /// `tcp.analysis`: handshake RTTs (seconds, when the handshake was seen), and per direction what
+    /// `TCPDirectionAnalysis` counts, the negotiated options and a loss estimate.
+    private func writeAnalysis(_ a: TCPAnalysis) {
+        writer.beginObject("analysis")
+        if let rtt = a.initialRTT { writer.number("rtt_initial", rtt) }
+        if let rtt = a.originatorRTT { writer.number("rtt_client", rtt) }
+        if let rtt = a.responderRTT { writer.number("rtt_server", rtt) }
+        for (key, d) in [("toserver", a.originator), ("toclient", a.responder)] {
+            writer.beginObject(key)
+            writer.number("retransmissions", Int(d.retransmissions))
+            writer.number("fast_retransmissions", Int(d.fastRetransmissions))
+            writer.number("spurious_retransmissions", Int(d.spuriousRetransmissions))
+            writer.number("out_of_order", Int(d.outOfOrder))
+            writer.number("duplicate_acks", Int(d.duplicateAcks))
+            writer.number("zero_windows", Int(d.zeroWindows))
+            writer.number("max_bytes_in_flight", Int(d.maxBytesInFlight))
+            writer.number("data_segments", Int(d.dataSegments))
+            writer.number("loss_rate", d.dataSegments == 0 ? 0 : Double(d.retransmissions) / Double(d.dataSegments))
+            if d.mss > 0 { writer.number("mss", Int(d.mss)) }
+            if d.windowScale >= 0 { writer.number("window_scale", Int(d.windowScale)) }
+            if d.sackPermitted { writer.bool("sack_permitted", true) }
+            if d.timestamps { writer.bool("timestamps", true) }
+            writer.endObject()
+        }
+        writer.endObject()
     }
 
     static func protocolName(_ p: UInt8) -> String {
