@@ -1,0 +1,109 @@
+import ArgumentParser
+import PacketCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `flowtap flows` and `flowtap analyze` beside the peers that do the same kind of work on the same
+/// capture in the same run: ndpiReader (flows and protocol detection) and softflowd (flow records,
+/// exported as IPFIX to a closed loopback port). Rounds alternate the commands so the machine's noise
+/// falls on all of them; each figure is the median of the rounds, CPU seconds (user + system, the
+/// child's own) first, since the machine may be shared.
+struct BenchRecordsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "records",
+        abstract: "flows and analyze against ndpiReader and softflowd on one capture: CPU seconds, packets per CPU-second, wall, peak RSS.",
+        discussion: """
+        Each round runs, in turn:
+          flowtap flows -r FILE -o /dev/null --quiet
+          flowtap analyze -r FILE -o /dev/null --quiet
+          ndpiReader -i FILE -q
+          softflowd -r FILE -n 127.0.0.1:9 -v 10 -6 -d -m 1000000   (IPFIX to the discard port)
+        A peer that is not installed is skipped and said. Ratios are packets per CPU-second against ndpiReader's.
+
+        Examples:
+          flowtap generate -w big.pcap --sessions 30000 --rate 2000 --impaired
+          flowtap-bench records -r big.pcap --runs 5
+          flowtap-bench records -r big.pcap --flowtap .build/release/flowtap
+        """
+    )
+
+    @Option(name: [.customShort("r"), .customLong("read")], help: ArgumentHelp("Capture to read.", valueName: "file"))
+    var file: String
+
+    @Option(help: "Rounds; medians are reported.")
+    var runs = 5
+
+    @Option(help: ArgumentHelp("The flowtap executable to measure (default: the one beside flowtap-bench).", valueName: "path"))
+    var flowtap: String?
+
+    struct Row {
+        var label: String
+        var command: [String]?
+        var note: String?
+        var cpu: [Double] = []
+        var wall: [Double] = []
+        var rss: [Int] = []
+    }
+
+    func run() throws {
+        guard runs > 0 else { throw ValidationError("--runs must be 1 or more") }
+        var ignored = 0
+        let packets: Int
+        do {
+            packets = try BenchLoops.captureLoop([file], depth: .read, flows: &ignored).packets
+        } catch {
+            writeStandardError("flowtap-bench records: \(file): \(error)\n")
+            throw ExitCode(1)
+        }
+        let executable = flowtap ?? Subprocess.sibling("flowtap")
+        let timeTool = Subprocess.which("time")
+        let ndpi = Subprocess.which("ndpiReader"), softflowd = Subprocess.which("softflowd")
+        let scratch = try Subprocess.temporaryDirectory("flowtap-bench-records")
+        defer { Subprocess.removeTree(scratch) }
+        var rows = [
+            Row(label: "flowtap flows", command: [executable, "flows", "-r", file, "-o", "/dev/null", "--quiet"]),
+            Row(label: "flowtap analyze", command: [executable, "analyze", "-r", file, "-o", "/dev/null", "--quiet"]),
+            Row(label: "ndpiReader -q", command: ndpi.map { [$0, "-i", file, "-q"] }, note: ndpi == nil ? "not installed (Debian: libndpi-bin)" : nil),
+            Row(label: "softflowd -r (IPFIX)", command: softflowd.map {
+                [$0, "-r", file, "-n", "127.0.0.1:9", "-v", "10", "-6", "-d", "-m", "1000000", "-p", scratch + "/softflowd.pid", "-c", scratch + "/softflowd.ctl"]
+            }, note: softflowd == nil ? "not installed (Debian: softflowd)" : nil),
+        ]
+        let progress = isatty(2) != 0
+        for round in 0 ..< runs {
+            for i in rows.indices {
+                guard let command = rows[i].command, rows[i].note == nil else { continue }
+                if progress { writeStandardError("\rround \(round + 1)/\(runs): \(rows[i].label)\u{1B}[K") }
+                let result = try Subprocess.run(command[0], Array(command.dropFirst()), standardError: scratch + "/stderr", timeTool: timeTool)
+                guard result.status == 0 else {
+                    rows[i].note = "exited with status \(result.status): \(Subprocess.readText(scratch + "/stderr").prefix(200))"
+                    continue
+                }
+                rows[i].cpu.append(result.cpuSeconds)
+                rows[i].wall.append(result.seconds)
+                rows[i].rss.append(result.peakRSSKiB)
+            }
+        }
+        if progress { writeStandardError("\r\u{1B}[K") }
+        let ndpiCPU = rows[2].cpu.isEmpty ? nil : BenchLoops.median(rows[2].cpu)
+        print("\(file): \(packets) packets; medians of \(runs) rounds, same run")
+        print("command                     CPU s    wall s   packets/CPU-s   vs ndpiReader   peak RSS MiB")
+        for row in rows {
+            guard row.note == nil, !row.cpu.isEmpty else {
+                print(row.label.padding(toLength: 26, withPad: " ", startingAt: 0) + "  skipped: \(row.note ?? "no run")")
+                continue
+            }
+            let cpu = BenchLoops.median(row.cpu), wall = BenchLoops.median(row.wall)
+            let rate = Double(packets) / max(cpu, 1e-9)
+            let ratio = ndpiCPU.map { String(format3: $0 / max(cpu, 1e-9)) + "×" } ?? "—"
+            print(row.label.padding(toLength: 26, withPad: " ", startingAt: 0)
+                  + "  " + String(format3: cpu).leftPadded(6) + "  " + String(format3: wall).leftPadded(8)
+                  + "  " + String(Int(rate)).leftPadded(14) + "  " + ratio.leftPadded(14)
+                  + "  " + String(format3: Double(BenchLoops.median(row.rss.map(Double.init))) / 1024).leftPadded(12))
+        }
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
