@@ -28,7 +28,7 @@ public struct JSONWriter: Sendable {
 
     private mutating func key(_ key: String) {
         element()
-        appendString(key.utf8)
+        appendUTF8(key)
         bytes.append(UInt8(ascii: ":"))
         afterKey = true
     }
@@ -61,7 +61,19 @@ public struct JSONWriter: Sendable {
         empty.removeLast()
     }
 
-    public mutating func string(_ key: String?, _ value: String) { string(key, bytes: value.utf8) }
+    public mutating func string(_ key: String?, _ value: String) {
+        if let key { self.key(key) }
+        valueStart()
+        appendUTF8(value)
+    }
+
+    /// A string's bytes read in place (a native string's contiguous UTF-8): scanning them is several times
+    /// cheaper than walking `String.UTF8View`, and keys and most values are such strings.
+    @inline(__always)
+    private mutating func appendUTF8(_ text: String) {
+        let done: Void? = text.utf8.withContiguousStorageIfAvailable { appendString($0) }
+        if done == nil { appendString(text.utf8) }
+    }
 
     public mutating func string(_ key: String?, _ value: [UInt8]) { string(key, bytes: value) }
 
@@ -74,7 +86,19 @@ public struct JSONWriter: Sendable {
     public mutating func number(_ key: String?, _ value: Int) {
         if let key { self.key(key) }
         valueStart()
-        bytes.append(contentsOf: String(value).utf8)
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        // Decimal digits written in place, most significant first (no String per number).
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[23 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[(24 - count)...]))
+        }
     }
 
     public mutating func number(_ key: String?, _ value: Double) {

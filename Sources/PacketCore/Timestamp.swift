@@ -54,9 +54,29 @@ extension Timestamp {
         let micro = Int((nanoseconds - Int64(seconds) * 1_000_000_000) / 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        var fraction = String(micro)
-        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)+00:00"
+        // Written digit by digit into one buffer: a record holds three of these.
+        var out = [UInt8](repeating: 0, count: 32)
+        func put(_ value: Int, _ width: Int, at offset: Int) {
+            var v = value
+            for i in stride(from: offset + width - 1, through: offset, by: -1) {
+                out[i] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+            }
+        }
+        put(Int(parts.tm_year) + 1900, 4, at: 0)
+        out[4] = UInt8(ascii: "-")
+        put(Int(parts.tm_mon) + 1, 2, at: 5)
+        out[7] = UInt8(ascii: "-")
+        put(Int(parts.tm_mday), 2, at: 8)
+        out[10] = UInt8(ascii: "T")
+        put(Int(parts.tm_hour), 2, at: 11)
+        out[13] = UInt8(ascii: ":")
+        put(Int(parts.tm_min), 2, at: 14)
+        out[16] = UInt8(ascii: ":")
+        put(Int(parts.tm_sec), 2, at: 17)
+        out[19] = UInt8(ascii: ".")
+        put(micro, 6, at: 20)
+        for (i, c) in "+00:00".utf8.enumerated() { out[26 + i] = c }
+        return String(decoding: out, as: UTF8.self)
     }
 }

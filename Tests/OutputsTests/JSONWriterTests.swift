@@ -1,4 +1,5 @@
 import Outputs
+import PacketCore
 import Foundation
 import XCTest
 
@@ -29,5 +30,47 @@ final class JSONWriterTests: XCTestCase {
         w.beginObject()
         w.endObject()
         XCTAssertEqual(w.line, "{}\n")
+    }
+
+    /// Integers are written digit by digit in place: every value reads back as Swift prints it.
+    func testIntegersMatchTheirDecimalText() {
+        var values = [0, 1, -1, 9, 10, -10, 99, 100, Int.max, Int.min, Int.max - 1, Int.min + 1, 1_000_000_007]
+        var seed: UInt64 = 7
+        for _ in 0 ..< 2000 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            values.append(Int(bitPattern: UInt(seed)) >> Int(seed % 60))
+        }
+        for value in values {
+            var writer = JSONWriter()
+            writer.beginArray()
+            writer.number(nil, value)
+            writer.endArray()
+            XCTAssertEqual(String(decoding: writer.bytes, as: UTF8.self), "[\(value)]")
+        }
+    }
+}
+
+/// Record timestamps (RFC 3339, UTC, microseconds) against the C library's own formatting.
+final class RecordTimeTests: XCTestCase {
+    func testRFC3339MatchesStrftime() {
+        var seed: UInt64 = 11
+        var stamps: [Int64] = [0, 1, 999, 1_000_000_000, 1_700_000_000_123_456_789, -1, -1_000_000_001, 951_782_400_000_000_000]
+        for _ in 0 ..< 2000 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            stamps.append(Int64(bitPattern: seed % 9_000_000_000_000_000_000))
+        }
+        for ns in stamps {
+            let t = Timestamp(nanoseconds: ns)
+            var seconds = time_t(ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000)
+            let micro = (ns - Int64(seconds) * 1_000_000_000) / 1000
+            var parts = tm()
+            gmtime_r(&seconds, &parts)
+            var buffer = [CChar](repeating: 0, count: 64)
+            strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &parts)
+            let fraction = String(micro)
+            let expected = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                + "." + String(repeating: "0", count: 6 - fraction.count) + fraction + "+00:00"
+            XCTAssertEqual(t.rfc3339, expected, "\(ns)")
+        }
     }
 }
