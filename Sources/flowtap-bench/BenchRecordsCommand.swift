@@ -18,7 +18,7 @@ struct BenchRecordsCommand: ParsableCommand {
           flowtap flows -r FILE -o /dev/null --quiet
           flowtap analyze -r FILE -o /dev/null --quiet
           ndpiReader -i FILE -q
-          softflowd -r FILE -n 127.0.0.1:9 -v 10 -6 -d -m 1000000   (IPFIX to the discard port)
+          softflowd -r FILE -n 127.0.0.1:9 -v 10 -6 -d -m 1000000 -c none   (IPFIX to the discard port)
         A peer that is not installed is skipped and said. Ratios are packets per CPU-second against ndpiReader's.
 
         Examples:
@@ -66,7 +66,8 @@ struct BenchRecordsCommand: ParsableCommand {
             Row(label: "flowtap analyze", command: [executable, "analyze", "-r", file, "-o", "/dev/null", "--quiet"]),
             Row(label: "ndpiReader -q", command: ndpi.map { [$0, "-i", file, "-q"] }, note: ndpi == nil ? "not installed (Debian: libndpi-bin)" : nil),
             Row(label: "softflowd -r (IPFIX)", command: softflowd.map {
-                [$0, "-r", file, "-n", "127.0.0.1:9", "-v", "10", "-6", "-d", "-m", "1000000", "-p", scratch + "/softflowd.pid", "-c", scratch + "/softflowd.ctl"]
+                // "-c none": with a control socket softflowd waits on it after the capture's end instead of exiting.
+                [$0, "-r", file, "-n", "127.0.0.1:9", "-v", "10", "-6", "-d", "-m", "1000000", "-p", scratch + "/softflowd.pid", "-c", "none"]
             }, note: softflowd == nil ? "not installed (Debian: softflowd)" : nil),
         ]
         let progress = isatty(2) != 0
