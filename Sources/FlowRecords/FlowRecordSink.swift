@@ -224,14 +224,13 @@ public final class FlowRecordSink: FlowEventSink {
         withSide(slot, fromFirst) { $0.payloadBytes &+= UInt64(bytes.count) }
         switch flow.key.ipProtocol {
         case 6:
-            guard !states[slot].serviceFinal, !bytes.isEmpty else { return }
-            let (name, final) = ServiceGuess.tcp(bytes, key: flow.key, fromFirst: fromFirst)
-            var chunks: UInt8 = 0
-            withSide(slot, fromFirst) { side in side.serviceChunks &+= 1; chunks = side.serviceChunks }
-            if let name {
+            // Each direction's first two chunks are read, as built-in routing reads them; no more, so a
+            // long transfer of an unknown protocol costs nothing per chunk.
+            guard !states[slot].serviceFinal, !bytes.isEmpty,
+                  (fromFirst ? states[slot].first : states[slot].second).serviceChunks < 2 else { return }
+            withSide(slot, fromFirst) { $0.serviceChunks &+= 1 }
+            if let name = ServiceGuess.tcp(bytes, key: flow.key, fromFirst: fromFirst).name {
                 states[slot].service = name
-                states[slot].serviceFinal = true
-            } else if final && chunks >= 2 && (fromFirst ? states[slot].second : states[slot].first).serviceChunks >= 2 {
                 states[slot].serviceFinal = true
             }
         case 17:

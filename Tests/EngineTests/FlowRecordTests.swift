@@ -202,6 +202,10 @@ final class FlowRecordTests: XCTestCase {
                     }
                 }
                 if flow?["community_id"] as? String == id { suricataMatched += 1 } else { print("  suricata-verify \(test): want \(id), got \(flow?["community_id"] ?? "no flow")") }
+                if match["event_type"] as? String == "flow", let app = match["app_proto"] as? String {
+                    suricataFields += 1
+                    if flow?["app_proto"] as? String == app { suricataFieldsMatched += 1 } else { print("  suricata-verify \(test): app_proto want \(app), got \(flow?["app_proto"] ?? "none")") }
+                }
                 for (key, value) in match where key.hasPrefix("flow.") && key != "flow.alerted" {
                     suricataFields += 1
                     let have = (flow?["flow"] as? [String: Any])?[String(key.dropFirst(5))]
