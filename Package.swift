@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "Abstraction", dependencies: ["PacketCore", "Flows", "Reassembly", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "UnixSockets", "Sharding"], swiftSettings: packetPath),
         .target(name: "FlowDispatch", dependencies: ["PacketCore", "Flows", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "Analyzers", "Outputs"], swiftSettings: packetPath),
         .target(name: "FlowRecords", dependencies: [
-            "PacketCore", "Wire", "Flows", "FlowCore", "FlowDispatch", "Outputs", .product(name: "Crypto", package: "swift-crypto"),
+            "PacketCore", "Wire", "Flows", "Reassembly", "FlowCore", "FlowDispatch", "Outputs", .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: packetPath),
         .target(name: "CaptureTools", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Flows", "FlowCore", "Outputs"], swiftSettings: packetPath),
         .target(name: "Engine", dependencies: [

@@ -151,14 +151,10 @@ extension AnalyzeSink {
 /// The application protocol built-in routing would give a flow, named as EVE's `app_proto` names it:
 /// what flow records report, from the same first-bytes reading `analyze` routes by.
 public enum ServiceGuess {
-    /// A TCP direction's first bytes: the name, or nil with `final` false while they could still decide
-    /// (split first bytes), nil with `final` true when they start nothing known.
-    public static func tcp(_ bytes: UnsafeRawBufferPointer, key: FlowKey, fromFirst: Bool) -> (name: String?, final: Bool) {
-        switch AnalyzeSink.firstBytes(bytes, key: key, fromFirst: fromFirst) {
-        case .decided(let route, _): return (name(route), true)
-        case .needMore: return (nil, false)
-        case .no: return (nil, true)
-        }
+    /// A TCP direction's first bytes: the protocol they start, or nil (none known, or not yet decided).
+    public static func tcp(_ bytes: UnsafeRawBufferPointer, key: FlowKey, fromFirst: Bool) -> String? {
+        if case .decided(let route, _) = AnalyzeSink.firstBytes(bytes, key: key, fromFirst: fromFirst) { return name(route) }
+        return nil
     }
 
     /// A UDP datagram: DNS on its ports, QUIC on 443 or with a long header of a known version.

@@ -27,7 +27,7 @@ public enum CommunityID {
         a.0.append(to: &input)
         b.0.append(to: &input)
         input += [ipProtocol, 0]
-        if [1, 6, 17, 58, 132].contains(ipProtocol) {
+        if ipProtocol == 1 || ipProtocol == 6 || ipProtocol == 17 || ipProtocol == 58 || ipProtocol == 132 {
             input += [UInt8(a.1 >> 8), UInt8(a.1 & 0xFF), UInt8(b.1 >> 8), UInt8(b.1 & 0xFF)]
         }
         let digest = Insecure.SHA1.hash(data: input)
@@ -35,11 +35,12 @@ public enum CommunityID {
     }
 
     /// The ICMP "destination port": the counterpart type of a request/reply pair (and true), or the code (false).
+    static let icmpv4Pairs: [UInt8: UInt8] = [8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17]
+    static let icmpv6Pairs: [UInt8: UInt8] = [128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130, 139: 140, 140: 139,
+                                              144: 145, 145: 144]
+
     static func icmpPorts(type: UInt8, code: UInt8, v6: Bool) -> (UInt16, Bool) {
-        let pairs: [UInt8: UInt8] = v6
-            ? [128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130, 139: 140, 140: 139, 144: 145, 145: 144]
-            : [8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17]
-        if let other = pairs[type] { return (UInt16(other), true) }
+        if let other = (v6 ? icmpv6Pairs : icmpv4Pairs)[type] { return (UInt16(other), true) }
         return (UInt16(code), false)
     }
 }

@@ -89,7 +89,12 @@ public struct HistoryLetters: Sendable {
     }
 
     public subscript(i: Int) -> UInt8 {
-        let word = [storage.0, storage.1, storage.2, storage.3][i / 8]
+        let word = switch i / 8 {
+        case 0: storage.0
+        case 1: storage.1
+        case 2: storage.2
+        default: storage.3
+        }
         return UInt8(truncatingIfNeeded: word >> (UInt64(i % 8) * 8))
     }
 
@@ -105,7 +110,7 @@ public struct HistoryLetters: Sendable {
         while i < count {
             let c = self[i]
             if c == UInt8(ascii: "R") { return true }
-            if Array("HAFGIQ".utf8).contains(c) { return false }
+            if "HAFGIQ".utf8.contains(c) { return false }
             i += 1
         }
         return false

@@ -3,6 +3,7 @@ import FlowDispatch
 import Flows
 import Outputs
 import PacketCore
+import Reassembly
 
 /// One JSON record per flow when it leaves the flow table, in Suricata EVE's `flow` shape (so EVE tooling
 /// loads it) with Zeek's connection summary beside it:
@@ -146,11 +147,11 @@ public final class FlowRecordSink: FlowEventSink {
             let end = p.sequence &+ UInt32(truncatingIfNeeded: p.payloadLength)
             var retransmitted = false
             withSide(slot, fromFirst) { side in
-                if side.hasHighest && Int32(bitPattern: p.sequence &- side.highest) < 0 {
+                if side.hasHighest && SequenceNumber.lessThan(p.sequence, side.highest) {
                     retransmitted = true
                     side.retransmissions &+= 1
                 }
-                if !side.hasHighest || Int32(bitPattern: end &- side.highest) > 0 { side.highest = end }
+                if !side.hasHighest || SequenceNumber.lessThan(side.highest, end) { side.highest = end }
                 side.hasHighest = true
             }
             if retransmitted { logarithmic(slot, fromFirst: fromFirst, fromOrig: fromOrig, \.retransmissions, "T") }
@@ -229,7 +230,7 @@ public final class FlowRecordSink: FlowEventSink {
             guard !states[slot].serviceFinal, !bytes.isEmpty,
                   (fromFirst ? states[slot].first : states[slot].second).serviceChunks < 2 else { return }
             withSide(slot, fromFirst) { $0.serviceChunks &+= 1 }
-            if let name = ServiceGuess.tcp(bytes, key: flow.key, fromFirst: fromFirst).name {
+            if let name = ServiceGuess.tcp(bytes, key: flow.key, fromFirst: fromFirst) {
                 states[slot].service = name
                 states[slot].serviceFinal = true
             }

@@ -1,3 +1,4 @@
+import Reassembly
 import Wire
 
 /// Passive TCP analysis of one direction, as Wireshark's `tcp.analysis` and tcptrace read a capture: what
@@ -67,8 +68,6 @@ public struct TCPAnalysis: Sendable {
     /// SYN-ACK to ACK: the originator's side.
     public var originatorRTT: Double? { synAckTime > 0 && ackTime > 0 ? Double(ackTime - synAckTime) / 1e9 : nil }
 
-    static func before(_ a: UInt32, _ b: UInt32) -> Bool { Int32(bitPattern: a &- b) < 0 }
-
     /// One packet from the originator (`fromOrig`) or the responder.
     public mutating func packet(fromOrig: Bool, flags: UInt8, sequence: UInt32, acknowledgement: UInt32, window: UInt16,
                                 payloadLength: Int, options: TCPOptions, time: Int64) {
@@ -88,14 +87,14 @@ public struct TCPAnalysis: Sendable {
         }
         let length = UInt32(truncatingIfNeeded: max(0, payloadLength)) &+ (syn ? 1 : 0) &+ (fin ? 1 : 0)
         let end = sequence &+ length
-        if length > 0 && own.hasNext && Self.before(sequence, own.nextSequence) {
+        if length > 0 && own.hasNext && SequenceNumber.lessThan(sequence, own.nextSequence) {
             let keepAlive = payloadLength <= 1 && !syn && !fin && sequence &+ 1 == own.nextSequence
             if !keepAlive {
                 if peer.hasLastAck && peer.consecutiveDuplicateAcks >= 2 && peer.lastAck == sequence
                     && time - peer.lastDuplicateAckTime < 20_000_000 {
                     own.fastRetransmissions &+= 1
                     own.retransmissions &+= 1
-                } else if peer.hasLastAck && !Self.before(peer.lastAck, end) {
+                } else if peer.hasLastAck && !SequenceNumber.lessThan(peer.lastAck, end) {
                     own.spuriousRetransmissions &+= 1
                     own.retransmissions &+= 1
                 } else if time - own.nextSequenceTime < rtt && end != own.nextSequence {
@@ -105,7 +104,7 @@ public struct TCPAnalysis: Sendable {
                 }
             }
         }
-        if length > 0 && (!own.hasNext || Self.before(own.nextSequence, end)) {
+        if length > 0 && (!own.hasNext || SequenceNumber.lessThan(own.nextSequence, end)) {
             own.nextSequence = end
             own.nextSequenceTime = time
             own.hasNext = true
