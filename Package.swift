@@ -39,6 +39,7 @@ let package = Package(
         .library(name: "Abstraction", targets: ["Abstraction"]),
         .library(name: "FlowDispatch", targets: ["FlowDispatch"]),
         .library(name: "CaptureTools", targets: ["CaptureTools"]),
+        .library(name: "FlowExport", targets: ["FlowExport"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "TrafficGen", targets: ["TrafficGen"]),
     ],
@@ -73,19 +74,21 @@ let package = Package(
         .target(name: "Sharding", dependencies: ["PacketCore", "Wire", "Capture", "Flows"], swiftSettings: packetPath),
         .target(name: "Abstraction", dependencies: ["PacketCore", "Flows", "Reassembly", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "UnixSockets", "Sharding"], swiftSettings: packetPath),
         .target(name: "FlowDispatch", dependencies: ["PacketCore", "Flows", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "Analyzers", "Outputs"], swiftSettings: packetPath),
+        .target(name: "FlowExport", dependencies: ["PacketCore"], swiftSettings: packetPath),
         .target(name: "FlowRecords", dependencies: [
-            "PacketCore", "Wire", "Flows", "Reassembly", "FlowCore", "FlowDispatch", "Outputs", .product(name: "Crypto", package: "swift-crypto"),
+            "PacketCore", "Wire", "FlowExport", "Flows", "Reassembly", "FlowCore", "FlowDispatch", "Outputs", .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: packetPath),
         .target(name: "CaptureTools", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Flows", "FlowCore", "Outputs"], swiftSettings: packetPath),
         .target(name: "Engine", dependencies: [
             "PacketCore", "Wire", "Capture", "Filters", "Defragment", "Flows", "Reassembly", "Classify", "SFTapConfig", "SFTapCodec",
             "UnixSockets", "Outputs", "Analyzers", "FlowCore", "Sharding", "Abstraction", "FlowDispatch", "CaptureTools", "FlowRecords",
+            "FlowExport",
         ], swiftSettings: packetPath),
         .target(name: "TrafficGen", dependencies: ["PacketCore", "Wire", "Capture"], swiftSettings: packetPath),
         .executableTarget(
             name: "flowtap",
             dependencies: [
-                "Engine", "Capture", "CaptureTools", "Defragment", "Filters", "FlowCore", "FlowDispatch", "Outputs", "PacketCore",
+                "Engine", "Capture", "CaptureTools", "Defragment", "Filters", "FlowCore", "FlowDispatch", "FlowExport", "Outputs", "PacketCore",
                 "SFTapConfig", "TrafficGen", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: packetPath
@@ -123,7 +126,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: [
             "TestSupport", "Engine", "Abstraction", "FlowDispatch", "CaptureTools", "FlowCore", "Sharding", "SFTapCodec", "Outputs", "CShims",
             "UnixSockets", "SFTapConfig", "Classify", "Capture", "Filters", "Flows", "Defragment", "Reassembly", "Wire", "PacketCore", "TrafficGen",
-            "FlowRecords",
+            "FlowRecords", "FlowExport",
         ], exclude: ["Golden", "Tunnels"]),
     ],
     swiftLanguageModes: [.v6]

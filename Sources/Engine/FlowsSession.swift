@@ -1,4 +1,5 @@
 import FlowCore
+import FlowExport
 import FlowRecords
 import Outputs
 import PacketCore
@@ -9,6 +10,10 @@ public struct FlowsSession {
     public var engineConfig: FlowEngineConfig
     public var input = PipelineInput()
     public var communityIDSeed: UInt16 = 0
+    /// NetFlow/IPFIX collectors to export every flow to.
+    public var exports: [ExportDestination] = []
+    /// Whether JSON records are written (off when only exporting).
+    public var writesRecords = true
 
     /// `engineConfig` with `tcpFlowsFromAnyPacket` set: a record counts every packet of its connection.
     public init(engineConfig: FlowEngineConfig) {
@@ -18,17 +23,20 @@ public struct FlowsSession {
 
     /// Runs `files`; returns the summary for standard error.
     public func run(files: [String], output: RecordWriter) throws -> String {
-        let sink = FlowRecordSink { output.write($0) }
+        let sink = FlowRecordSink(emit: writesRecords ? { output.write($0) } : nil)
         sink.communityIDSeed = communityIDSeed
+        sink.exporters = try exports.map { destination throws(UDPExporter.SetupError) in try UDPExporter(destination: destination) }
         let pipeline = Pipeline(config: engineConfig, sink: sink)
         input.apply(to: pipeline)
         try pipeline.run(files: files)
+        sink.flushExports()
         output.flush()
         let c = pipeline.counters
         var report = "packets \(c.packets), flows \(c.flowsCreated), flow records \(sink.counters.records); "
             + "not in any flow: non-IP \(c.nonIP), other transports \(c.otherTransport), TCP without a flow \(c.tcpWithoutFlow), undecodable \(c.undecodable)"
         if c.evictions > 0 { report += "; flows evicted at the \(engineConfig.table.maxFlows)-flow limit \(c.evictions) (reason \"forced\")" }
         if pipeline.packetsFilteredOut > 0 { report += "; packets the filter rejected \(pipeline.packetsFilteredOut)" }
+        for exporter in sink.exporters { report += "\n" + exporter.summary }
         return report + "\n"
     }
 }

@@ -1,5 +1,6 @@
 import FlowCore
 import FlowDispatch
+import FlowExport
 import Flows
 import Outputs
 import PacketCore
@@ -56,6 +57,12 @@ public final class FlowRecordSink: FlowEventSink {
         var zeroWindows: UInt32 = 0
         var gaps: UInt32 = 0
         var serviceChunks: UInt8 = 0
+        /// This direction's first and last packet (nanoseconds), for export.
+        var firstPacket: Int64 = 0
+        var lastPacket: Int64 = 0
+        /// ICMP: type × 256 + code of this direction's first message, and whether one was seen.
+        var icmpTypeCode: UInt16 = 0
+        var icmpSeen = false
     }
 
     struct State {
@@ -83,12 +90,22 @@ public final class FlowRecordSink: FlowEventSink {
     private var states: [State] = []
     private var inputEnded = false
     private var writer = JSONWriter(capacity: 1024)
-    private let emit: (String) -> Void
+    private let emit: ((String) -> Void)?
     /// Community ID seed (0 unless the user chose another, as every tool must agree on it).
     public var communityIDSeed: UInt16 = 0
+    /// NetFlow/IPFIX collectors every ended flow is also exported to (two records: one per direction that sent).
+    public var exporters: [UDPExporter] = []
+    /// The latest time a flow ended at: the exporters' clock.
+    public private(set) var clock = Timestamp.zero
 
-    public init(emit: @escaping (String) -> Void) {
+    /// `emit` receives each JSON record; nil writes none (export only).
+    public init(emit: ((String) -> Void)?) {
         self.emit = emit
+    }
+
+    /// Sends what the exporters hold (at the end of the input).
+    public func flushExports() {
+        for exporter in exporters { exporter.flush(now: clock) }
     }
 
     public func reserveSlots(_ slots: Int) { states.reserveCapacity(slots) }
@@ -114,6 +131,8 @@ public final class FlowRecordSink: FlowEventSink {
         if !(Self.ended(states[flow.slot].first.state) && Self.ended(states[flow.slot].second.state)) { states[flow.slot].end = time }
         let fromOrig = fromFirst == states[flow.slot].firstIsOrig
         withSide(flow.slot, fromFirst) { side in
+            if side.packets == 0 { side.firstPacket = time.nanoseconds }
+            side.lastPacket = time.nanoseconds
             side.packets &+= 1
             side.frameBytes &+= UInt64(packet.frameLength)
             side.ipBytes &+= UInt64(max(0, packet.ipLength))
@@ -240,6 +259,11 @@ public final class FlowRecordSink: FlowEventSink {
                 states[slot].serviceFinal = true
             }
         default:
+            if bytes.count >= 2 {
+                withSide(slot, fromFirst) { side in
+                    if !side.icmpSeen { side.icmpSeen = true; side.icmpTypeCode = UInt16(bytes[0]) << 8 | UInt16(bytes[1]) }
+                }
+            }
             if !states[slot].icmpSeen && bytes.count >= 2 {
                 states[slot].icmpSeen = true
                 states[slot].icmpType = bytes[0]
@@ -267,8 +291,30 @@ public final class FlowRecordSink: FlowEventSink {
     public func flowReleased(_ flow: FlowView, time: Timestamp) {
         guard flow.slot < states.count, states[flow.slot].id == flow.id, states[flow.slot].live else { return }
         states[flow.slot].live = false
-        write(flow, states[flow.slot])
+        if time > clock { clock = time }
+        if emit != nil { write(flow, states[flow.slot]) }
+        if !exporters.isEmpty { export(flow, states[flow.slot]) }
         counters.records &+= 1
+    }
+
+    // MARK: Export
+
+    private func export(_ flow: FlowView, _ s: State) {
+        let key = flow.key
+        let closed = key.ipProtocol == 6 && s.closedOrReset
+        let reason: ExportedFlow.EndReason = inputEnded ? .forcedEnd : s.evicted ? .lackOfResources : closed ? .endOfFlow : .idleTimeout
+        let vlan = key.vlan == FlowKey.noVLAN ? 0 : key.vlan
+        for firstSide in [s.firstIsOrig, !s.firstIsOrig] {
+            let side = firstSide ? s.first : s.second
+            guard side.packets > 0 else { continue }
+            let record = ExportedFlow(
+                source: firstSide ? key.address1 : key.address2, destination: firstSide ? key.address2 : key.address1,
+                sourcePort: firstSide ? key.port1 : key.port2, destinationPort: firstSide ? key.port2 : key.port1,
+                ipProtocol: key.ipProtocol, tcpFlags: side.tcpFlags, packets: side.packets, bytes: side.ipBytes,
+                start: Timestamp(nanoseconds: side.firstPacket), end: Timestamp(nanoseconds: side.lastPacket), vlan: vlan,
+                icmpTypeCode: side.icmpTypeCode, endReason: reason, fromOriginator: firstSide == s.firstIsOrig)
+            for exporter in exporters { exporter.export(record, now: clock) }
+        }
     }
 
     // MARK: The record
@@ -341,7 +387,7 @@ public final class FlowRecordSink: FlowEventSink {
             writer.endObject()
         }
         writer.endObject()
-        emit(writer.line)
+        emit?(writer.line)
     }
 
     /// `tcp.analysis`: handshake RTTs (seconds, when the handshake was seen), and per direction what

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import FlowCore
+import FlowExport
 import Outputs
 import PacketCore
 
@@ -21,6 +22,12 @@ struct FlowsCommand: ParsableCommand {
           flowtap flows -r capture.pcap -o flows.jsonl 'tcp'
           flowtap flows -r capture.pcap | jq -c 'select(.flow.conn_state=="REJ") | [.src_ip, .dest_ip, .dest_port]'
           flowtap flows -r capture.pcap | jq -s 'group_by(.app_proto) | map({app: .[0].app_proto, flows: length})'
+          flowtap flows -r capture.pcap --export ipfix://127.0.0.1:4739
+          flowtap flows -r capture.pcap --export 'netflow9://collector.example:2055?domain=7' -o flows.jsonl
+
+        --export sends every flow to a NetFlow/IPFIX collector over UDP, one record per direction \
+        (settings after '?': domain, mtu, template-refresh, template-packets; see docs/flows.md). \
+        With --export, JSON records are written only when -o is given ('-o -' for standard output).
         """
     )
 
@@ -29,6 +36,9 @@ struct FlowsCommand: ParsableCommand {
 
     @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write records to this file instead of standard output.", valueName: "file"))
     var output: String?
+
+    @Option(name: .customLong("export"), help: ArgumentHelp("Export flows to a collector: ipfix://HOST:PORT, netflow9://HOST:PORT or netflow5://HOST:PORT. Repeat for several.", valueName: "url"))
+    var exports: [String] = []
 
     @Option(name: .customLong("community-id-seed"), help: "Community ID seed (every tool comparing IDs must use the same).")
     var communityIDSeed: UInt16 = 0
@@ -43,6 +53,12 @@ struct FlowsCommand: ParsableCommand {
         var session = FlowsSession(engineConfig: engine.applied(to: FlowEngineConfig()))
         session.input = try input.pipelineInput(quiet: quiet)
         session.communityIDSeed = communityIDSeed
+        do {
+            session.exports = try exports.map { text throws(ExportDestination.ParseError) in try ExportDestination(parsing: text) }
+        } catch {
+            throw ValidationError(error.description)
+        }
+        session.writesRecords = exports.isEmpty || output != nil
         try writeRecords("flows", to: output, inputs: input.files) { try session.run(files: input.files, output: $0) }
     }
 }
