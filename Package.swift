@@ -40,6 +40,7 @@ let package = Package(
         .library(name: "FlowDispatch", targets: ["FlowDispatch"]),
         .library(name: "CaptureTools", targets: ["CaptureTools"]),
         .library(name: "FlowExport", targets: ["FlowExport"]),
+        .library(name: "FlowCollect", targets: ["FlowCollect"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "TrafficGen", targets: ["TrafficGen"]),
     ],
@@ -75,6 +76,7 @@ let package = Package(
         .target(name: "Abstraction", dependencies: ["PacketCore", "Flows", "Reassembly", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "UnixSockets", "Sharding"], swiftSettings: packetPath),
         .target(name: "FlowDispatch", dependencies: ["PacketCore", "Flows", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "Analyzers", "Outputs"], swiftSettings: packetPath),
         .target(name: "FlowExport", dependencies: ["PacketCore"], swiftSettings: packetPath),
+        .target(name: "FlowCollect", dependencies: ["PacketCore", "Wire", "Outputs", "FlowExport"], swiftSettings: packetPath),
         .target(name: "FlowRecords", dependencies: [
             "PacketCore", "Wire", "FlowExport", "Flows", "Reassembly", "FlowCore", "FlowDispatch", "Outputs", .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: packetPath),
@@ -82,7 +84,7 @@ let package = Package(
         .target(name: "Engine", dependencies: [
             "PacketCore", "Wire", "Capture", "Filters", "Defragment", "Flows", "Reassembly", "Classify", "SFTapConfig", "SFTapCodec",
             "UnixSockets", "Outputs", "Analyzers", "FlowCore", "Sharding", "Abstraction", "FlowDispatch", "CaptureTools", "FlowRecords",
-            "FlowExport",
+            "FlowExport", "FlowCollect",
         ], swiftSettings: packetPath),
         .target(name: "TrafficGen", dependencies: ["PacketCore", "Wire", "Capture"], swiftSettings: packetPath),
         .executableTarget(
@@ -108,7 +110,7 @@ let package = Package(
         // -sanitize=fuzzer,address -DFUZZING); an ordinary build replays saved inputs through them.
         .executableTarget(
             name: "flowtap-fuzz",
-            dependencies: ["Abstraction", "Analyzers", "Capture", "FlowCore", "FlowDispatch", "FlowRecords", "PacketCore", "SFTapCodec", "SFTapConfig", "Wire", "Classify"]
+            dependencies: ["Abstraction", "Analyzers", "Capture", "FlowCollect", "FlowCore", "FlowDispatch", "FlowRecords", "PacketCore", "SFTapCodec", "SFTapConfig", "Wire", "Classify"]
         ),
         // Corpus lookup and process helpers shared by the test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -126,7 +128,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: [
             "TestSupport", "Engine", "Abstraction", "FlowDispatch", "CaptureTools", "FlowCore", "Sharding", "SFTapCodec", "Outputs", "CShims",
             "UnixSockets", "SFTapConfig", "Classify", "Capture", "Filters", "Flows", "Defragment", "Reassembly", "Wire", "PacketCore", "TrafficGen",
-            "FlowRecords", "FlowExport",
+            "FlowRecords", "FlowExport", "FlowCollect",
         ], exclude: ["Golden", "Tunnels"]),
     ],
     swiftLanguageModes: [.v6]

@@ -5,6 +5,7 @@ import Flows
 import Outputs
 import PacketCore
 import Reassembly
+import Wire
 
 /// One JSON record per flow when it leaves the flow table, in Suricata EVE's `flow` shape (so EVE tooling
 /// loads it) with Zeek's connection summary beside it:
@@ -334,7 +335,7 @@ public final class FlowRecordSink: FlowEventSink {
         if !icmp { writer.number("src_port", Int(origPort)) }
         writer.string("dest_ip", respAddress.description)
         if !icmp { writer.number("dest_port", Int(respPort)) }
-        writer.string("proto", Self.protocolName(key.ipProtocol))
+        writer.string("proto", IPProtocol.name(key.ipProtocol))
         let communityPorts: (UInt16, UInt16) = icmp ? (UInt16(s.icmpType), UInt16(s.icmpCode)) : (origPort, respPort)
         writer.string("community_id", CommunityID.compute(seed: communityIDSeed, source: origAddress, sourcePort: communityPorts.0,
                                                           destination: respAddress, destinationPort: communityPorts.1, ipProtocol: key.ipProtocol))
@@ -415,16 +416,6 @@ public final class FlowRecordSink: FlowEventSink {
             writer.endObject()
         }
         writer.endObject()
-    }
-
-    static func protocolName(_ p: UInt8) -> String {
-        switch p {
-        case 6: "TCP"
-        case 17: "UDP"
-        case 1: "ICMP"
-        case 58: "IPv6-ICMP"
-        default: String(p)
-        }
     }
 
     static func hex(_ b: UInt8) -> String {

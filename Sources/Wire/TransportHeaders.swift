@@ -6,6 +6,17 @@ public enum IPProtocol {
     public static let tcp: UInt8 = 6
     public static let udp: UInt8 = 17
     public static let icmpv6: UInt8 = 58
+
+    /// The name records give a protocol, as Suricata's EVE writes it: TCP, UDP, ICMP, IPv6-ICMP, else the number.
+    public static func name(_ p: UInt8) -> String {
+        switch p {
+        case tcp: "TCP"
+        case udp: "UDP"
+        case icmp: "ICMP"
+        case icmpv6: "IPv6-ICMP"
+        default: String(p)
+        }
+    }
 }
 
 extension PacketDecoder {

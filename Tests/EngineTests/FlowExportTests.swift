@@ -85,6 +85,30 @@ final class FlowExportTests: XCTestCase {
         return (fd, UInt16(bigEndian: address.sin_port))
     }
 
+    /// The datagrams sent to a socket of ours while `send` runs (given its port), received on another
+    /// thread so the socket buffer never overflows, until nothing came for `quiet` seconds.
+    static func receive(quiet: Int = 3, _ send: (UInt16) throws -> Void) throws -> [[UInt8]] {
+        let (fd, port) = boundUDPSocket()
+        defer { close(fd) }
+        var size: Int32 = 8 << 20
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        var timeout = timeval(tv_sec: quiet, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let received = ReceivedDatagrams()
+        let reader = Thread {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n <= 0 { break }
+                received.append(Array(buffer[0 ..< n]))
+            }
+            received.finish()
+        }
+        reader.start()
+        try send(port)
+        return received.wait()
+    }
+
     static func freeUDPPort() -> UInt16 {
         let (fd, port) = boundUDPSocket()
         close(fd)
@@ -149,24 +173,12 @@ final class FlowExportTests: XCTestCase {
         let generated = try Self.generatedCapture(seed: 78)
         defer { try? FileManager.default.removeItem(atPath: generated) }
         for format in ExportDestination.Format.allCases {
-            let (fd, port) = Self.boundUDPSocket()
-            defer { close(fd) }
-            var timeout = timeval(tv_sec: 1, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            // Received on another thread while FlowTap sends, so the socket buffer never overflows.
-            let received = ReceivedDatagrams()
-            let reader = Thread {
-                var buffer = [UInt8](repeating: 0, count: 65536)
-                while true {
-                    let n = recv(fd, &buffer, buffer.count, 0)
-                    if n <= 0 { break }
-                    received.append(Array(buffer[0 ..< n]))
-                }
-                received.finish()
+            var port: UInt16 = 0
+            var expected: [FlowExportTests.Direction] = []
+            let datagrams = try Self.receive(quiet: 1) { p in
+                port = p
+                expected = try Self.export([generated], to: ExportDestination(format: format, host: "127.0.0.1", port: p)).expected
             }
-            reader.start()
-            let (expected, _) = try Self.export([generated], to: ExportDestination(format: format, host: "127.0.0.1", port: port))
-            let datagrams = received.wait()
 
             let pcap = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-cflow-\(getpid()).pcap").path
             defer { try? FileManager.default.removeItem(atPath: pcap) }

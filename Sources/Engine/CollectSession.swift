@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Capture
+import Filters
+import FlowCollect
+import Outputs
+import PacketCore
+import Wire
+
+/// `flowtap collect`: NetFlow/IPFIX/sFlow datagrams from capture files or UDP sockets through one
+/// `FlowCollector`, one JSON record per line to `output`.
+public struct CollectSession {
+    public var input = PipelineInput()
+    public var templateLifetimeSeconds = 1800
+    public var maxTemplates = 65536
+
+    public init() {}
+
+    public struct ListenError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    func makeCollector(_ output: RecordWriter) -> FlowCollector {
+        FlowCollector(templates: TemplateCache(capacity: maxTemplates, lifetimeSeconds: templateLifetimeSeconds)) { output.write($0) }
+    }
+
+    /// Reads the UDP datagrams in `files` (any port; a fragmented datagram is counted and skipped).
+    public func run(files: [String], output: RecordWriter) throws -> String {
+        let collector = makeCollector(output)
+        var decoder = PacketDecoder()
+        var packet = DecodedPacket()
+        var progress = input.progress
+        var packets: UInt64 = 0, udp: UInt64 = 0, fragments: UInt64 = 0, truncated: UInt64 = 0, filtered: UInt64 = 0
+        read: for file in files {
+            let reader = try CaptureFileReader(path: file)
+            progress?.begin(name: file, totalBytes: reader.totalBytes)
+            while let record = try reader.next() {
+                if StopSignal.requested { break read }
+                if let filter = input.filter,
+                   try filter.verdict(bytes: record.bytes, originalLength: record.originalLength, linkType: record.linkType) == 0 {
+                    filtered &+= 1
+                    continue
+                }
+                packets &+= 1
+                if let limit = input.packetLimit, packets > limit { break read }
+                if packets & 0x3FF == 0 { progress?.update(bytes: reader.bytesConsumed, packets: packets) }
+                decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet)
+                guard packet.transport == .udp || (packet.isFragment && packet.ipProtocol == 17) else { continue }
+                if packet.isFragment { fragments &+= 1; continue }
+                udp &+= 1
+                guard packet.payloadCapturedLength == packet.payloadLength else { truncated &+= 1; continue }
+                let payload = UnsafeRawBufferPointer(rebasing: record.bytes[packet.payloadOffset ..< packet.payloadOffset + packet.payloadCapturedLength])
+                collector.collect(payload, exporter: packet.source, port: packet.sourcePort, time: record.timestamp)
+            }
+            progress?.end()
+        }
+        collector.finish()
+        output.flush()
+        var report = "packets \(packets), UDP datagrams \(udp)"
+        if fragments > 0 { report += ", IP fragments skipped \(fragments)" }
+        if truncated > 0 { report += ", datagrams cut short by the capture's snap length \(truncated)" }
+        if filtered > 0 { report += ", packets the filter rejected \(filtered)" }
+        return report + "\n" + Self.summary(collector) + "\n"
+    }
+
+    /// Receives on every `addresses` (`ADDR:PORT`, `[IPv6]:PORT`) until SIGINT/SIGTERM or `stop()` says so.
+    public func run(listen addresses: [String], output: RecordWriter, stop: () -> Bool = { false }) throws -> String {
+        let collector = makeCollector(output)
+        var sockets: [Int32] = []
+        defer { for fd in sockets { close(fd) } }
+        for address in addresses { sockets.append(try Self.bind(address)) }
+        var fds = sockets.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var storage = sockaddr_storage()
+        var received: UInt64 = 0
+        while !StopSignal.requested && !stop() {
+            let ready = poll(&fds, nfds_t(fds.count), 100)
+            if ready <= 0 { output.flush(); continue }
+            for i in fds.indices where fds[i].revents & Int16(POLLIN) != 0 {
+                // Drain what is queued, without blocking.
+                while true {
+                    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                    let n = buffer.withUnsafeMutableBytes { b in
+                        withUnsafeMutablePointer(to: &storage) {
+                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fds[i].fd, b.baseAddress, b.count, Int32(MSG_DONTWAIT), $0, &length) }
+                        }
+                    }
+                    if n < 0 { break }
+                    received &+= 1
+                    let (exporter, port) = Self.address(storage)
+                    buffer.withUnsafeBytes { collector.collect(UnsafeRawBufferPointer(rebasing: $0[0 ..< n]), exporter: exporter, port: port, time: .wallClock()) }
+                }
+            }
+        }
+        collector.finish()
+        output.flush()
+        return "datagrams received \(received)\n" + Self.summary(collector) + "\n"
+    }
+
+    static func address(_ storage: sockaddr_storage) -> (IPAddress, UInt16) {
+        var s = storage
+        return withUnsafeBytes(of: &s) { raw in
+            if storage.ss_family == sa_family_t(AF_INET6) {
+                return (IPAddress.ipv6(raw, at: 8), raw.beUInt16(at: 2))
+            }
+            return (IPAddress.ipv4(raw, at: 4), raw.beUInt16(at: 2))
+        }
+    }
+
+    /// A UDP socket bound to `ADDR:PORT` with a large receive buffer.
+    static func bind(_ text: String) throws(ListenError) -> Int32 {
+        var host = text, portText = ""
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = String(text[text.index(after: text.startIndex) ..< close])
+            portText = String(text[text.index(after: close)...].dropFirst())
+        } else if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            portText = String(text[text.index(after: colon)...])
+        }
+        guard let port = UInt16(portText), !host.isEmpty else {
+            throw ListenError(description: "--listen \(text): write ADDRESS:PORT, e.g. 0.0.0.0:2055, [::]:4739 or 127.0.0.1:6343")
+        }
+        guard let address = IPAddress(host) else { throw ListenError(description: "--listen \(text): '\(host)' is not an IP address") }
+        let fd = socket(address.isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw ListenError(description: "--listen \(text): socket: \(String(cString: strerror(errno)))") }
+        var size: Int32 = 16 << 20
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        var bytes = address.bytes
+        let status: Int32
+        if address.isIPv6 {
+            var a = sockaddr_in6()
+            a.sin6_family = sa_family_t(AF_INET6)
+            a.sin6_port = port.bigEndian
+            withUnsafeMutableBytes(of: &a.sin6_addr) { $0.copyBytes(from: bytes) }
+            status = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        } else {
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_port = port.bigEndian
+            withUnsafeMutableBytes(of: &a.sin_addr) { $0.copyBytes(from: bytes) }
+            status = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        }
+        bytes.removeAll()
+        guard status == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw ListenError(description: "--listen \(text): bind: \(reason)")
+        }
+        return fd
+    }
+
+    static func summary(_ c: FlowCollector) -> String {
+        let n = c.counters, t = c.templates.counters
+        var s = "datagrams \(n.datagrams): NetFlow v5 \(n.netflow5), v9 \(n.netflow9), IPFIX \(n.ipfix), sFlow \(n.sflow), not flow export \(n.notFlowExport); "
+            + "records \(n.records) (sFlow flow samples \(n.sflowFlowSamples), counter samples \(n.sflowCounterSamples)), options records \(n.optionsRecords), "
+            + "template records \(n.templateRecords) (templates kept \(c.templates.count), changed \(t.changed), withdrawn \(t.withdrawn), expired \(t.expired), evicted \(t.evicted))"
+        if n.heldSets > 0 { s += "; data sets held for their template \(n.heldSets), decoded later \(n.heldSetsDecoded)" }
+        if n.setsWithoutTemplate > 0 { s += "; data sets never decoded (no template) \(n.setsWithoutTemplate)" }
+        if n.malformed > 0 { s += "; malformed datagrams or sets \(n.malformed)" }
+        if n.truncatedRecords > 0 { s += "; records cut short by their set \(n.truncatedRecords)" }
+        if n.sflowSkipped > 0 { s += "; sFlow samples or records of other formats skipped \(n.sflowSkipped)" }
+        return s
+    }
+}
