@@ -256,3 +256,87 @@ final class CollectTests: XCTestCase {
         return d
     }
 }
+
+/// sFlow v5 from pmacct's sfprobe (pmacctd reading a capture, sampling every packet), decoded by FlowTap and
+/// by tshark's sFlow dissector from the same datagrams: every flow sample's sequence number, sampling rate,
+/// frame length and the sampled packet's addresses, ports and protocol are equal.
+final class SFlowCollectTests: XCTestCase {
+    /// The first value under `key` anywhere in tshark's JSON tree.
+    static func find(_ key: String, in value: Any) -> String? {
+        if let object = value as? [String: Any] {
+            if let v = object[key] { return (v as? String) ?? ((v as? [String])?.first) }
+            for (_, child) in object { if let v = find(key, in: child) { return v } }
+        } else if let array = value as? [Any] {
+            for child in array { if let v = find(key, in: child) { return v } }
+        }
+        return nil
+    }
+
+    func testPmacctSFlowDecodesAsTsharkDecodesIt() throws {
+        guard let pmacctd = Corpus.tool("pmacctd"), let tshark = Corpus.tool("tshark") else {
+            throw OracleMissing.error("pmacctd (Debian pmacct) and tshark are needed")
+        }
+        let source = try CollectTests.generated(sessions: 300, seed: 93)
+        defer { try? FileManager.default.removeItem(atPath: source) }
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-sfprobe-\(getpid()).conf").path
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let datagrams = try CollectTests.receive(quiet: 6) { port in
+            try "daemonize: false\npcap_savefile: \(source)\npcap_savefile_wait: true\nplugins: sfprobe\nsfprobe_receiver: 127.0.0.1:\(port)\nsampling_rate: 1\nsfprobe_agentip: 192.0.2.1\n"
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            return try CollectTests.process(pmacctd, ["-f", config])
+        }
+        XCTAssertGreaterThan(datagrams.count, 20)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-sflow-\(getpid()).pcap").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try CollectTests.capture(datagrams.map { (source: "127.0.0.1", bytes: $0) }, path: path)
+
+        let (records, summary) = try CollectTests.collect(path)
+        var got: [String] = []
+        // Each sampled header is read alone, so tshark's reassembly of IP fragments across samples is off.
+        for r in records where r["sample_type"] as? String == "flow" {
+            let s = r["sflow"] as? [String: Any] ?? [:]
+            let proto = ["TCP": 6, "UDP": 17, "ICMP": 1, "IPv6-ICMP": 58][r["proto"] as? String ?? ""] ?? -1
+            got.append("\(r["sequence"]!)/\(r["sample_sequence"]!) rate \(r["sampling_rate"]!) len \(s["frame_length"] ?? "-") "
+                + "\(r["src_ip"] ?? "-"):\(r["src_port"] ?? "-") > \(r["dest_ip"] ?? "-"):\(r["dest_port"] ?? "-") \(proto)")
+        }
+
+        let (out, status) = try Corpus.run(tshark, ["-r", path, "-d", "udp.port==2055,sflow", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE", "-T", "json", "--no-duplicate-keys"])
+        XCTAssertEqual(status, 0)
+        let frames = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]])
+        var expected: [String] = []
+        for frame in frames {
+            let layers = (frame["_source"] as? [String: Any])?["layers"] as? [String: Any] ?? [:]
+            guard let sflow = layers["sflow"] as? [String: Any], let sequence = sflow["sflow_245.sequence_number"] as? String else { continue }
+            for (name, sample) in sflow where name.hasPrefix("Flow sample") {
+                let samples = (sample as? [Any]) ?? [sample]
+                for sample in samples {
+                    guard let header = sample as? [String: Any], let tree = Self.findTree("sflow_245.header_tree", in: header) else { continue }
+                    let src = Self.find("ip.src", in: tree) ?? Self.find("ipv6.src", in: tree) ?? "-"
+                    let dst = Self.find("ip.dst", in: tree) ?? Self.find("ipv6.dst", in: tree) ?? "-"
+                    // An IPv6 fragment: the IPv6 header's next header is the fragment header (44); FlowTap names
+                    // the protocol after the extension headers, which is the fragment header's next header.
+                    let proto = Self.find("ip.proto", in: tree) ?? Self.find("ipv6.fraghdr.nxt", in: tree) ?? Self.find("ipv6.nxt", in: tree) ?? "-1"
+                    let sport = Self.find("tcp.srcport", in: tree) ?? Self.find("udp.srcport", in: tree) ?? "-"
+                    let dport = Self.find("tcp.dstport", in: tree) ?? Self.find("udp.dstport", in: tree) ?? "-"
+                    expected.append("\(sequence)/\(Self.find("sflow.flow_sample.sequence_number", in: header) ?? "?") "
+                        + "rate \(Self.find("sflow.flow_sample.sampling_rate", in: header) ?? "?") len \(Self.find("sflow_245.header.frame_length", in: header) ?? "?") "
+                        + "\(src):\(sport) > \(dst):\(dport) \(proto)")
+                }
+            }
+        }
+        let matched = Set(got).intersection(expected).count
+        print("sFlow: \(datagrams.count) datagrams; tshark \(expected.count) flow samples, FlowTap \(got.count), matched \(matched)\n\(summary)")
+        XCTAssertGreaterThan(expected.count, 2000)
+        for line in Set(got).subtracting(expected).sorted().prefix(5) { print("  FlowTap only: \(line)") }
+        for line in Set(expected).subtracting(got).sorted().prefix(5) { print("  tshark only:  \(line)") }
+        XCTAssertEqual(got.sorted(), expected.sorted())
+    }
+
+    static func findTree(_ key: String, in value: Any) -> [String: Any]? {
+        if let object = value as? [String: Any] {
+            if let v = object[key] as? [String: Any] { return v }
+            for (_, child) in object { if let v = findTree(key, in: child) { return v } }
+        }
+        return nil
+    }
+}
