@@ -2,6 +2,7 @@ import Abstraction
 import Analyzers
 import Capture
 import Classify
+import FlowCollect
 import FlowCore
 import FlowDispatch
 import FlowRecords
@@ -17,7 +18,7 @@ import Glibc
 /// input the way its parser is fed (chunks, directions, datagrams) from the input's own bytes, so a
 /// fuzzer explores the splits too. A target must never trap, whatever the bytes.
 enum FuzzTarget: String, CaseIterable {
-    case decoder, capture, gzip, engine, flows, http, dns, tls, quic, eventReader = "event-reader", loopback7, config
+    case decoder, capture, gzip, engine, flows, collect, http, dns, tls, quic, eventReader = "event-reader", loopback7, config
 
     func run(_ input: UnsafeRawBufferPointer) {
         switch self {
@@ -26,6 +27,7 @@ enum FuzzTarget: String, CaseIterable {
         case .gzip: Self.gzip(input)
         case .engine: Self.engine(input)
         case .flows: Self.flows(input)
+        case .collect: Self.collect(input)
         case .http: Self.http(input)
         case .dns: Self.dns(input)
         case .tls: Self.tls(input)
@@ -127,6 +129,24 @@ enum FuzzTarget: String, CaseIterable {
         var config = smallEngine
         config.tcpFlowsFromAnyPacket = true
         feed(FlowEngine(config: config, sink: FlowRecordSink(emit: { _ in })), input)
+    }
+
+    /// NetFlow/IPFIX/sFlow datagrams, each a 1-byte exporter (its port: four sessions share templates'
+    /// IDs), a 2-byte length and the datagram, into a collector with small bounds.
+    static func collect(_ input: UnsafeRawBufferPointer) {
+        let collector = FlowCollector(templates: TemplateCache(capacity: 16, lifetimeSeconds: 60), maxHeldBytes: 16 << 10) { _ in }
+        var at = 0
+        var time: Int64 = 1_700_000_000_000_000_000
+        while at + 3 <= input.count {
+            let port = UInt16(input[at] & 3)
+            let n = min(Int(input[at + 1]) << 8 | Int(input[at + 2]), input.count - at - 3)
+            at += 3
+            time += 1_000_000_000
+            collector.collect(UnsafeRawBufferPointer(rebasing: input[at ..< at + n]), exporter: IPAddress(ipv4: 0xC000_0201), port: port,
+                              time: Timestamp(nanoseconds: time))
+            at += n
+        }
+        collector.finish()
     }
 
     /// Ethernet frames, each a 2-byte length and the frame, then the end of input.
