@@ -199,6 +199,55 @@ final class CollectTests: XCTestCase {
         }
     }
 
+    /// fprobe (a live NetFlow v5 probe) watches the loopback of a network namespace this test makes while
+    /// tcpreplay plays generated traffic onto it; tcpdump keeps fprobe's datagrams. Every record `collect`
+    /// decodes from them equals nfdump's decode.
+    func testFprobeExportDecodesAsNfdumpDecodesIt() throws {
+        guard let fprobe = Corpus.tool("fprobe"), let tcpreplay = Corpus.tool("tcpreplay"), let tcpdump = Corpus.tool("tcpdump"),
+              let ip = Corpus.tool("ip") else {
+            throw OracleMissing.error("fprobe, tcpreplay, tcpdump and ip are needed")
+        }
+        guard getuid() == 0 else { throw OracleMissing.error("root is needed for a network namespace") }
+        let source = try Self.generated(sessions: 500, seed: 94)
+        defer { try? FileManager.default.removeItem(atPath: source) }
+        let namespace = "ftfp\(getpid() % 100_000)"
+        let datagramsPath = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-fprobe-\(getpid()).pcap").path
+        defer { try? FileManager.default.removeItem(atPath: datagramsPath) }
+        XCTAssertEqual(try Corpus.run(ip, ["netns", "add", namespace]).1, 0)
+        defer { _ = try? Corpus.run(ip, ["netns", "del", namespace]) }
+        XCTAssertEqual(try Corpus.run(ip, ["netns", "exec", namespace, "ip", "link", "set", "lo", "up"]).1, 0)
+        let port = "39700"
+        let capture = try Self.process(ip, ["netns", "exec", namespace, tcpdump, "-i", "lo", "-U", "-w", datagramsPath, "udp", "port", port])
+        usleep(500_000)
+        let probe = try Self.process(ip, ["netns", "exec", namespace, fprobe, "-i", "lo", "-l", "2", "-B", "8192", "-f", "not udp port \(port)",
+                                          "-d", "2", "-s", "1", "127.0.0.1:\(port)"])
+        usleep(800_000)
+        XCTAssertEqual(try Corpus.run(ip, ["netns", "exec", namespace, tcpreplay, "-q", "-i", "lo", "--pps", "1500", source]).1, 0)
+        sleep(4)
+        probe.terminate() // fprobe emits its flow cache on SIGTERM
+        probe.waitUntilExit()
+        sleep(1)
+        capture.terminate()
+        capture.waitUntilExit()
+
+        // fprobe's datagrams, as nfcapd and `collect -r` receive them.
+        var datagrams: [(source: String, bytes: [UInt8])] = []
+        let reader = try CaptureFileReader(path: datagramsPath)
+        var decoder = PacketDecoder()
+        var packet = DecodedPacket()
+        while let record = try reader.next() {
+            decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet)
+            guard packet.transport == .udp, packet.payloadCapturedLength == packet.payloadLength else { continue }
+            datagrams.append(("127.0.0.1", Array(record.bytes[packet.payloadOffset ..< packet.payloadOffset + packet.payloadLength])))
+        }
+        let (records, summary) = try Self.collect(datagramsPath)
+        let got = Self.flowRecords(records, unorderedTimes: false)
+        let expected = try Self.nfdump(datagrams, unorderedTimes: false)
+        print("fprobe v5: \(datagrams.count) datagrams; nfdump \(expected.count) flows, FlowTap \(got.count), matched \(Set(got).intersection(expected).count)\n\(summary)")
+        XCTAssertGreaterThanOrEqual(expected.count, 30)
+        XCTAssertEqual(got.sorted(), expected.sorted())
+    }
+
     /// Two exporters both use template 256 (and 257) with different layouts, their datagrams interleaved:
     /// each exporter's records decode with its own templates, as nfdump decodes them.
     func testExportersReusingTemplateIDsKeepTheirOwnLayouts() throws {
