@@ -25,7 +25,7 @@ extension FlowCollector {
         if c.version == 10 {
             // IPFIX uptime times need the exporter's boot time from an options record.
             guard let boot = systemInit[key(c, 0)] else { return nil }
-            return Timestamp(nanoseconds: Int64(clamping: boot) * 1_000_000 + Int64(uptime) * 1_000_000)
+            return Timestamp(nanoseconds: Int64(clamping: boot) &* 1_000_000 &+ Int64(uptime) * 1_000_000)
         }
         return uptimeTime(uptime, c)
     }

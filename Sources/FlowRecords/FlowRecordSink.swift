@@ -35,6 +35,8 @@ import Wire
 public final class FlowRecordSink: FlowEventSink {
     public struct Counters: Sendable {
         public var records: UInt64 = 0
+        /// Interval records written for long flows (with `interval`).
+        public var intervalRecords: UInt64 = 0
         public init() {}
     }
 
@@ -64,6 +66,10 @@ public final class FlowRecordSink: FlowEventSink {
         /// ICMP: type × 256 + code of this direction's first message, and whether one was seen.
         var icmpTypeCode: UInt16 = 0
         var icmpSeen = false
+        /// What earlier exports (interval records) already carried, and the first packet after them.
+        var exportedPackets: UInt64 = 0
+        var exportedIPBytes: UInt64 = 0
+        var unexportedFirst: Int64 = 0
     }
 
     struct State {
@@ -85,6 +91,8 @@ public final class FlowRecordSink: FlowEventSink {
         var closedOrReset = false
         var evicted = false
         var tcp = TCPAnalysis()
+        /// When the last interval record was written (or the flow started).
+        var lastInterval: Int64 = 0
     }
 
     public private(set) var counters = Counters()
@@ -96,6 +104,10 @@ public final class FlowRecordSink: FlowEventSink {
     public var communityIDSeed: UInt16 = 0
     /// NetFlow/IPFIX collectors every ended flow is also exported to (two records: one per direction that sent).
     public var exporters: [UDPExporter] = []
+    /// With a positive value (nanoseconds of packet time), a flow active that long since its start or its
+    /// last interval record gets another: a JSON record with `"reason":"interval"` and its totals so far,
+    /// and export records with what it sent since the last export (NetFlow's active timeout).
+    public var interval: Int64 = 0
     /// The latest time a flow ended at: the exporters' clock.
     public private(set) var clock = Timestamp.zero
 
@@ -116,6 +128,7 @@ public final class FlowRecordSink: FlowEventSink {
     public func flowCreated(_ flow: FlowView, time: Timestamp) {
         if flow.slot >= states.count { states.append(contentsOf: repeatElement(State(), count: flow.slot + 1 - states.count)) }
         states[flow.slot] = State(id: flow.id, live: true, start: time, end: time)
+        states[flow.slot].lastInterval = time.nanoseconds
     }
 
     public func flowPacket(_ flow: FlowView, fromFirst: Bool, packet: FlowPacket, time: Timestamp) {
@@ -133,17 +146,25 @@ public final class FlowRecordSink: FlowEventSink {
         let fromOrig = fromFirst == states[flow.slot].firstIsOrig
         withSide(flow.slot, fromFirst) { side in
             if side.packets == 0 { side.firstPacket = time.nanoseconds }
+            if side.packets == side.exportedPackets { side.unexportedFirst = time.nanoseconds }
             side.lastPacket = time.nanoseconds
             side.packets &+= 1
             side.frameBytes &+= UInt64(packet.frameLength)
             side.ipBytes &+= UInt64(max(0, packet.ipLength))
             side.tcpFlags |= flags
         }
-        guard flow.key.ipProtocol == 6 else {
-            if flow.key.ipProtocol == 17 && packet.payloadLength > 0 { once(flow.slot, fromFirst: fromFirst, fromOrig: fromOrig, bit: 2, "D") }
-            return
+        if flow.key.ipProtocol == 6 {
+            tcpPacket(flow.slot, fromFirst: fromFirst, fromOrig: fromOrig, packet, time: time)
+        } else if flow.key.ipProtocol == 17 && packet.payloadLength > 0 {
+            once(flow.slot, fromFirst: fromFirst, fromOrig: fromOrig, bit: 2, "D")
         }
-        tcpPacket(flow.slot, fromFirst: fromFirst, fromOrig: fromOrig, packet, time: time)
+        if interval > 0 && time.nanoseconds - states[flow.slot].lastInterval >= interval {
+            states[flow.slot].lastInterval = time.nanoseconds
+            if time > clock { clock = time }
+            if emit != nil { write(flow, states[flow.slot], reason: "interval") }
+            if !exporters.isEmpty { export(flow, slot: flow.slot, reason: .activeTimeout) }
+            counters.intervalRecords &+= 1
+        }
     }
 
     /// History letters and endpoint states for one TCP packet.
@@ -293,34 +314,44 @@ public final class FlowRecordSink: FlowEventSink {
         guard flow.slot < states.count, states[flow.slot].id == flow.id, states[flow.slot].live else { return }
         states[flow.slot].live = false
         if time > clock { clock = time }
-        if emit != nil { write(flow, states[flow.slot]) }
-        if !exporters.isEmpty { export(flow, states[flow.slot]) }
+        let s = states[flow.slot]
+        if emit != nil { write(flow, s, reason: inputEnded ? "shutdown" : s.evicted ? "forced" : "timeout") }
+        if !exporters.isEmpty {
+            let closed = flow.key.ipProtocol == 6 && s.closedOrReset
+            export(flow, slot: flow.slot, reason: inputEnded ? .forcedEnd : s.evicted ? .lackOfResources : closed ? .endOfFlow : .idleTimeout)
+        }
         counters.records &+= 1
     }
 
     // MARK: Export
 
-    private func export(_ flow: FlowView, _ s: State) {
+    /// Each direction's packets and bytes since the last export (all of them without interval records),
+    /// from its first packet since then to its last.
+    private func export(_ flow: FlowView, slot: Int, reason: ExportedFlow.EndReason) {
         let key = flow.key
-        let closed = key.ipProtocol == 6 && s.closedOrReset
-        let reason: ExportedFlow.EndReason = inputEnded ? .forcedEnd : s.evicted ? .lackOfResources : closed ? .endOfFlow : .idleTimeout
         let vlan = key.vlan == FlowKey.noVLAN ? 0 : key.vlan
-        for firstSide in [s.firstIsOrig, !s.firstIsOrig] {
-            let side = firstSide ? s.first : s.second
-            guard side.packets > 0 else { continue }
+        let firstIsOrig = states[slot].firstIsOrig
+        for firstSide in [firstIsOrig, !firstIsOrig] {
+            let side = firstSide ? states[slot].first : states[slot].second
+            guard side.packets > side.exportedPackets else { continue }
             let record = ExportedFlow(
                 source: firstSide ? key.address1 : key.address2, destination: firstSide ? key.address2 : key.address1,
                 sourcePort: firstSide ? key.port1 : key.port2, destinationPort: firstSide ? key.port2 : key.port1,
-                ipProtocol: key.ipProtocol, tcpFlags: side.tcpFlags, packets: side.packets, bytes: side.ipBytes,
-                start: Timestamp(nanoseconds: side.firstPacket), end: Timestamp(nanoseconds: side.lastPacket), vlan: vlan,
-                icmpTypeCode: side.icmpTypeCode, endReason: reason, fromOriginator: firstSide == s.firstIsOrig)
+                ipProtocol: key.ipProtocol, tcpFlags: side.tcpFlags, packets: side.packets - side.exportedPackets,
+                bytes: side.ipBytes - side.exportedIPBytes, start: Timestamp(nanoseconds: side.unexportedFirst),
+                end: Timestamp(nanoseconds: side.lastPacket), vlan: vlan, icmpTypeCode: side.icmpTypeCode, endReason: reason,
+                fromOriginator: firstSide == firstIsOrig)
             for exporter in exporters { exporter.export(record, now: clock) }
+            withSide(slot, firstSide) { side in
+                side.exportedPackets = side.packets
+                side.exportedIPBytes = side.ipBytes
+            }
         }
     }
 
     // MARK: The record
 
-    private func write(_ flow: FlowView, _ s: State) {
+    private func write(_ flow: FlowView, _ s: State, reason: String) {
         let key = flow.key
         let orig = s.firstIsOrig ? s.first : s.second, resp = s.firstIsOrig ? s.second : s.first
         let origAddress = s.firstIsOrig ? key.address1 : key.address2, respAddress = s.firstIsOrig ? key.address2 : key.address1
@@ -359,7 +390,7 @@ public final class FlowRecordSink: FlowEventSink {
         writer.number("age", Int(s.end.seconds - s.start.seconds))
         let state = key.ipProtocol == 6 && s.closedOrReset ? "closed" : (orig.packets > 0 && resp.packets > 0 ? "established" : "new")
         writer.string("state", state)
-        writer.string("reason", inputEnded ? "shutdown" : s.evicted ? "forced" : "timeout")
+        writer.string("reason", reason)
         let connState: String = switch key.ipProtocol {
         case 6: ConnectionSummary.tcpState(orig: orig.state, resp: resp.state, origBytes: orig.payloadBytes, respBytes: resp.payloadBytes, history: s.history)
         case 17: ConnectionSummary.datagramState(origSent: orig.packets > 0, respSent: resp.packets > 0)

@@ -50,7 +50,9 @@ extension Timestamp {
 extension Timestamp {
     /// RFC 3339 text in UTC with microseconds, "2024-05-01T12:34:56.123456+00:00" (what records' `timestamp` holds).
     public var rfc3339: String {
-        var seconds = time_t(nanoseconds >= 0 ? self.seconds : (nanoseconds - 999_999_999) / 1_000_000_000)
+        // Int64 nanoseconds span the years 1677–2262 (four digits); the floor division stays in range.
+        let nanoseconds = max(self.nanoseconds, Int64.min + 1_000_000_000)
+        var seconds = time_t(nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000)
         let micro = Int((nanoseconds - Int64(seconds) * 1_000_000_000) / 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)

@@ -23,6 +23,7 @@ struct FlowsCommand: ParsableCommand {
           flowtap flows -r capture.pcap | jq -c 'select(.flow.conn_state=="REJ") | [.src_ip, .dest_ip, .dest_port]'
           flowtap flows -r capture.pcap | jq -s 'group_by(.app_proto) | map({app: .[0].app_proto, flows: length})'
           flowtap flows -r capture.pcap --export ipfix://127.0.0.1:4739
+          flowtap flows -r long-capture.pcap --interval 60 --export netflow9://127.0.0.1:2055 -o flows.jsonl
           flowtap flows -r capture.pcap --export 'netflow9://collector.example:2055?domain=7' -o flows.jsonl
 
         --export sends every flow to a NetFlow/IPFIX collector over UDP, one record per direction \
@@ -40,6 +41,9 @@ struct FlowsCommand: ParsableCommand {
     @Option(name: .customLong("export"), help: ArgumentHelp("Export flows to a collector: ipfix://HOST:PORT, netflow9://HOST:PORT or netflow5://HOST:PORT. Repeat for several.", valueName: "url"))
     var exports: [String] = []
 
+    @Option(name: .customLong("interval"), help: ArgumentHelp("Also write a record for a flow every this many seconds it stays active (reason \"interval\", totals so far; exports carry what was sent since the last export, as NetFlow's active timeout).", valueName: "seconds"))
+    var interval: Double?
+
     @Option(name: .customLong("community-id-seed"), help: "Community ID seed (every tool comparing IDs must use the same).")
     var communityIDSeed: UInt16 = 0
 
@@ -53,6 +57,10 @@ struct FlowsCommand: ParsableCommand {
         var session = FlowsSession(engineConfig: engine.applied(to: FlowEngineConfig()))
         session.input = try input.pipelineInput(quiet: quiet)
         session.communityIDSeed = communityIDSeed
+        if let interval {
+            guard interval > 0 else { throw ValidationError("--interval must be more than 0 seconds") }
+            session.intervalSeconds = interval
+        }
         do {
             session.exports = try exports.map { text throws(ExportDestination.ParseError) in try ExportDestination(parsing: text) }
         } catch {

@@ -14,6 +14,13 @@ import XCTest
 /// back; tshark's cflow dissector decodes every datagram. Each exported direction is matched on its own
 /// flow (addresses, ports, protocol) against the JSON record FlowTap wrote for the same flow in the same run.
 final class FlowExportTests: XCTestCase {
+    /// nfcapd asks for a 16 MB receive buffer (FlowTap sends a file's flows as fast as it reads them); the
+    /// kernel caps it at rmem_max, raised here when the tests run as root.
+    override class func setUp() {
+        super.setUp()
+        if getuid() == 0 { _ = try? Corpus.run("/usr/sbin/sysctl", ["-q", "-w", "net.core.rmem_max=33554432"]) }
+    }
+
     /// One exported direction as both sides describe it.
     struct Direction: Hashable, Comparable {
         var key: String
@@ -43,11 +50,13 @@ final class FlowExportTests: XCTestCase {
     }
 
     /// Runs `flows` with an export to `destination`; returns the directions the JSON records describe.
-    static func export(_ files: [String], to destination: ExportDestination) throws -> (expected: [Direction], summary: String) {
+    static func export(_ files: [String], to destination: ExportDestination, interval: Double = 0,
+                       intervalRecords: ((String) -> Void)? = nil) throws -> (expected: [Direction], summary: String) {
         let jsonPath = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-export-\(getpid()).json").path
         defer { try? FileManager.default.removeItem(atPath: jsonPath) }
         var session = FlowsSession(engineConfig: FlowEngineConfig())
         session.exports = [destination]
+        session.intervalSeconds = interval
         let writer = try RecordWriter(path: jsonPath)
         let summary = try session.run(files: files, output: writer)
         try writer.finish()
@@ -55,6 +64,10 @@ final class FlowExportTests: XCTestCase {
         for line in try String(contentsOfFile: jsonPath, encoding: .utf8).split(separator: "\n") {
             let r = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             let flow = try XCTUnwrap(r["flow"] as? [String: Any])
+            if flow["reason"] as? String == "interval" {
+                intervalRecords?(String(line))
+                continue
+            }
             let src = r["src_ip"] as! String, dst = r["dest_ip"] as! String
             let proto = ["TCP": 6, "UDP": 17, "ICMP": 1, "IPv6-ICMP": 58][r["proto"] as! String] ?? -1
             if destination.format == .netflow5 && src.contains(":") { continue }
@@ -123,8 +136,6 @@ final class FlowExportTests: XCTestCase {
         }
         let generated = try Self.generatedCapture(seed: 77)
         defer { try? FileManager.default.removeItem(atPath: generated) }
-        // nfcapd asks for a large receive buffer; the kernel caps it at rmem_max (raised when the test may).
-        if getuid() == 0 { _ = try? Corpus.run("/usr/sbin/sysctl", ["-q", "-w", "net.core.rmem_max=33554432"]) }
         for format in ExportDestination.Format.allCases {
             for files in [[generated], try Self.captures()] {
                 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-nfcapd-\(getpid())-\(format)")
@@ -164,6 +175,64 @@ final class FlowExportTests: XCTestCase {
                 XCTAssertEqual(got.sorted(), expected.sorted(), "\(format): nfdump's directions differ from FlowTap's records")
             }
         }
+    }
+
+    /// With `--interval`, long flows are exported in pieces (NetFlow's active timeout): per direction, the
+    /// pieces nfdump stores add up to the flow's totals, and the interval JSON records only grow.
+    func testIntervalExportsAddUpToEachFlowsTotals() throws {
+        guard let nfcapd = Corpus.tool("nfcapd"), let nfdump = Corpus.tool("nfdump") else {
+            throw OracleMissing.error("nfcapd and nfdump (Debian nfdump) are needed")
+        }
+        let generated = try Self.generatedCapture(seed: 79)
+        defer { try? FileManager.default.removeItem(atPath: generated) }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-nfcapd-interval-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = Self.freeUDPPort()
+        let collector = Process()
+        collector.executableURL = URL(fileURLWithPath: nfcapd)
+        collector.arguments = ["-w", directory.path, "-b", "127.0.0.1", "-p", String(port), "-B", "16000000"]
+        collector.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        collector.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try collector.run()
+        usleep(400_000)
+        var last: [Int: (Int, Int)] = [:]
+        var intervals = 0, shrinking = 0
+        let (finals, summary) = try Self.export([generated], to: ExportDestination(format: .ipfix, host: "127.0.0.1", port: port),
+                                                interval: 0.005) { line in
+            guard let r = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let f = r["flow"] as? [String: Any],
+                  let id = r["flow_id"] as? Int, let a = f["pkts_toserver"] as? Int, let b = f["pkts_toclient"] as? Int else { return }
+            intervals += 1
+            if let (pa, pb) = last[id], a < pa || b < pb { shrinking += 1 }
+            last[id] = (a, b)
+        }
+        usleep(400_000)
+        collector.terminate()
+        collector.waitUntilExit()
+        let file = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: directory.path).first { $0.hasPrefix("nfcapd.") })
+        let (out, _) = try Corpus.run(nfdump, ["-r", directory.appendingPathComponent(file).path, "-q", "-N", "-6", "-o", "fmt:%sa,%da,%sp,%dp,%pr,%pkt,%byt"])
+        var pieces: [String: (packets: Int, bytes: Int, count: Int)] = [:]
+        for line in out.split(separator: "\n") {
+            let f = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard f.count == 7, let packets = Int(f[5]), let bytes = Int(f[6]) else { continue }
+            let key = "\(f[0]),\(f[1]),\(f[2]),\(f[3].contains(".") ? "0" : f[3]),\(f[4])"
+            pieces[key, default: (0, 0, 0)].packets += packets
+            pieces[key, default: (0, 0, 0)].bytes += bytes
+            pieces[key, default: (0, 0, 0)].count += 1
+        }
+        var totals: [String: (packets: Int, bytes: Int)] = [:]
+        for d in finals {
+            totals[d.key, default: (0, 0)].packets += d.packets
+            totals[d.key, default: (0, 0)].bytes += d.bytes
+        }
+        let split = pieces.values.filter { $0.count > 1 }.count
+        let equal = totals.filter { key, t in pieces[key].map { $0.packets == t.packets && $0.bytes == t.bytes } ?? false }.count
+        print("interval export: \(intervals) interval records, \(split) of \(totals.count) directions exported in pieces, \(equal) add up\n\(summary)")
+        XCTAssertGreaterThan(split, 100, "the interval must split long flows")
+        XCTAssertEqual(shrinking, 0)
+        XCTAssertEqual(equal, totals.count)
+        XCTAssertEqual(pieces.count, totals.count)
     }
 
     /// tshark's cflow dissector decodes every datagram of each format without an expert warning, and the
