@@ -82,12 +82,8 @@ final class CollectTests: XCTestCase {
             throw OracleMissing.error("nfcapd and nfdump (Debian nfdump) are needed")
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-collect-nfcapd-\(getpid())")
-        try? FileManager.default.removeItem(at: directory)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let port = FlowExportTests.freeUDPPort()
-        let collector = try process(nfcapd, ["-w", directory.path, "-b", "127.0.0.1", "-p", String(port), "-B", "16000000"])
-        usleep(400_000)
+        let (collector, port) = try FlowExportTests.startNfcapd(nfcapd, directory: directory)
         var senders: [String: Int32] = [:]
         for d in datagrams {
             if senders[d.source] == nil {

@@ -122,6 +122,21 @@ final class FlowExportTests: XCTestCase {
         return received.wait()
     }
 
+    /// nfcapd writing into a fresh `directory`, listening on a free loopback port.
+    static func startNfcapd(_ nfcapd: String, directory: URL) throws -> (Process, UInt16) {
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let port = freeUDPPort()
+        let collector = Process()
+        collector.executableURL = URL(fileURLWithPath: nfcapd)
+        collector.arguments = ["-w", directory.path, "-b", "127.0.0.1", "-p", String(port), "-B", "16000000"]
+        collector.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        collector.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try collector.run()
+        usleep(400_000)
+        return (collector, port)
+    }
+
     static func freeUDPPort() -> UInt16 {
         let (fd, port) = boundUDPSocket()
         close(fd)
@@ -139,17 +154,8 @@ final class FlowExportTests: XCTestCase {
         for format in ExportDestination.Format.allCases {
             for files in [[generated], try Self.captures()] {
                 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-nfcapd-\(getpid())-\(format)")
-                try? FileManager.default.removeItem(at: directory)
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 defer { try? FileManager.default.removeItem(at: directory) }
-                let port = Self.freeUDPPort()
-                let collector = Process()
-                collector.executableURL = URL(fileURLWithPath: nfcapd)
-                collector.arguments = ["-w", directory.path, "-b", "127.0.0.1", "-p", String(port), "-B", "16000000"]
-                collector.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-                collector.standardError = FileHandle(forWritingAtPath: "/dev/null")
-                try collector.run()
-                usleep(400_000)
+                let (collector, port) = try Self.startNfcapd(nfcapd, directory: directory)
                 let (expected, summary) = try Self.export(files, to: ExportDestination(format: format, host: "127.0.0.1", port: port))
                 usleep(400_000)
                 collector.terminate()
@@ -186,17 +192,8 @@ final class FlowExportTests: XCTestCase {
         let generated = try Self.generatedCapture(seed: 79)
         defer { try? FileManager.default.removeItem(atPath: generated) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-nfcapd-interval-\(getpid())")
-        try? FileManager.default.removeItem(at: directory)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let port = Self.freeUDPPort()
-        let collector = Process()
-        collector.executableURL = URL(fileURLWithPath: nfcapd)
-        collector.arguments = ["-w", directory.path, "-b", "127.0.0.1", "-p", String(port), "-B", "16000000"]
-        collector.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        collector.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try collector.run()
-        usleep(400_000)
+        let (collector, port) = try Self.startNfcapd(nfcapd, directory: directory)
         var last: [Int: (Int, Int)] = [:]
         var intervals = 0, shrinking = 0
         let (finals, summary) = try Self.export([generated], to: ExportDestination(format: .ipfix, host: "127.0.0.1", port: port),
