@@ -1,5 +1,7 @@
 import FlowCore
 import FlowDispatch
+import FlowExport
+import FlowRecords
 import Outputs
 import PacketCore
 import SFTapConfig
@@ -16,6 +18,8 @@ public struct AnalyzeSession {
     /// Flows the DNS, TLS and QUIC analyzers each track at once; more are counted and said in the summary.
     public var analyzerFlows = AnalyzeSink.defaultAnalyzerFlows
     public var input = PipelineInput()
+    /// NetFlow/IPFIX collectors every flow is also exported to (as `flows --export` does).
+    public var exports: [ExportDestination] = []
 
     public init(settings: SFTapSettings?, engineConfig: FlowEngineConfig) {
         self.settings = settings
@@ -47,12 +51,29 @@ public struct AnalyzeSession {
 
     /// Runs `files` through `sink`; returns the summary for standard error.
     public func run(files: [String], sink: AnalyzeSink, output: RecordWriter) throws -> String {
-        let pipeline = Pipeline(config: engineConfig, sink: sink)
+        guard !exports.isEmpty else {
+            let (counters, filtered) = try run(files: files, Pipeline(config: engineConfig, sink: sink))
+            return finish(sink: sink, output: output, counters: counters, filtered: filtered)
+        }
+        // The analyzers and flow records for export see the same flows, one engine feeding both.
+        let records = FlowRecordSink(emit: nil)
+        records.exporters = try exports.map { destination throws(UDPExporter.SetupError) in try UDPExporter(destination: destination) }
+        let (counters, filtered) = try run(files: files, Pipeline(config: engineConfig, sink: FlowSinkPair(sink, records)))
+        records.flushExports()
+        return finish(sink: sink, output: output, counters: counters, filtered: filtered)
+            + records.exporters.map { $0.summary + "\n" }.joined()
+    }
+
+    private func run<Sink: FlowEventSink>(files: [String], _ pipeline: Pipeline<Sink>) throws -> (FlowEngineCounters, UInt64) {
         input.apply(to: pipeline)
         try pipeline.run(files: files)
+        return (pipeline.counters, pipeline.packetsFilteredOut)
+    }
+
+    private func finish(sink: AnalyzeSink, output: RecordWriter, counters: FlowEngineCounters, filtered: UInt64) -> String {
         sink.http.closeAll(time: 0)
         output.flush()
-        return Self.report(sink: sink, engine: pipeline.counters, filteredOut: pipeline.packetsFilteredOut, configName: settings == nil ? nil : configName ?? "config")
+        return Self.report(sink: sink, engine: counters, filteredOut: filtered, configName: settings == nil ? nil : configName ?? "config")
     }
 
     static func report(sink: AnalyzeSink, engine: FlowEngineCounters, filteredOut: UInt64, configName: String?) -> String {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import FlowExport
 import FlowCore
 import Outputs
 import PacketCore
@@ -63,6 +64,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(name: [.customShort("w")], help: .hidden)
     var packetsOutput: String?
 
+    @Option(name: .customLong("export"), help: ArgumentHelp("Also export every flow to a NetFlow/IPFIX collector: ipfix://HOST:PORT, netflow9://HOST:PORT or netflow5://HOST:PORT (see flowtap flows --help). Repeat for several.", valueName: "url"))
+    var exports: [String] = []
+
     @Flag(help: "Include HTTP bodies (base64).")
     var bodies = false
 
@@ -87,6 +91,7 @@ struct AnalyzeCommand: ParsableCommand {
         session.configName = config
         session.bodies = bodies
         session.input = try input.pipelineInput(quiet: quiet)
+        session.exports = try parseExports(exports)
         try writeRecords("analyze", to: output, inputs: input.files) { try session.run(files: input.files, output: $0) }
     }
 }

@@ -61,11 +61,7 @@ struct FlowsCommand: ParsableCommand {
             guard interval > 0 else { throw ValidationError("--interval must be more than 0 seconds") }
             session.intervalSeconds = interval
         }
-        do {
-            session.exports = try exports.map { text throws(ExportDestination.ParseError) in try ExportDestination(parsing: text) }
-        } catch {
-            throw ValidationError(error.description)
-        }
+        session.exports = try parseExports(exports)
         session.writesRecords = exports.isEmpty || output != nil
         try writeRecords("flows", to: output, inputs: input.files) { try session.run(files: input.files, output: $0) }
     }

@@ -3,6 +3,7 @@ import Defragment
 import Filters
 import FlowCore
 import Engine
+import FlowExport
 import Outputs
 import PacketCore
 
@@ -112,6 +113,15 @@ struct EngineOptions: ParsableArguments {
 func fail(_ command: String, _ error: Any) -> ExitCode {
     writeStandardError("flowtap \(command): \(error)\n")
     return ExitCode(1)
+}
+
+/// `--export` URLs, each checked now so a typo stops the command before it reads.
+func parseExports(_ texts: [String]) throws -> [ExportDestination] {
+    do {
+        return try texts.map { text throws(ExportDestination.ParseError) in try ExportDestination(parsing: text) }
+    } catch {
+        throw ValidationError(error.description)
+    }
 }
 
 /// A record-writing command's run: opens `output` (standard output when nil; refused when it is one of

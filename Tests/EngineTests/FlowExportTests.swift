@@ -183,6 +183,54 @@ final class FlowExportTests: XCTestCase {
         }
     }
 
+    /// `analyze --export` exports the flows analyze tracks: on traffic whose connections all start with a
+    /// handshake, the same directions `flows` records, while analyze's own records do not change.
+    func testAnalyzeExportsTheSameFlowsAndKeepsItsRecords() throws {
+        guard let nfcapd = Corpus.tool("nfcapd"), let nfdump = Corpus.tool("nfdump") else {
+            throw OracleMissing.error("nfcapd and nfdump (Debian nfdump) are needed")
+        }
+        var options = TrafficGenerator.Options()
+        options.sessions = 1500
+        options.seed = 80
+        options.ipv6Fraction = 0.3
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-analyze-export-\(getpid()).pcap").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let writer = try PcapWriter(path: path, linkType: .ethernet)
+        _ = try TrafficGenerator(options: options).generate { try writer.write(timestamp: $0, bytes: $1) }
+        try writer.flush()
+
+        func analyze(export: UInt16?) throws -> String {
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-analyze-export-\(getpid()).json").path
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            var session = AnalyzeSession(settings: nil, engineConfig: FlowEngineConfig())
+            if let export { session.exports = [ExportDestination(format: .ipfix, host: "127.0.0.1", port: export)] }
+            let records = try RecordWriter(path: out)
+            _ = try session.run(files: [path], output: records)
+            try records.finish()
+            return try String(contentsOfFile: out, encoding: .utf8)
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-nfcapd-analyze-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (collector, port) = try Self.startNfcapd(nfcapd, directory: directory)
+        let withExport = try analyze(export: port)
+        usleep(400_000)
+        collector.terminate()
+        collector.waitUntilExit()
+        XCTAssertEqual(withExport, try analyze(export: nil), "analyze's records are the same with --export")
+
+        let file = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: directory.path).first { $0.hasPrefix("nfcapd.") })
+        let (out, _) = try Corpus.run(nfdump, ["-r", directory.appendingPathComponent(file).path, "-q", "-N", "-6", "-o", "fmt:%sa,%da,%sp,%dp,%pr,%pkt,%byt"])
+        let got = out.split(separator: "\n").compactMap { line -> Direction? in
+            let f = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard f.count == 7, let packets = Int(f[5]), let bytes = Int(f[6]) else { return nil }
+            return Direction(key: "\(f[0]),\(f[1]),\(f[2]),\(f[3].contains(".") ? "0" : f[3]),\(f[4])", packets: packets, bytes: bytes)
+        }
+        let (expected, _) = try Self.export([path], to: ExportDestination(format: .ipfix, host: "127.0.0.1", port: Self.freeUDPPort()))
+        print("analyze --export: nfdump \(got.count) directions, flows \(expected.count), matched \(Set(got).intersection(expected).count)")
+        XCTAssertGreaterThan(got.count, 2000)
+        XCTAssertEqual(got.sorted(), expected.sorted())
+    }
+
     /// With `--interval`, long flows are exported in pieces (NetFlow's active timeout): per direction, the
     /// pieces nfdump stores add up to the flow's totals, and the interval JSON records only grow.
     func testIntervalExportsAddUpToEachFlowsTotals() throws {
