@@ -5,6 +5,8 @@ import Abstraction
 import Capture
 import Sharding
 import FlowCore
+import FlowExport
+import FlowRecords
 import PacketCore
 import SFTapConfig
 import UnixSockets
@@ -29,6 +31,9 @@ public final class AbstractSession {
         public var input = PipelineInput()
         /// tcpdump's expression text, for live capture (attached in the kernel).
         public var filterExpression: String?
+        /// NetFlow/IPFIX collectors every captured flow is also exported to (each worker thread exports as
+        /// its own exporter session; injected flows are not exported).
+        public var exports: [ExportDestination] = []
 
         public init() {}
     }
@@ -38,10 +43,12 @@ public final class AbstractSession {
     let server: SocketServer
     let outputs: SocketOutputs
     let abstractor: Abstractor<SocketOutputs>
-    let inline: Pipeline<Abstractor<SocketOutputs>>
+    let inline: Pipeline<FlowSinkPair<Abstractor<SocketOutputs>, FlowRecordSink?>>
     let injector: Loopback7Injector<SocketOutputs>
     /// Worker shards for -r / -i with more than one thread; their events reach the sockets through `channels`.
-    var shards: Pipeline<Abstractor<EventChannel>>?
+    var shards: Pipeline<FlowSinkPair<Abstractor<EventChannel>, FlowRecordSink?>>?
+    /// The flow records each engine exports from (`--export`): the inline engine's, then each worker's.
+    var exportRecords: [FlowRecordSink] = []
     var channels: [EventChannel] = []
     var parsers: [ConnectionID: CaptureFormatParser] = [:]
     var injectedPackets: UInt64 = 0
@@ -57,7 +64,9 @@ public final class AbstractSession {
         server = SocketServer(configuration: .init(flushThresholdBytes: 64 << 10))
         outputs = SocketOutputs(home: settings.global.home, server: server)
         abstractor = try Abstractor(settings: settings, outputs: outputs)
-        inline = Pipeline(config: engineConfig, sink: abstractor)
+        let inlineRecords = try Self.exportSink(options.exports)
+        exportRecords = inlineRecords.map { [$0] } ?? []
+        inline = Pipeline(config: engineConfig, sink: FlowSinkPair(abstractor, inlineRecords))
         // Injected flows get their own abstractor (and slot space) over the same sockets.
         injector = Loopback7Injector(abstractor: try Abstractor(settings: settings, outputs: outputs, compiled: abstractor.compiledRules),
                                      binary: settings.loopback7Format == .binary, hopLimit: settings.global.hopLimit,
@@ -106,6 +115,7 @@ public final class AbstractSession {
         StopSignal.install()
         defer {
             inline.engine.finish()
+            for records in exportRecords { records.flushExports() }
             drain()
             writeStandardError(report(final: true))
             server.close()
@@ -161,11 +171,13 @@ public final class AbstractSession {
     func runSharded() throws {
         let live = options.interface != nil
         channels = (0 ..< options.shards).map { _ in EventChannel(target: outputs, waitWhenFull: !live) }
-        var abstractors: [Abstractor<EventChannel>] = []
+        var sinks: [FlowSinkPair<Abstractor<EventChannel>, FlowRecordSink?>] = []
         for channel in channels {
-            abstractors.append(try Abstractor(settings: settings, outputs: channel, compiled: abstractor.compiledRules))
+            let records = try Self.exportSink(options.exports)
+            if let records { exportRecords.append(records) }
+            sinks.append(FlowSinkPair(try Abstractor(settings: settings, outputs: channel, compiled: abstractor.compiledRules), records))
         }
-        let runner = Pipeline(config: inline.config, sinks: abstractors)
+        let runner = Pipeline(config: inline.config, sinks: sinks)
         shards = runner
         let channels = self.channels
         runner.afterBatch = { channels[$0].handOver() }
@@ -201,6 +213,14 @@ public final class AbstractSession {
         for channel in channels { channel.drain() }
     }
 
+    /// Flow records exporting to `exports`, or nil when there are none.
+    static func exportSink(_ exports: [ExportDestination]) throws -> FlowRecordSink? {
+        guard !exports.isEmpty else { return nil }
+        let records = FlowRecordSink(emit: nil)
+        records.exporters = try exports.map { destination throws(UDPExporter.SetupError) in try UDPExporter(destination: destination) }
+        return records
+    }
+
     /// Lets connected readers take what is queued for them (at most 10 s, or until a signal).
     func drain() {
         let deadline = MonotonicClock.seconds() + 10
@@ -220,7 +240,7 @@ public final class AbstractSession {
         if let shards, final {
             // Read only once the workers are done: their counters are theirs while they run.
             e.add(shards.counters)
-            for engine in shards.engines { c.add(engine.sink.counters) }
+            for engine in shards.engines { c.add(engine.sink.first.counters) }
         }
         for channel in channels { handOverDrops &+= channel.eventsDropped }
         let l = injector.counters
@@ -231,6 +251,7 @@ public final class AbstractSession {
         }
         let filtered = inline.packetsFilteredOut + (shards?.packetsFilteredOut ?? 0)
         if filtered > 0 { text += "  packets the filter rejected: \(filtered)\n" }
+        if final { for records in exportRecords { for exporter in records.exporters { text += "  \(exporter.summary)\n" } } }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6

@@ -1,5 +1,7 @@
 import Abstraction
 import FlowCore
+import FlowExport
+import FlowRecords
 import PacketCore
 import SFTapConfig
 
@@ -14,6 +16,8 @@ public struct AbstractToFiles {
     public var input = PipelineInput()
     /// The config's path, as errors about its rules name it.
     public var configName = "config"
+    /// NetFlow/IPFIX collectors every flow is also exported to (one exporter session per shard).
+    public var exports: [ExportDestination] = []
 
     /// Rules that do not compile, or an output that cannot be made, named after the config.
     public struct SetupError: Error, CustomStringConvertible {
@@ -33,6 +37,8 @@ public struct AbstractToFiles {
         public var abstractor = AbstractorCounters()
         public var shards = 1
         public var packetsFilteredOut: UInt64 = 0
+        /// One line per exporter (`--export`).
+        public var exports: [String] = []
         /// Per stream file (relative path): events and bytes written.
         public var streams: [(path: String, events: UInt64, bytes: UInt64)] = []
         /// The first output error, when events could not be written.
@@ -44,6 +50,7 @@ public struct AbstractToFiles {
             if packetsFilteredOut > 0 { text += "; packets the filter rejected \(packetsFilteredOut)" }
             text += "\n"
             for s in streams { text += "  \(s.path): \(s.events) events, \(s.bytes) bytes\n" }
+            for line in exports { text += "  \(line)\n" }
             return text
         }
     }
@@ -54,17 +61,22 @@ public struct AbstractToFiles {
         let fileSet = OutputFileSet(directory: directory)
         var outputs: [FileEventOutputs] = []
         var abstractors: [Abstractor<FileEventOutputs>] = []
+        var records: [FlowRecordSink?] = []
         do {
             for _ in 0 ..< shards {
                 outputs.append(FileEventOutputs(sharing: fileSet))
                 abstractors.append(try Abstractor(settings: settings, outputs: outputs[outputs.count - 1], compiled: abstractors.first?.compiledRules))
+                records.append(try AbstractSession.exportSink(exports))
             }
+        } catch let error as UDPExporter.SetupError {
+            throw error
         } catch {
             throw SetupError(description: "\(configName): \(error)")
         }
-        let pipeline = Pipeline(config: engineConfig, sinks: abstractors)
+        let pipeline = Pipeline(config: engineConfig, sinks: zip(abstractors, records).map { FlowSinkPair($0, $1) })
         input.apply(to: pipeline)
         try pipeline.run(files: files)
+        for r in records.compactMap({ $0 }) { r.flushExports() }
         for o in outputs { try o.close() }
         fileSet.closeAll()
 
@@ -72,6 +84,7 @@ public struct AbstractToFiles {
         summary.shards = shards
         summary.engine = pipeline.counters
         summary.packetsFilteredOut = pipeline.packetsFilteredOut
+        summary.exports = records.compactMap { $0 }.flatMap { $0.exporters.map(\.summary) }
         summary.abstractor = abstractors[0].counters
         for a in abstractors.dropFirst() { summary.abstractor.add(a.counters) }
         for o in outputs {

@@ -59,3 +59,37 @@ public struct FlowSinkPair<First: FlowEventSink, Second: FlowEventSink>: FlowEve
         second.reserveSlots(slots)
     }
 }
+
+/// A sink that may be absent: `FlowSinkPair<A, B?>` feeds `B` only when there is one (a command's
+/// optional second consumer, such as `abstract --export`), at the cost of one branch per event.
+extension Optional: FlowEventSink where Wrapped: FlowEventSink {
+    @inline(__always)
+    public mutating func flowCreated(_ flow: FlowView, time: Timestamp) { self?.flowCreated(flow, time: time) }
+
+    @inline(__always)
+    public mutating func flowData(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
+        self?.flowData(flow, fromFirst: fromFirst, bytes: bytes, time: time)
+    }
+
+    @inline(__always)
+    public mutating func flowGap(_ flow: FlowView, fromFirst: Bool, length: Int, time: Timestamp) {
+        self?.flowGap(flow, fromFirst: fromFirst, length: length, time: time)
+    }
+
+    @inline(__always)
+    public mutating func flowDestroyed(_ flow: FlowView, reason: DestroyReason, time: Timestamp) {
+        self?.flowDestroyed(flow, reason: reason, time: time)
+    }
+
+    @inline(__always)
+    public mutating func flowPacket(_ flow: FlowView, fromFirst: Bool, packet: FlowPacket, time: Timestamp) {
+        self?.flowPacket(flow, fromFirst: fromFirst, packet: packet, time: time)
+    }
+
+    @inline(__always)
+    public mutating func flowReleased(_ flow: FlowView, time: Timestamp) { self?.flowReleased(flow, time: time) }
+
+    public mutating func inputEnded(time: Timestamp) { self?.inputEnded(time: time) }
+
+    public mutating func reserveSlots(_ slots: Int) { self?.reserveSlots(slots) }
+}

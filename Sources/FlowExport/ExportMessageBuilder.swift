@@ -30,6 +30,10 @@ public struct ExportMessageBuilder {
     public var boot: Timestamp?
 
     private var pending: [ExportedFlow] = []
+    /// When the message being filled got its first record (export time).
+    private var pendingSince = Timestamp.zero
+    /// A message waits at most this long for more records (export time), so a quiet link still reports.
+    public var maxDelay: Int64 = 1_000_000_000
     private var pendingIPv4 = 0
     private var pendingIPv6 = 0
     private var buffer: ExportBuffer
@@ -113,16 +117,25 @@ public struct ExportMessageBuilder {
             return
         }
         let ipv6 = flow.source.isIPv6
-        if pending.isEmpty { planTemplates(now) }
+        if pending.isEmpty {
+            planTemplates(now)
+            pendingSince = now
+        }
         let fits = destination.format == .netflow5
             ? pending.count < 30
             : messageLength(v4: pendingIPv4 + (ipv6 ? 0 : 1), v6: pendingIPv6 + (ipv6 ? 1 : 0), templates: pendingTemplates) <= destination.mtu
         if !fits {
             flush(now: now, send: send)
             planTemplates(now)
+            pendingSince = now
         }
         pending.append(flow)
         if ipv6 { pendingIPv6 += 1 } else { pendingIPv4 += 1 }
+    }
+
+    /// Whether the message being filled has waited `maxDelay` for more records.
+    public func due(now: Timestamp) -> Bool {
+        !pending.isEmpty && now.nanoseconds - pendingSince.nanoseconds >= maxDelay
     }
 
     /// Sends what is pending as one datagram.

@@ -55,6 +55,12 @@ public final class UDPExporter {
 
     public func export(_ flow: ExportedFlow, now: Timestamp) {
         builder.add(flow, now: now) { send($0) }
+        flushIfDue(now: now)
+    }
+
+    /// Sends a message that has waited its `maxDelay` for more records.
+    public func flushIfDue(now: Timestamp) {
+        if builder.due(now: now) { builder.flush(now: now) { send($0) } }
     }
 
     public func flush(now: Timestamp) {

@@ -108,7 +108,7 @@ public final class FlowRecordSink: FlowEventSink {
     /// last interval record gets another: a JSON record with `"reason":"interval"` and its totals so far,
     /// and export records with what it sent since the last export (NetFlow's active timeout).
     public var interval: Int64 = 0
-    /// The latest time a flow ended at: the exporters' clock.
+    /// The latest time a flow started or ended at: the exporters' clock.
     public private(set) var clock = Timestamp.zero
 
     /// `emit` receives each JSON record; nil writes none (export only).
@@ -129,6 +129,11 @@ public final class FlowRecordSink: FlowEventSink {
         if flow.slot >= states.count { states.append(contentsOf: repeatElement(State(), count: flow.slot + 1 - states.count)) }
         states[flow.slot] = State(id: flow.id, live: true, start: time, end: time)
         states[flow.slot].lastInterval = time.nanoseconds
+        // New flows move the exporters' clock: a message that waited long enough for company goes out.
+        if !exporters.isEmpty && time > clock {
+            clock = time
+            for exporter in exporters { exporter.flushIfDue(now: time) }
+        }
     }
 
     public func flowPacket(_ flow: FlowView, fromFirst: Bool, packet: FlowPacket, time: Timestamp) {

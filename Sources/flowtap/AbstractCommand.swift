@@ -63,6 +63,9 @@ struct AbstractCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Flow shards (threads) for -r and -i; default: global.tcp_threads of the config, else one per CPU up to 8.", valueName: "n"))
     var threads: Int?
 
+    @Option(name: .customLong("export"), help: ArgumentHelp("Also export every captured flow to a NetFlow/IPFIX collector: ipfix://HOST:PORT, netflow9://HOST:PORT or netflow5://HOST:PORT (see flowtap flows --help). Repeat for several.", valueName: "url"))
+    var exports: [String] = []
+
     @Flag(help: "Before reading capture files, wait until every interface socket has a reader, so nothing is lost.")
     var waitReaders = false
 
@@ -94,6 +97,7 @@ struct AbstractCommand: ParsableCommand {
         let settings = try SFTapSettings.load(path: config, command: "abstract", lenient: lenient)
         let engineConfig = engine.applied(to: FlowEngineConfig(abstracting: settings))
         let shards = Self.shards(threads, settings)
+        let exportDestinations = try parseExports(exports)
         var pipelineInput = PipelineInput()
         pipelineInput.filter = try filter.compiled()
         pipelineInput.packetLimit = count
@@ -106,6 +110,7 @@ struct AbstractCommand: ParsableCommand {
             options.statsInterval = statsInterval
             options.input = pipelineInput
             options.filterExpression = filter.text
+            options.exports = exportDestinations
             do {
                 try AbstractSession(settings: settings, engineConfig: engineConfig, options: options).run()
             } catch {
@@ -116,6 +121,7 @@ struct AbstractCommand: ParsableCommand {
         var run = AbstractToFiles(settings: settings, engineConfig: engineConfig, directory: directory, shards: shards)
         pipelineInput.progress = quiet ? nil : ProgressReporter.forTerminal()
         run.input = pipelineInput
+        run.exports = exportDestinations
         StopSignal.install()
         run.configName = config
         let summary: AbstractToFiles.Summary

@@ -5,6 +5,7 @@ import FlowExport
 import Foundation
 import Outputs
 import PacketCore
+import SFTapConfig
 import TestSupport
 import TrafficGen
 import Wire
@@ -189,15 +190,8 @@ final class FlowExportTests: XCTestCase {
         guard let nfcapd = Corpus.tool("nfcapd"), let nfdump = Corpus.tool("nfdump") else {
             throw OracleMissing.error("nfcapd and nfdump (Debian nfdump) are needed")
         }
-        var options = TrafficGenerator.Options()
-        options.sessions = 1500
-        options.seed = 80
-        options.ipv6Fraction = 0.3
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-analyze-export-\(getpid()).pcap").path
+        let path = try Self.handshakedCapture(seed: 80)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let writer = try PcapWriter(path: path, linkType: .ethernet)
-        _ = try TrafficGenerator(options: options).generate { try writer.write(timestamp: $0, bytes: $1) }
-        try writer.flush()
 
         func analyze(export: UInt16?) throws -> String {
             let out = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-analyze-export-\(getpid()).json").path
@@ -209,26 +203,73 @@ final class FlowExportTests: XCTestCase {
             try records.finish()
             return try String(contentsOfFile: out, encoding: .utf8)
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-nfcapd-analyze-\(getpid())")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let (collector, port) = try Self.startNfcapd(nfcapd, directory: directory)
-        let withExport = try analyze(export: port)
-        usleep(400_000)
-        collector.terminate()
-        collector.waitUntilExit()
+        var withExport = ""
+        let got = try Self.nfdumpDirections(nfcapd, nfdump) { withExport = try analyze(export: $0) }
         XCTAssertEqual(withExport, try analyze(export: nil), "analyze's records are the same with --export")
-
-        let file = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: directory.path).first { $0.hasPrefix("nfcapd.") })
-        let (out, _) = try Corpus.run(nfdump, ["-r", directory.appendingPathComponent(file).path, "-q", "-N", "-6", "-o", "fmt:%sa,%da,%sp,%dp,%pr,%pkt,%byt"])
-        let got = out.split(separator: "\n").compactMap { line -> Direction? in
-            let f = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard f.count == 7, let packets = Int(f[5]), let bytes = Int(f[6]) else { return nil }
-            return Direction(key: "\(f[0]),\(f[1]),\(f[2]),\(f[3].contains(".") ? "0" : f[3]),\(f[4])", packets: packets, bytes: bytes)
-        }
         let (expected, _) = try Self.export([path], to: ExportDestination(format: .ipfix, host: "127.0.0.1", port: Self.freeUDPPort()))
         print("analyze --export: nfdump \(got.count) directions, flows \(expected.count), matched \(Set(got).intersection(expected).count)")
         XCTAssertGreaterThan(got.count, 2000)
         XCTAssertEqual(got.sorted(), expected.sorted())
+    }
+
+    /// `abstract -o DIR --export` with two worker threads (two exporter sessions) exports the flows it
+    /// abstracts: on traffic whose connections all start with a handshake, the directions `flows` records.
+    func testAbstractExportsTheFlowsItAbstracts() throws {
+        guard let nfcapd = Corpus.tool("nfcapd"), let nfdump = Corpus.tool("nfdump") else {
+            throw OracleMissing.error("nfcapd and nfdump (Debian nfdump) are needed")
+        }
+        let path = try Self.handshakedCapture(seed: 81)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let settings = try AnalyzeRoutingTests.exampleSettings
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-abstract-export-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        var summary = ""
+        let got = try Self.nfdumpDirections(nfcapd, nfdump) { port in
+            var run = AbstractToFiles(settings: settings, engineConfig: FlowEngineConfig(abstracting: settings), directory: output, shards: 2)
+            run.exports = [ExportDestination(format: .netflow9, host: "127.0.0.1", port: port)]
+            summary = try run.run(files: [path]).report
+        }
+        let (expected, _) = try Self.export([path], to: ExportDestination(format: .ipfix, host: "127.0.0.1", port: Self.freeUDPPort()))
+        print("abstract --export: nfdump \(got.count) directions, flows \(expected.count), matched \(Set(got).intersection(expected).count)\n\(summary)")
+        XCTAssertEqual(summary.components(separatedBy: "export netflow9://").count - 1, 2, "one exporter per worker")
+        XCTAssertGreaterThan(got.count, 2000)
+        XCTAssertEqual(got.sorted(), expected.sorted())
+    }
+
+    /// 1,500 generated sessions, every TCP connection with its handshake (no impairments).
+    static func handshakedCapture(seed: UInt64) throws -> String {
+        var options = TrafficGenerator.Options()
+        options.sessions = 1500
+        options.seed = seed
+        options.ipv6Fraction = 0.3
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-handshaked-\(getpid())-\(seed).pcap").path
+        let writer = try PcapWriter(path: path, linkType: .ethernet)
+        _ = try TrafficGenerator(options: options).generate { try writer.write(timestamp: $0, bytes: $1) }
+        try writer.flush()
+        return path
+    }
+
+    /// What nfdump reads back from nfcapd after `run` exported to nfcapd's port.
+    static func nfdumpDirections(_ nfcapd: String, _ nfdump: String, _ run: (UInt16) throws -> Void) throws -> [Direction] {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-nfcapd-run-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (collector, port) = try startNfcapd(nfcapd, directory: directory)
+        do {
+            try run(port)
+        } catch {
+            collector.terminate()
+            throw error
+        }
+        usleep(400_000)
+        collector.terminate()
+        collector.waitUntilExit()
+        let file = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: directory.path).first { $0.hasPrefix("nfcapd.") })
+        let (out, _) = try Corpus.run(nfdump, ["-r", directory.appendingPathComponent(file).path, "-q", "-N", "-6", "-o", "fmt:%sa,%da,%sp,%dp,%pr,%pkt,%byt"])
+        return out.split(separator: "\n").compactMap { line -> Direction? in
+            let f = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard f.count == 7, let packets = Int(f[5]), let bytes = Int(f[6]) else { return nil }
+            return Direction(key: "\(f[0]),\(f[1]),\(f[2]),\(f[3].contains(".") ? "0" : f[3]),\(f[4])", packets: packets, bytes: bytes)
+        }
     }
 
     /// With `--interval`, long flows are exported in pieces (NetFlow's active timeout): per direction, the
