@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Capture
+import Synchronization
 import FlowCore
 import FlowExport
 import FlowRecords
@@ -16,6 +21,8 @@ public struct FlowsSession {
     public var intervalSeconds: Double = 0
     /// Whether JSON records are written (off when only exporting).
     public var writesRecords = true
+    /// Flow shards (threads); each flow's record is the same whatever the count.
+    public var shards = 1
 
     /// `engineConfig` with `tcpFlowsFromAnyPacket` set: a record counts every packet of its connection.
     public init(engineConfig: FlowEngineConfig) {
@@ -25,21 +32,50 @@ public struct FlowsSession {
 
     /// Runs `files`; returns the summary for standard error.
     public func run(files: [String], output: RecordWriter) throws -> String {
-        let sink = FlowRecordSink(emit: writesRecords ? { output.write($0) } : nil)
-        sink.communityIDSeed = communityIDSeed
-        sink.interval = Int64(intervalSeconds * 1e9)
-        sink.exporters = try exports.map { destination throws(UDPExporter.SetupError) in try UDPExporter(destination: destination) }
-        let pipeline = Pipeline(config: engineConfig, sink: sink)
+        try run(output: output) { pipeline throws(CaptureError) in try pipeline.run(files: files) }
+    }
+
+    /// Captures on `interface` until SIGINT/SIGTERM (or `-c`), with one capture handle per shard in one
+    /// kernel fanout group; every open flow is written when it stops.
+    public func run(interface: String, filter: String?, output: RecordWriter) throws -> String {
+        let captures = try (0 ..< shards).map { _ throws(CaptureError) in try LiveCapture(interface: interface, filter: filter, immediate: true) }
+        if captures.count > 1 {
+            let group = UInt16(truncatingIfNeeded: getpid() &+ 1)
+            for capture in captures { try capture.joinFanout(group: group) }
+        }
+        writeStandardError("flowtap flows: capturing on \(interface)\(shards > 1 ? " with \(shards) worker threads" : ""); SIGINT or SIGTERM stops\n")
+        return try run(output: output) { pipeline throws(CaptureError) in
+            if captures.count == 1 { try pipeline.run(live: captures[0]) } else { try pipeline.run(live: captures) }
+        }
+    }
+
+    private func run(output: RecordWriter, _ body: (Pipeline<FlowRecordSink>) throws(CaptureError) -> Void) throws -> String {
+        // Shards write records from their own threads: one lock around the writer (a record per flow, not per packet).
+        let lock = Mutex(())
+        let write: ((String) -> Void)? = writesRecords ? (shards > 1 ? { line in lock.withLock { _ in output.write(line) } } : { output.write($0) }) : nil
+        var sinks: [FlowRecordSink] = []
+        for shard in 0 ..< shards {
+            let sink = FlowRecordSink(emit: write)
+            sink.communityIDSeed = communityIDSeed
+            sink.interval = Int64(intervalSeconds * 1e9)
+            sink.flowIDStride = UInt64(shards)
+            sink.flowIDOffset = UInt64(shard) &- UInt64(shards) &+ 1
+            sink.exporters = try exports.map { destination throws(UDPExporter.SetupError) in try UDPExporter(destination: destination) }
+            sinks.append(sink)
+        }
+        let pipeline = Pipeline(config: engineConfig, sinks: sinks)
         input.apply(to: pipeline)
-        try pipeline.run(files: files)
-        sink.flushExports()
+        try body(pipeline)
+        for sink in sinks { sink.flushExports() }
         output.flush()
         let c = pipeline.counters
-        var report = "packets \(c.packets), flows \(c.flowsCreated), flow records \(sink.counters.records)\(sink.counters.intervalRecords > 0 ? " and \(sink.counters.intervalRecords) interval records" : ""); "
+        let records = sinks.reduce(0) { $0 + $1.counters.records }, intervals = sinks.reduce(0) { $0 + $1.counters.intervalRecords }
+        var report = "packets \(c.packets), flows \(c.flowsCreated), flow records \(records)\(intervals > 0 ? " and \(intervals) interval records" : ""); "
             + "not in any flow: non-IP \(c.nonIP), other transports \(c.otherTransport), TCP without a flow \(c.tcpWithoutFlow), undecodable \(c.undecodable)"
+        if shards > 1 { report += "; \(shards) worker threads (packets per worker: " + pipeline.engines.map { "\($0.counters.packets)" }.joined(separator: ", ") + ")" }
         if c.evictions > 0 { report += "; flows evicted at the \(engineConfig.table.maxFlows)-flow limit \(c.evictions) (reason \"forced\")" }
         if pipeline.packetsFilteredOut > 0 { report += "; packets the filter rejected \(pipeline.packetsFilteredOut)" }
-        for exporter in sink.exporters { report += "\n" + exporter.summary }
+        for sink in sinks { for exporter in sink.exporters { report += "\n" + exporter.summary } }
         return report + "\n"
     }
 }

@@ -100,6 +100,10 @@ public final class FlowRecordSink: FlowEventSink {
     private var inputEnded = false
     private var writer = JSONWriter(capacity: 1024)
     private let emit: ((String) -> Void)?
+    /// With several engines (shards), `flow_id` is the engine's flow ID × `flowIDStride` + `flowIDOffset`,
+    /// so IDs stay unique across the run.
+    public var flowIDStride: UInt64 = 1
+    public var flowIDOffset: UInt64 = 0
     /// Community ID seed (0 unless the user chose another, as every tool must agree on it).
     public var communityIDSeed: UInt16 = 0
     /// NetFlow/IPFIX collectors every ended flow is also exported to (two records: one per direction that sent).
@@ -365,7 +369,7 @@ public final class FlowRecordSink: FlowEventSink {
         writer.reset()
         writer.beginObject()
         writer.string("timestamp", s.start.rfc3339)
-        writer.number("flow_id", Int(truncatingIfNeeded: s.id))
+        writer.number("flow_id", Int(truncatingIfNeeded: s.id &* flowIDStride &+ flowIDOffset))
         writer.string("event_type", "flow")
         writer.string("src_ip", origAddress.description)
         if !icmp { writer.number("src_port", Int(origPort)) }

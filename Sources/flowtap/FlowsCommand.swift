@@ -19,6 +19,7 @@ struct FlowsCommand: ParsableCommand {
 
         Examples:
           flowtap flows -r capture.pcap
+          flowtap flows -i eth0 --threads 2 -o flows.jsonl 'not port 22'
           flowtap flows -r capture.pcap -o flows.jsonl 'tcp'
           flowtap flows -r capture.pcap | jq -c 'select(.flow.conn_state=="REJ") | [.src_ip, .dest_ip, .dest_port]'
           flowtap flows -r capture.pcap | jq -s 'group_by(.app_proto) | map({app: .[0].app_proto, flows: length})'
@@ -33,7 +34,10 @@ struct FlowsCommand: ParsableCommand {
     )
 
     @OptionGroup(title: "Input")
-    var input: PacketInputOptions
+    var input: LivePacketInputOptions
+
+    @Option(help: ArgumentHelp("Flow shards (threads); each flow's record is the same whatever the count. Default 1.", valueName: "n"))
+    var threads = 1
 
     @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write records to this file instead of standard output.", valueName: "file"))
     var output: String?
@@ -63,6 +67,12 @@ struct FlowsCommand: ParsableCommand {
         }
         session.exports = try parseExports(exports)
         session.writesRecords = exports.isEmpty || output != nil
-        try writeRecords("flows", to: output, inputs: input.files) { try session.run(files: input.files, output: $0) }
+        guard (1 ... 256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
+        session.shards = threads
+        if let interface = input.interface {
+            try writeRecords("flows", to: output, inputs: []) { try session.run(interface: interface, filter: input.filter.text, output: $0) }
+        } else {
+            try writeRecords("flows", to: output, inputs: input.files) { try session.run(files: input.files, output: $0) }
+        }
     }
 }

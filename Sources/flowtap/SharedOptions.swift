@@ -41,6 +41,37 @@ struct PacketInputOptions: ParsableArguments {
     }
 }
 
+/// `PacketInputOptions` or a live interface: `-r FILE…` or `-i IFACE` (with `--threads` the capture is
+/// one handle per thread in a kernel fanout group), `-c` and a tcpdump filter (in the kernel when live).
+struct LivePacketInputOptions: ParsableArguments {
+    @OptionGroup var read: ReadOptions
+
+    @Option(name: [.customShort("i"), .customLong("interface")], help: ArgumentHelp("Capture live from this interface until SIGINT or SIGTERM (instead of -r).", valueName: "iface"))
+    var interface: String?
+
+    @Option(name: [.customShort("c"), .customLong("count")], help: ArgumentHelp("Stop after this many packets (that pass the filter).", valueName: "n"))
+    var count: UInt64?
+
+    @OptionGroup var filter: FilterOptions
+
+    var files: [String] { read.files }
+
+    func validate() throws {
+        if read.files.isEmpty == (interface == nil) { throw ValidationError("give either capture files with -r FILE or a live interface with -i IFACE") }
+        if count == 0 { throw ValidationError("--count must be at least 1") }
+    }
+
+    /// The pipeline's input settings; a live capture's filter runs in the kernel, not here.
+    func pipelineInput(quiet: Bool) throws -> PipelineInput {
+        var input = PipelineInput()
+        input.progress = quiet || interface != nil ? nil : ProgressReporter.forTerminal()
+        input.filter = interface == nil ? try filter.compiled() : nil
+        if interface != nil { _ = try filter.compiled() }
+        input.packetLimit = count
+        return input
+    }
+}
+
 /// A tcpdump filter, `-f EXPR` or the words after the options as tcpdump takes them; libpcap runs
 /// it on every packet before anything else sees it.
 struct FilterOptions: ParsableArguments {

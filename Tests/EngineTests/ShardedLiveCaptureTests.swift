@@ -9,7 +9,7 @@ import XCTest
 /// Every loopback TCP connection must come out whole (CREATED, both directions' data, DESTROYED)
 /// on the http socket, which holds only if both directions of each flow reach the same worker.
 final class ShardedLiveCaptureTests: XCTestCase {
-    private func loopback(port: UInt16) -> sockaddr_in {
+    static func loopback(port: UInt16) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
@@ -17,17 +17,17 @@ final class ShardedLiveCaptureTests: XCTestCase {
         return address
     }
 
-    private func withSockaddr<T>(_ address: sockaddr_in, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
+    static func withSockaddr<T>(_ address: sockaddr_in, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
         var a = address
         return withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
     }
 
     /// `count` HTTP exchanges over loopback, one connection each: request, response, close.
-    private func exchanges(port: UInt16, count: Int) throws {
+    static func exchanges(port: UInt16, count: Int) throws {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var yes: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        XCTAssertEqual(withSockaddr(loopback(port: port)) { bind(listener, $0, $1) }, 0)
+        XCTAssertEqual(Self.withSockaddr(Self.loopback(port: port)) { bind(listener, $0, $1) }, 0)
         XCTAssertEqual(listen(listener, 64), 0)
         let server = Thread {
             for _ in 0 ..< count {
@@ -43,7 +43,7 @@ final class ShardedLiveCaptureTests: XCTestCase {
         server.start()
         for i in 0 ..< count {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            XCTAssertEqual(withSockaddr(loopback(port: port)) { connect(fd, $0, $1) }, 0)
+            XCTAssertEqual(Self.withSockaddr(Self.loopback(port: port)) { connect(fd, $0, $1) }, 0)
             let request = Array("GET /item/\(i) HTTP/1.1\r\nHost: live.test\r\n\r\n".utf8)
             _ = write(fd, request, request.count)
             var buffer = [UInt8](repeating: 0, count: 4096)
@@ -98,9 +98,9 @@ final class ShardedLiveCaptureTests: XCTestCase {
             }
         }
         collector.start()
-        usleep(300_000) // the capture handles are open before the socket; give the ring a moment
+        usleep(1_000_000) // the capture handles open after the sockets; under load that takes a while
         let connections = 30
-        try exchanges(port: UInt16(20_000 + getpid() % 20_000), count: connections)
+        try Self.exchanges(port: UInt16(20_000 + getpid() % 20_000), count: connections)
         usleep(500_000)
         process.interrupt()
         process.waitUntilExit()
