@@ -34,8 +34,8 @@ extension FlowCollector {
         writer.reset()
         writer.beginObject()
         writer.string("type", type)
-        writer.string("timestamp", timestamp.rfc3339)
-        writer.string("exporter", c.exporter.description)
+        writer.timestamp("timestamp", timestamp)
+        writer.string("exporter", c.exporterText)
         writer.number("exporter_port", Int(c.port))
         writer.number("version", Int(c.version))
         writer.number(c.version == 10 ? "observation_domain" : c.version == 9 ? "source_id" : "engine_id", Int(c.domain))
@@ -55,8 +55,8 @@ extension FlowCollector {
         writer.beginObject("netflow")
         if f.hasPackets { writer.number("pkts", Int(clamping: f.packets)) }
         if f.hasBytes { writer.number("bytes", Int(clamping: f.bytes)) }
-        if let start { writer.string("start", start.rfc3339) }
-        if let end { writer.string("end", end.rfc3339) }
+        if let start { writer.timestamp("start", start) }
+        if let end { writer.timestamp("end", end) }
         if let v = f.tcpFlags, f.ipProtocol == 6 { writer.number("tcp_flags", Int(v)) }
         if let v = f.tos { writer.number("tos", Int(v)) }
         if let v = f.input { writer.number("input", Int(v)) }
@@ -80,7 +80,7 @@ extension FlowCollector {
         writer.endObject()
         writer.endObject()
         counters.records &+= 1
-        emit(writer.line)
+        writer.withLine(emit)
     }
 
     /// An options record: every field by its element ID (enterprise fields as "ENTERPRISE/ID"), unsigned
@@ -109,6 +109,6 @@ extension FlowCollector {
         writer.endObject()
         writer.endObject()
         counters.optionsRecords &+= 1
-        emit(writer.line)
+        writer.withLine(emit)
     }
 }

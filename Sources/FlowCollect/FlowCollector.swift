@@ -50,6 +50,8 @@ public final class FlowCollector {
     struct MessageContext {
         var version: UInt8
         var exporter: IPAddress
+        /// The exporter's address as records write it (made once per datagram).
+        var exporterText: String
         var port: UInt16
         var domain: UInt32
         var exportSeconds: UInt32
@@ -74,9 +76,10 @@ public final class FlowCollector {
     var writer = JSONWriter(capacity: 1024)
     var packetDecoder = PacketDecoder()
     var decodedPacket = DecodedPacket()
-    let emit: (String) -> Void
+    /// Receives each record: one JSON line with its newline, valid during the call.
+    let emit: (UnsafeRawBufferPointer) -> Void
 
-    public init(templates: TemplateCache = TemplateCache(), maxHeldBytes: Int = 4 << 20, emit: @escaping (String) -> Void) {
+    public init(templates: TemplateCache = TemplateCache(), maxHeldBytes: Int = 4 << 20, emit: @escaping (UnsafeRawBufferPointer) -> Void) {
         self.templates = templates
         self.maxHeldBytes = maxHeldBytes
         self.emit = emit
@@ -121,7 +124,7 @@ public final class FlowCollector {
     private func netflow5(_ d: UnsafeRawBufferPointer, exporter: IPAddress, port: UInt16, time: Timestamp) {
         let count = Int(d.beUInt16(at: 2))
         let uptime = d.beUInt32(at: 4), secs = d.beUInt32(at: 8), nsecs = d.beUInt32(at: 12)
-        let context = MessageContext(version: 5, exporter: exporter, port: port, domain: UInt32(d[21]), exportSeconds: secs,
+        let context = MessageContext(version: 5, exporter: exporter, exporterText: exporter.description, port: port, domain: UInt32(d[21]), exportSeconds: secs,
                                      exportNanoseconds: nsecs, uptime: uptime, time: time)
         let sampling = d.beUInt16(at: 22) & 0x3FFF
         for i in 0 ..< count {
@@ -163,7 +166,7 @@ public final class FlowCollector {
     // MARK: NetFlow v9
 
     private func netflow9(_ d: UnsafeRawBufferPointer, exporter: IPAddress, port: UInt16, time: Timestamp) {
-        let context = MessageContext(version: 9, exporter: exporter, port: port, domain: d.beUInt32(at: 16), exportSeconds: d.beUInt32(at: 8),
+        let context = MessageContext(version: 9, exporter: exporter, exporterText: exporter.description, port: port, domain: d.beUInt32(at: 16), exportSeconds: d.beUInt32(at: 8),
                                      exportNanoseconds: 0, uptime: d.beUInt32(at: 4), time: time)
         var at = 20
         while at + 4 <= d.count {
@@ -187,7 +190,7 @@ public final class FlowCollector {
     // MARK: IPFIX
 
     private func ipfix(_ d: UnsafeRawBufferPointer, exporter: IPAddress, port: UInt16, time: Timestamp) {
-        let context = MessageContext(version: 10, exporter: exporter, port: port, domain: d.beUInt32(at: 12), exportSeconds: d.beUInt32(at: 4),
+        let context = MessageContext(version: 10, exporter: exporter, exporterText: exporter.description, port: port, domain: d.beUInt32(at: 12), exportSeconds: d.beUInt32(at: 4),
                                      exportNanoseconds: 0, uptime: 0, time: time)
         var at = 16
         while at + 4 <= d.count {

@@ -35,8 +35,8 @@ extension FlowCollector {
         let header = SFlowHeader(agent: agent, subAgent: d.beUInt32(at: at), sequence: d.beUInt32(at: at + 4), uptime: d.beUInt32(at: at + 8))
         let samples = d.beUInt32(at: at + 12)
         at += 16
-        let context = MessageContext(version: 5, exporter: exporter, port: port, domain: header.subAgent, exportSeconds: 0, exportNanoseconds: 0,
-                                     uptime: header.uptime, time: time)
+        let context = MessageContext(version: 5, exporter: exporter, exporterText: exporter.description, port: port, domain: header.subAgent,
+                                     exportSeconds: 0, exportNanoseconds: 0, uptime: header.uptime, time: time)
         var n: UInt32 = 0
         while n < samples {
             guard at + 8 <= d.count else { counters.malformed &+= 1; return }
@@ -59,8 +59,8 @@ extension FlowCollector {
         writer.reset()
         writer.beginObject()
         writer.string("type", "sflow")
-        writer.string("timestamp", c.time.rfc3339)
-        writer.string("exporter", c.exporter.description)
+        writer.timestamp("timestamp", c.time)
+        writer.string("exporter", c.exporterText)
         writer.number("exporter_port", Int(c.port))
         writer.number("version", 5)
         writer.string("agent", h.agent.description)
@@ -145,7 +145,7 @@ extension FlowCollector {
         }
         writer.endObject()
         counters.records &+= 1
-        emit(writer.line)
+        writer.withLine(emit)
     }
 
     private func counterSample(_ s: UnsafeRawBufferPointer, expanded: Bool, _ h: SFlowHeader, _ c: MessageContext) {
@@ -188,6 +188,6 @@ extension FlowCollector {
         writer.endObject()
         writer.endObject()
         counters.records &+= 1
-        emit(writer.line)
+        writer.withLine(emit)
     }
 }

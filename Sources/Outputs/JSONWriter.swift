@@ -5,11 +5,13 @@
 /// that are not valid UTF-8 become U+FFFD), and `line()` hands back the
 /// finished record with its newline. `reset()` keeps the capacity.
 public struct JSONWriter: Sendable {
-    public private(set) var bytes: [UInt8] = []
+    public internal(set) var bytes: [UInt8] = []
     /// Per open container: whether nothing was written in it yet.
     private var empty: [Bool] = []
     /// A key was written and its value is next.
     private var afterKey = false
+    /// The date and time of day `timestamp(_:_:)` wrote last.
+    var timestampCache = TimestampCache()
 
     public init(capacity: Int = 4096) { bytes.reserveCapacity(capacity) }
 
@@ -164,6 +166,13 @@ public struct JSONWriter: Sendable {
 
     /// The record as one line of text.
     public var line: String { String(decoding: bytes, as: UTF8.self) + "\n" }
+
+    /// The record and its newline, lent to `body` without making a String.
+    public mutating func withLine(_ body: (UnsafeRawBufferPointer) -> Void) {
+        bytes.append(UInt8(ascii: "\n"))
+        bytes.withUnsafeBytes { body($0) }
+        bytes.removeLast()
+    }
 }
 
 /// The lower-case hex digit of a nibble (0…15).

@@ -17,6 +17,7 @@ struct BenchRecordsCommand: ParsableCommand {
         Each round runs, in turn:
           flowtap flows -r FILE -o /dev/null --quiet
           flowtap analyze -r FILE -o /dev/null --quiet
+          flowtap flows -r FILE --export ipfix://127.0.0.1:9 --quiet            (IPFIX only, as softflowd below)
           ndpiReader -i FILE -q
           softflowd -r FILE -n 127.0.0.1:9 -v 10 -6 -d -m 1000000 -c none   (IPFIX to the discard port)
         A peer that is not installed is skipped and said. Ratios are packets per CPU-second against ndpiReader's.
@@ -64,6 +65,7 @@ struct BenchRecordsCommand: ParsableCommand {
         var rows = [
             Row(label: "flowtap flows", command: [executable, "flows", "-r", file, "-o", "/dev/null", "--quiet"]),
             Row(label: "flowtap analyze", command: [executable, "analyze", "-r", file, "-o", "/dev/null", "--quiet"]),
+            Row(label: "flowtap flows --export", command: [executable, "flows", "-r", file, "--export", "ipfix://127.0.0.1:9", "--quiet"]),
             Row(label: "ndpiReader -q", command: ndpi.map { [$0, "-i", file, "-q"] }, note: ndpi == nil ? "not installed (Debian: libndpi-bin)" : nil),
             Row(label: "softflowd -r (IPFIX)", command: softflowd.map {
                 // "-c none": with a control socket softflowd waits on it after the capture's end instead of exiting.
@@ -86,7 +88,7 @@ struct BenchRecordsCommand: ParsableCommand {
             }
         }
         if progress { writeStandardError("\r\u{1B}[K") }
-        let ndpiCPU = rows[2].cpu.isEmpty ? nil : BenchLoops.median(rows[2].cpu)
+        let ndpiCPU = rows[3].cpu.isEmpty ? nil : BenchLoops.median(rows[3].cpu)
         print("\(file): \(packets) packets; medians of \(runs) rounds, same run")
         print("command                     CPU s    wall s   packets/CPU-s   vs ndpiReader   peak RSS MiB")
         for row in rows {

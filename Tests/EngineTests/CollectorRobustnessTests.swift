@@ -32,7 +32,7 @@ final class CollectorRobustnessTests: XCTestCase {
     func collector(maxHeldBytes: Int = 4 << 20, templates: TemplateCache = TemplateCache()) -> (FlowCollector, () -> [[String: Any]]) {
         final class Lines: @unchecked Sendable { var all: [String] = [] }
         let lines = Lines()
-        let c = FlowCollector(templates: templates, maxHeldBytes: maxHeldBytes) { lines.all.append($0) }
+        let c = FlowCollector(templates: templates, maxHeldBytes: maxHeldBytes) { lines.all.append(String(decoding: $0, as: UTF8.self)) }
         return (c, { lines.all.map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] } })
     }
 

@@ -73,4 +73,25 @@ final class RecordTimeTests: XCTestCase {
             XCTAssertEqual(t.rfc3339, expected, "\(ns)")
         }
     }
+
+    /// The writer's in-place timestamps (with their once-a-second cache) are the same text as `rfc3339`,
+    /// in random order and in runs within one second, at Int64's edges too.
+    func testWriterTimestampsEqualRFC3339() throws {
+        var seed: UInt64 = 12
+        var stamps: [Int64] = [0, -1, Int64.min, Int64.max, Int64.min + 1, 1_700_000_000_999_999_999, 1_700_000_001_000_000_000]
+        for _ in 0 ..< 3000 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let base = Int64(bitPattern: seed)
+            stamps += [base, base &+ 1_000, base &+ 999_999]
+        }
+        var writer = JSONWriter()
+        for ns in stamps {
+            writer.reset()
+            writer.beginObject()
+            writer.timestamp("t", Timestamp(nanoseconds: ns))
+            writer.endObject()
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(writer.bytes)) as? [String: String])
+            XCTAssertEqual(object["t"], Timestamp(nanoseconds: ns).rfc3339, "\(ns)")
+        }
+    }
 }

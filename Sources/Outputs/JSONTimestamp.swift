@@ -1,0 +1,68 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PacketCore
+
+extension JSONWriter {
+    /// `t` as RFC 3339 text in UTC with microseconds, the same text as `Timestamp.rfc3339`, written in
+    /// place: records carry two or three times each, and the date and time of day change once a second,
+    /// so they are converted (`gmtime_r`) once per second and reused (`TimestampCache`).
+    public mutating func timestamp(_ key: String?, _ t: Timestamp) {
+        // Int64 nanoseconds span the years 1677–2262; the floor division stays in range.
+        let nanoseconds = max(t.nanoseconds, Int64.min + 1_000_000_000)
+        let second = nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000
+        let micro = Int((nanoseconds - second * 1_000_000_000) / 1000)
+        if second != timestampCache.second { timestampCache.set(second) }
+        string(key, bytes: EmptyCollection<UInt8>())
+        // The empty string's closing quote is replaced by the text and a new quote.
+        bytes.removeLast()
+        bytes.append(contentsOf: timestampCache.text)
+        var digits: (UInt32, UInt32) = (0, 0)
+        withUnsafeMutableBytes(of: &digits) { d in
+            d[0] = UInt8(ascii: ".")
+            var v = micro
+            for i in stride(from: 6, through: 1, by: -1) {
+                d[i] = UInt8(ascii: "0") &+ UInt8(v % 10)
+                v /= 10
+            }
+            d[7] = UInt8(ascii: "+")
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: d[0 ..< 8]))
+        }
+        bytes.append(contentsOf: "00:00\"".utf8)
+    }
+}
+
+/// The last second `JSONWriter.timestamp` converted, and its "YYYY-MM-DDTHH:MM:SS" text.
+struct TimestampCache: Sendable {
+    var second = Int64.min
+    var text: [UInt8] = []
+
+    mutating func set(_ s: Int64) {
+        second = s
+        var seconds = time_t(s)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        text.removeAll(keepingCapacity: true)
+        func put(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1 ..< width { divisor *= 10 }
+            var v = max(0, value)
+            for _ in 0 ..< width {
+                text.append(UInt8(ascii: "0") &+ UInt8(v / divisor % 10))
+                v %= divisor
+                divisor /= 10
+            }
+        }
+        put(Int(parts.tm_year) + 1900, 4)
+        text.append(UInt8(ascii: "-"))
+        put(Int(parts.tm_mon) + 1, 2)
+        text.append(UInt8(ascii: "-"))
+        put(Int(parts.tm_mday), 2)
+        text.append(UInt8(ascii: "T"))
+        put(Int(parts.tm_hour), 2)
+        text.append(UInt8(ascii: ":"))
+        put(Int(parts.tm_min), 2)
+        text.append(UInt8(ascii: ":"))
+        put(Int(parts.tm_sec), 2)
+    }
+}
