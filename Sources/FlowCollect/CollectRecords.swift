@@ -46,10 +46,10 @@ extension FlowCollector {
         let start = flowTime(absolute: f.start, delta: f.startDelta, uptime: f.startUptime, c)
         let end = flowTime(absolute: f.end, delta: f.endDelta, uptime: f.endUptime, c)
         writeHeader(type: "netflow", c, timestamp: start ?? exportTime(c), templateID: templateID)
-        if f.hasSource { writer.string("src_ip", f.source.description) }
+        if f.hasSource { writer.address("src_ip", f.source) }
         let icmp = f.ipProtocol == 1 || f.ipProtocol == 58
         if f.hasProtocol && !icmp { writer.number("src_port", Int(f.sourcePort)) }
-        if f.hasDestination { writer.string("dest_ip", f.destination.description) }
+        if f.hasDestination { writer.address("dest_ip", f.destination) }
         if f.hasProtocol && !icmp { writer.number("dest_port", Int(f.destinationPort)) }
         if f.hasProtocol { writer.string("proto", IPProtocol.name(f.ipProtocol)) }
         writer.beginObject("netflow")
@@ -61,7 +61,7 @@ extension FlowCollector {
         if let v = f.tos { writer.number("tos", Int(v)) }
         if let v = f.input { writer.number("input", Int(v)) }
         if let v = f.output { writer.number("output", Int(v)) }
-        if let v = f.nextHop, v != .zero { writer.string("next_hop", v.description) }
+        if let v = f.nextHop, v != .zero { writer.address("next_hop", v) }
         if let v = f.sourceAS, v != 0 { writer.number("src_as", Int(v)) }
         if let v = f.destinationAS, v != 0 { writer.number("dst_as", Int(v)) }
         if let v = f.sourceMask, v != 0 { writer.number("src_mask", Int(v)) }

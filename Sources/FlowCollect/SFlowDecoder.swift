@@ -63,7 +63,7 @@ extension FlowCollector {
         writer.string("exporter", c.exporterText)
         writer.number("exporter_port", Int(c.port))
         writer.number("version", 5)
-        writer.string("agent", h.agent.description)
+        writer.address("agent", h.agent)
         writer.number("sub_agent", Int(h.subAgent))
         writer.number("sequence", Int(h.sequence))
         writer.string("sample_type", sampleType)
@@ -120,9 +120,9 @@ extension FlowCollector {
                 packetDecoder.decode(raw.header, originalLength: Int(raw.frameLength), linkType: link, into: &decodedPacket)
                 let p = decodedPacket
                 if p.network != .none {
-                    writer.string("src_ip", p.source.description)
+                    writer.address("src_ip", p.source)
                     if p.transport == .tcp || p.transport == .udp { writer.number("src_port", Int(p.sourcePort)) }
-                    writer.string("dest_ip", p.destination.description)
+                    writer.address("dest_ip", p.destination)
                     if p.transport == .tcp || p.transport == .udp { writer.number("dest_port", Int(p.destinationPort)) }
                     writer.string("proto", IPProtocol.name(p.ipProtocol))
                 }

@@ -371,9 +371,9 @@ public final class FlowRecordSink: FlowEventSink {
         writer.timestamp("timestamp", s.start)
         writer.number("flow_id", Int(truncatingIfNeeded: s.id &* flowIDStride &+ flowIDOffset))
         writer.string("event_type", "flow")
-        writer.string("src_ip", origAddress.description)
+        writer.address("src_ip", origAddress)
         if !icmp { writer.number("src_port", Int(origPort)) }
-        writer.string("dest_ip", respAddress.description)
+        writer.address("dest_ip", respAddress)
         if !icmp { writer.number("dest_port", Int(respPort)) }
         writer.string("proto", IPProtocol.name(key.ipProtocol))
         let communityPorts: (UInt16, UInt16) = icmp ? (UInt16(s.icmpType), UInt16(s.icmpCode)) : (origPort, respPort)

@@ -66,3 +66,22 @@ struct TimestampCache: Sendable {
         put(Int(parts.tm_sec), 2)
     }
 }
+
+extension JSONWriter {
+    /// An address as its text (`IPAddress.description`); IPv4's dotted quad is written in place, since
+    /// records carry two addresses each and formatting them through String was a tenth of `collect`'s time.
+    public mutating func address(_ key: String?, _ a: IPAddress) {
+        guard !a.isIPv6 else { return string(key, a.description) }
+        string(key, bytes: EmptyCollection<UInt8>())
+        bytes.removeLast()
+        let v = a.ipv4Value
+        for shift in stride(from: 24, through: 0, by: -8) {
+            let octet = Int(v >> UInt32(shift) & 0xFF)
+            if octet >= 100 { bytes.append(UInt8(ascii: "0") &+ UInt8(octet / 100)) }
+            if octet >= 10 { bytes.append(UInt8(ascii: "0") &+ UInt8(octet / 10 % 10)) }
+            bytes.append(UInt8(ascii: "0") &+ UInt8(octet % 10))
+            if shift > 0 { bytes.append(UInt8(ascii: ".")) }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}

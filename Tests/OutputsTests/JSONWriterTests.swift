@@ -94,4 +94,23 @@ final class RecordTimeTests: XCTestCase {
             XCTAssertEqual(object["t"], Timestamp(nanoseconds: ns).rfc3339, "\(ns)")
         }
     }
+
+    /// Addresses written in place are `IPAddress.description`'s text.
+    func testWriterAddressesEqualTheirDescription() throws {
+        var seed: UInt64 = 13
+        var addresses = [IPAddress(ipv4: 0), IPAddress(ipv4: 0xFFFF_FFFF), IPAddress(ipv4: 0x0A00_0001), IPAddress("2001:db8::1")!, IPAddress("::")!]
+        for _ in 0 ..< 3000 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            addresses.append(IPAddress(ipv4: UInt32(truncatingIfNeeded: seed >> 17)))
+        }
+        var writer = JSONWriter()
+        for a in addresses {
+            writer.reset()
+            writer.beginObject()
+            writer.address("a", a)
+            writer.endObject()
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(writer.bytes)) as? [String: String])
+            XCTAssertEqual(object["a"], a.description)
+        }
+    }
 }
