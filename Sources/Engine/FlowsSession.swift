@@ -52,7 +52,7 @@ public struct FlowsSession {
     private func run(output: RecordWriter, _ body: (Pipeline<FlowRecordSink>) throws(CaptureError) -> Void) throws -> String {
         // Shards write records from their own threads: one lock around the writer (a record per flow, not per packet).
         let lock = Mutex(())
-        let write: ((String) -> Void)? = writesRecords ? (shards > 1 ? { line in lock.withLock { _ in output.write(line) } } : { output.write($0) }) : nil
+        let write: ((UnsafeRawBufferPointer) -> Void)? = writesRecords ? (shards > 1 ? { line in lock.withLock { _ in output.write(line) } } : { output.write($0) }) : nil
         var sinks: [FlowRecordSink] = []
         for shard in 0 ..< shards {
             let sink = FlowRecordSink(emit: write)

@@ -99,7 +99,7 @@ public final class FlowRecordSink: FlowEventSink {
     private var states: [State] = []
     private var inputEnded = false
     private var writer = JSONWriter(capacity: 1024)
-    private let emit: ((String) -> Void)?
+    private let emit: ((UnsafeRawBufferPointer) -> Void)?
     /// With several engines (shards), `flow_id` is the engine's flow ID × `flowIDStride` + `flowIDOffset`,
     /// so IDs stay unique across the run.
     public var flowIDStride: UInt64 = 1
@@ -115,8 +115,9 @@ public final class FlowRecordSink: FlowEventSink {
     /// The latest time a flow started or ended at: the exporters' clock.
     public private(set) var clock = Timestamp.zero
 
-    /// `emit` receives each JSON record; nil writes none (export only).
-    public init(emit: ((String) -> Void)?) {
+    /// `emit` receives each JSON record, one line with its newline, valid during the call; nil writes
+    /// none (export only).
+    public init(emit: ((UnsafeRawBufferPointer) -> Void)?) {
         self.emit = emit
     }
 
@@ -420,25 +421,27 @@ public final class FlowRecordSink: FlowEventSink {
             writer.string("tcp_flags_ts", Self.hex(orig.tcpFlags))
             writer.string("tcp_flags_tc", Self.hex(resp.tcpFlags))
             let all = orig.tcpFlags | resp.tcpFlags
-            for (bit, name) in [(0x02, "syn"), (0x01, "fin"), (0x04, "rst"), (0x08, "psh"), (0x10, "ack"), (0x20, "urg"), (0x40, "ecn"), (0x80, "cwr")]
-            where Int(all) & bit != 0 {
+            for (bit, name) in Self.flagNames where Int(all) & bit != 0 {
                 writer.bool(name, true)
             }
             writeAnalysis(s.tcp)
             writer.endObject()
         }
         writer.endObject()
-        emit?(writer.line)
+        if let emit { writer.withLine(emit) }
     }
 
     /// `tcp.analysis`: handshake RTTs (seconds, when the handshake was seen), and per direction what
     /// `TCPDirectionAnalysis` counts, the negotiated options and a loss estimate.
+    /// EVE's names of the TCP flags, in EVE's order (a table, not an array per record).
+    static let flagNames: [(Int, String)] = [(0x02, "syn"), (0x01, "fin"), (0x04, "rst"), (0x08, "psh"), (0x10, "ack"), (0x20, "urg"), (0x40, "ecn"), (0x80, "cwr")]
+
     private func writeAnalysis(_ a: TCPAnalysis) {
         writer.beginObject("analysis")
         if let rtt = a.initialRTT { writer.number("rtt_initial", rtt) }
         if let rtt = a.originatorRTT { writer.number("rtt_client", rtt) }
         if let rtt = a.responderRTT { writer.number("rtt_server", rtt) }
-        for (key, d) in [("toserver", a.originator), ("toclient", a.responder)] {
+        func direction(_ key: String, _ d: TCPDirectionAnalysis) {
             writer.beginObject(key)
             writer.number("retransmissions", Int(d.retransmissions))
             writer.number("fast_retransmissions", Int(d.fastRetransmissions))
@@ -455,6 +458,8 @@ public final class FlowRecordSink: FlowEventSink {
             if d.timestamps { writer.bool("timestamps", true) }
             writer.endObject()
         }
+        direction("toserver", a.originator)
+        direction("toclient", a.responder)
         writer.endObject()
     }
 

@@ -13,7 +13,7 @@ import XCTest
 func flowRecords(_ traces: [String], communityIDSeed: UInt16 = 0) throws -> [[String: Any]] {
     var records: [[String: Any]] = []
     let sink = FlowRecordSink { line in
-        if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] { records.append(object) }
+        if let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] { records.append(object) }
     }
     sink.communityIDSeed = communityIDSeed
     var config = FlowEngineConfig()
