@@ -1,3 +1,4 @@
+import Capture
 import FlowCore
 import FlowDispatch
 import FlowExport
@@ -5,6 +6,7 @@ import FlowRecords
 import Outputs
 import PacketCore
 import SFTapConfig
+import Synchronization
 
 /// `flowtap analyze`: capture files through one flow engine into the built-in analyzers
 /// (`AnalyzeSink`), one JSON record per line to `output`. Flows are routed by their first bytes, or
@@ -26,9 +28,11 @@ public struct AnalyzeSession {
         self.engineConfig = engineConfig
     }
 
-    /// Builds the sink (compiling the config's rules, when there is a config): throws when they do not compile.
-    public func makeSink(output: RecordWriter) throws -> AnalyzeSink {
-        let emit: (String) -> Void = { output.write($0) }
+    /// Flow shards (threads); each flow's records are the same whatever the count.
+    public var shards = 1
+
+    /// Builds a sink (compiling the config's rules, when there is a config): throws when they do not compile.
+    public func makeSink(emit: @escaping (String) -> Void) throws -> AnalyzeSink {
         if let settings { return try AnalyzeSink(bodies: bodies, analyzerFlows: analyzerFlows, settings: settings, emit: emit) }
         return AnalyzeSink(bodies: bodies, analyzerFlows: analyzerFlows, emit: emit)
     }
@@ -38,64 +42,82 @@ public struct AnalyzeSession {
         public var description: String
     }
 
-    /// Runs `files` through a new sink writing to `output`; returns the summary for standard error.
+    /// Runs `files` through new sinks writing to `output`; returns the summary for standard error.
     public func run(files: [String], output: RecordWriter) throws -> String {
-        let sink: AnalyzeSink
-        do {
-            sink = try makeSink(output: output)
-        } catch {
-            throw SetupError(description: "\(configName ?? "config"): \(error)")
-        }
-        return try run(files: files, sink: sink, output: output)
+        try run(output: output) { pipeline throws(CaptureError) in try pipeline.run(files: files) }
     }
 
-    /// Runs `files` through `sink`; returns the summary for standard error.
-    public func run(files: [String], sink: AnalyzeSink, output: RecordWriter) throws -> String {
-        guard !exports.isEmpty else {
-            let (counters, filtered) = try run(files: files, Pipeline(config: engineConfig, sink: sink))
-            return finish(sink: sink, output: output, counters: counters, filtered: filtered)
-        }
-        // The analyzers and flow records for export see the same flows, one engine feeding both.
-        let records = FlowRecordSink(emit: nil)
-        records.exporters = try exports.map { destination throws(UDPExporter.SetupError) in try UDPExporter(destination: destination) }
-        let (counters, filtered) = try run(files: files, Pipeline(config: engineConfig, sink: FlowSinkPair(sink, records)))
-        records.flushExports()
-        return finish(sink: sink, output: output, counters: counters, filtered: filtered)
-            + records.exporters.map { $0.summary + "\n" }.joined()
+    /// Captures on `interface` until SIGINT/SIGTERM (or `-c`), one capture handle per shard in one kernel
+    /// fanout group; every open flow's records are written when it stops.
+    public func run(interface: String, filter: String?, output: RecordWriter) throws -> String {
+        let live = try LiveShards(command: "analyze", interface: interface, filter: filter, shards: shards)
+        return try run(output: output) { pipeline throws(CaptureError) in try live.run(pipeline) }
     }
 
-    private func run<Sink: FlowEventSink>(files: [String], _ pipeline: Pipeline<Sink>) throws -> (FlowEngineCounters, UInt64) {
+    /// One sink per shard (analyzers are per flow, so a shard's flows need no other); with several,
+    /// they write through one lock (a record at a time, not a packet).
+    private func run(output: RecordWriter, _ body: (Pipeline<FlowSinkPair<AnalyzeSink, FlowRecordSink?>>) throws(CaptureError) -> Void) throws -> String {
+        let lock = Mutex(())
+        let emit: (String) -> Void = shards > 1 ? { line in lock.withLock { _ in output.write(line) } } : { output.write($0) }
+        var sinks: [AnalyzeSink] = []
+        var records: [FlowRecordSink?] = []
+        for _ in 0 ..< max(1, shards) {
+            do {
+                sinks.append(try makeSink(emit: emit))
+            } catch {
+                throw SetupError(description: "\(configName ?? "config"): \(error)")
+            }
+            // The analyzers and the flow records for export see the same flows, one engine feeding both.
+            records.append(try AbstractSession.exportSink(exports))
+        }
+        let pipeline = Pipeline(config: engineConfig, sinks: zip(sinks, records).map { FlowSinkPair($0, $1) })
         input.apply(to: pipeline)
-        try pipeline.run(files: files)
-        return (pipeline.counters, pipeline.packetsFilteredOut)
-    }
-
-    private func finish(sink: AnalyzeSink, output: RecordWriter, counters: FlowEngineCounters, filtered: UInt64) -> String {
-        sink.http.closeAll(time: 0)
+        try body(pipeline)
+        for r in records.compactMap({ $0 }) { r.flushExports() }
+        for sink in sinks { sink.http.closeAll(time: 0) }
         output.flush()
-        return Self.report(sink: sink, engine: counters, filteredOut: filtered, configName: settings == nil ? nil : configName ?? "config")
+        var report = Self.report(sinks: sinks, engine: pipeline.counters, filteredOut: pipeline.packetsFilteredOut,
+                                 configName: settings == nil ? nil : configName ?? "config")
+        if shards > 1 {
+            report += "  \(shards) worker threads (packets per worker: " + pipeline.engines.map { "\($0.counters.packets)" }.joined(separator: ", ") + ")\n"
+        }
+        for r in records.compactMap({ $0 }) { for exporter in r.exporters { report += exporter.summary + "\n" } }
+        return report
     }
 
-    static func report(sink: AnalyzeSink, engine: FlowEngineCounters, filteredOut: UInt64, configName: String?) -> String {
-        let c = sink.counters
-        var report = "packets \(engine.packets), flows \(engine.flowsCreated); HTTP flows \(c.httpFlows) (\(sink.http.counters.transactions) transactions, \(sink.http.counters.parseErrors) errors), TLS flows \(c.tlsFlows), DNS: \(c.dnsDatagrams) datagrams, \(c.dnsTCPFlows) TCP flows (\(sink.dns.counters.messages) messages, \(sink.dns.counters.errors) errors), QUIC flows \(c.quicFlows) (\(sink.quic.counters.records) records, \(sink.quic.counters.decrypted) Initial packets decrypted, \(sink.quic.counters.errors) errors)"
+    static func report(sinks: [AnalyzeSink], engine: FlowEngineCounters, filteredOut: UInt64, configName: String?) -> String {
+        func sum<T: BinaryInteger>(_ value: (AnalyzeSink) -> T) -> Int { sinks.reduce(0) { $0 &+ Int(truncatingIfNeeded: value($1)) } }
+        let first = sinks[0]
+        var report = "packets \(engine.packets), flows \(engine.flowsCreated); HTTP flows \(sum { $0.counters.httpFlows }) (\(sum { $0.http.counters.transactions }) transactions, \(sum { $0.http.counters.parseErrors }) errors), TLS flows \(sum { $0.counters.tlsFlows }), DNS: \(sum { $0.counters.dnsDatagrams }) datagrams, \(sum { $0.counters.dnsTCPFlows }) TCP flows (\(sum { $0.dns.counters.messages }) messages, \(sum { $0.dns.counters.errors }) errors), QUIC flows \(sum { $0.counters.quicFlows }) (\(sum { $0.quic.counters.records }) records, \(sum { $0.quic.counters.decrypted }) Initial packets decrypted, \(sum { $0.quic.counters.errors }) errors)"
         if filteredOut > 0 { report += "; packets the filter rejected \(filteredOut)" }
-        if c.connectTunnels > 0 || c.socksFlows > 0 {
-            report += "; tunnels: CONNECT \(c.connectTunnels), SOCKS \(c.socksTunnels) of \(c.socksFlows) handshakes (\(c.socksFailed) refused or malformed)"
+        let connect = sum { $0.counters.connectTunnels }, socks = sum { $0.counters.socksFlows }
+        if connect > 0 || socks > 0 {
+            report += "; tunnels: CONNECT \(connect), SOCKS \(sum { $0.counters.socksTunnels }) of \(socks) handshakes (\(sum { $0.counters.socksFailed }) refused or malformed)"
         }
         // A limit that was hit is said, not only counted.
-        let over = [("DNS", sink.dns.counters.droppedFlows, sink.dns.maxFlows), ("TLS", sink.tls.counters.droppedFlows, sink.tls.maxFlows),
-                    ("QUIC", sink.quic.counters.droppedFlows, sink.quic.maxFlows)].filter { $0.1 > 0 }
+        let over = [("DNS", sum { $0.dns.counters.droppedFlows }, first.dns.maxFlows), ("TLS", sum { $0.tls.counters.droppedFlows }, first.tls.maxFlows),
+                    ("QUIC", sum { $0.quic.counters.droppedFlows }, first.quic.maxFlows)].filter { $0.1 > 0 }
         for (name, dropped, limit) in over {
-            report += "; \(name) flows over the analyzer's \(limit)-flow limit, not analyzed: \(dropped)"
+            report += "; \(name) flows over the analyzer's \(limit)-flow limit\(sinks.count > 1 ? " (per thread)" : ""), not analyzed: \(dropped)"
         }
         if let configName {
-            report += "\n  by \(configName): TCP flows unclassified \(c.unclassifiedTCPFlows), given up \(c.givenUpTCPFlows); UDP datagrams without a rule \(c.unclassifiedDatagrams)"
-            for (interface, flows, datagrams) in sink.unanalyzed {
+            report += "\n  by \(configName): TCP flows unclassified \(sum { $0.counters.unclassifiedTCPFlows }), given up \(sum { $0.counters.givenUpTCPFlows }); UDP datagrams without a rule \(sum { $0.counters.unclassifiedDatagrams })"
+            var unanalyzed: [(String, UInt64, UInt64)] = []
+            for sink in sinks {
+                for (interface, flows, datagrams) in sink.unanalyzed {
+                    if let i = unanalyzed.firstIndex(where: { $0.0 == interface }) {
+                        unanalyzed[i].1 += flows
+                        unanalyzed[i].2 += datagrams
+                    } else {
+                        unanalyzed.append((interface, flows, datagrams))
+                    }
+                }
+            }
+            for (interface, flows, datagrams) in unanalyzed {
                 report += "\n  \(interface) (no analyzer): \(flows) TCP flows, \(datagrams) UDP datagrams"
             }
         } else {
-            report += "; TCP flows not routed \(c.unroutedFlows), undecided \(c.undecidedFlows)"
+            report += "; TCP flows not routed \(sum { $0.counters.unroutedFlows }), undecided \(sum { $0.counters.undecidedFlows })"
         }
         return report + "\n"
     }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Capture
 import Synchronization
 import FlowCore
@@ -38,15 +35,8 @@ public struct FlowsSession {
     /// Captures on `interface` until SIGINT/SIGTERM (or `-c`), with one capture handle per shard in one
     /// kernel fanout group; every open flow is written when it stops.
     public func run(interface: String, filter: String?, output: RecordWriter) throws -> String {
-        let captures = try (0 ..< shards).map { _ throws(CaptureError) in try LiveCapture(interface: interface, filter: filter, immediate: true) }
-        if captures.count > 1 {
-            let group = UInt16(truncatingIfNeeded: getpid() &+ 1)
-            for capture in captures { try capture.joinFanout(group: group) }
-        }
-        writeStandardError("flowtap flows: capturing on \(interface)\(shards > 1 ? " with \(shards) worker threads" : ""); SIGINT or SIGTERM stops\n")
-        return try run(output: output) { pipeline throws(CaptureError) in
-            if captures.count == 1 { try pipeline.run(live: captures[0]) } else { try pipeline.run(live: captures) }
-        }
+        let live = try LiveShards(command: "flows", interface: interface, filter: filter, shards: shards)
+        return try run(output: output) { pipeline throws(CaptureError) in try live.run(pipeline) }
     }
 
     private func run(output: RecordWriter, _ body: (Pipeline<FlowRecordSink>) throws(CaptureError) -> Void) throws -> String {

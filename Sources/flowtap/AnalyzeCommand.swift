@@ -39,6 +39,7 @@ struct AnalyzeCommand: ParsableCommand {
           flowtap analyze -r capture.pcap -C examples/flowtap.yaml
           flowtap analyze -r capture.pcap 'tcp port 80 or udp port 53'
           flowtap analyze -r capture.pcap -c 100000 --require-syn
+          flowtap analyze -i eth0 --threads 2 -o records.jsonl 'tcp port 80 or udp port 53'
           flowtap analyze -r capture.pcap | jq 'select(.type=="tls") | .client.sni'
           flowtap analyze -r capture.pcap | jq 'select(.type=="quic") | [.sni, .ja4]'
 
@@ -52,7 +53,10 @@ struct AnalyzeCommand: ParsableCommand {
     )
 
     @OptionGroup(title: "Input")
-    var input: PacketInputOptions
+    var input: LivePacketInputOptions
+
+    @Option(help: ArgumentHelp("Flow shards (threads); each flow's records are the same whatever the count. Default 1.", valueName: "n"))
+    var threads = 1
 
     @Option(name: [.customShort("C"), .customLong("config")],
             help: ArgumentHelp("SF-TAP YAML configuration: route flows by its rules' interfaces, as abstract classifies them.", valueName: "file"))
@@ -92,6 +96,12 @@ struct AnalyzeCommand: ParsableCommand {
         session.bodies = bodies
         session.input = try input.pipelineInput(quiet: quiet)
         session.exports = try parseExports(exports)
-        try writeRecords("analyze", to: output, inputs: input.files) { try session.run(files: input.files, output: $0) }
+        guard (1 ... 256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
+        session.shards = threads
+        if let interface = input.interface {
+            try writeRecords("analyze", to: output, inputs: []) { try session.run(interface: interface, filter: input.filter.text, output: $0) }
+        } else {
+            try writeRecords("analyze", to: output, inputs: input.files) { try session.run(files: input.files, output: $0) }
+        }
     }
 }

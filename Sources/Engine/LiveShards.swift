@@ -1,0 +1,28 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Capture
+import FlowCore
+import PacketCore
+
+/// The capture handles of a live record command (`flows -i`, `analyze -i`): one per shard, joined in one
+/// kernel `PACKET_FANOUT` group when there are several, so both directions of a flow reach one shard.
+public struct LiveShards {
+    public let captures: [LiveCapture]
+
+    /// Opens `shards` handles on `interface` (the filter attached in the kernel) and says so on standard error.
+    public init(command: String, interface: String, filter: String?, shards: Int) throws(CaptureError) {
+        captures = try (0 ..< max(1, shards)).map { _ throws(CaptureError) in try LiveCapture(interface: interface, filter: filter, immediate: true) }
+        if captures.count > 1 {
+            // The group ID is the process's (one group per process; abstract's shards use the same rule).
+            let group = UInt16(truncatingIfNeeded: getpid())
+            for capture in captures { try capture.joinFanout(group: group) }
+        }
+        writeStandardError("flowtap \(command): capturing on \(interface)\(shards > 1 ? " with \(shards) worker threads" : ""); SIGINT or SIGTERM stops\n")
+    }
+
+    /// Runs `pipeline` on the handles until SIGINT/SIGTERM or its packet count.
+    public func run<Sink: FlowEventSink>(_ pipeline: Pipeline<Sink>) throws(CaptureError) {
+        if captures.count == 1 { try pipeline.run(live: captures[0]) } else { try pipeline.run(live: captures) }
+    }
+}
