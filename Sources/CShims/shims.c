@@ -2,6 +2,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 int flowtap_format_g17_libc(char *buffer, size_t size, double value) {
     int n = snprintf(buffer, size, "%.17g", value);
@@ -63,4 +65,29 @@ int flowtap_format_g17(char *buffer, size_t size, double value) {
     }
     buffer[length] = 0;
     return length;
+}
+
+long flowtap_recv_counting_drops(int fd, void *buffer, size_t size, int flags, struct sockaddr_storage *from,
+                                 unsigned int *fromLength, unsigned int *drops) {
+    struct iovec vector = { buffer, size };
+    union { char bytes[CMSG_SPACE(sizeof(uint32_t))]; struct cmsghdr align; } control;
+    struct msghdr message;
+    memset(&message, 0, sizeof message);
+    message.msg_name = from;
+    message.msg_namelen = *fromLength;
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof control.bytes;
+    long n = recvmsg(fd, &message, flags);
+    if (n < 0) return n;
+    *fromLength = message.msg_namelen;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c != NULL; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+            uint32_t value;
+            memcpy(&value, CMSG_DATA(c), sizeof value);
+            *drops = value;
+        }
+    }
+    return n;
 }

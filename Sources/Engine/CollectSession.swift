@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CShims
 import Capture
 import Filters
 import FlowCollect
@@ -14,6 +15,8 @@ public struct CollectSession {
     public var input = PipelineInput()
     public var templateLifetimeSeconds = 1800
     public var maxTemplates = 65536
+    /// The receive buffer each `--listen` socket asks for (the kernel caps it at `net.core.rmem_max`).
+    public var receiveBufferBytes: Int32 = 16 << 20
 
     public init() {}
 
@@ -69,24 +72,25 @@ public struct CollectSession {
         let collector = makeCollector(output)
         var sockets: [Int32] = []
         defer { for fd in sockets { close(fd) } }
-        for address in addresses { sockets.append(try Self.bind(address)) }
+        for address in addresses { sockets.append(try Self.bind(address, receiveBuffer: receiveBufferBytes)) }
         var fds = sockets.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         var buffer = [UInt8](repeating: 0, count: 65536)
         var storage = sockaddr_storage()
         var received: UInt64 = 0
+        // Each socket's kernel drop counter (SO_RXQ_OVFL), as the last datagram carried it.
+        var drops = [UInt32](repeating: 0, count: sockets.count)
         while !StopSignal.requested && !stop() {
             let ready = poll(&fds, nfds_t(fds.count), 100)
             if ready <= 0 { output.flush(); continue }
             for i in fds.indices where fds[i].revents & Int16(POLLIN) != 0 {
                 // Drain what is queued, without blocking.
                 while true {
-                    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-                    let n = buffer.withUnsafeMutableBytes { b in
-                        withUnsafeMutablePointer(to: &storage) {
-                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fds[i].fd, b.baseAddress, b.count, Int32(MSG_DONTWAIT), $0, &length) }
-                        }
+                    var length = UInt32(MemoryLayout<sockaddr_storage>.size)
+                    let got = buffer.withUnsafeMutableBytes { b in
+                        flowtap_recv_counting_drops(fds[i].fd, b.baseAddress, b.count, Int32(MSG_DONTWAIT), &storage, &length, &drops[i])
                     }
-                    if n < 0 { break }
+                    if got < 0 { break }
+                    let n = Int(got)
                     received &+= 1
                     let (exporter, port) = Self.address(storage)
                     buffer.withUnsafeBytes { collector.collect(UnsafeRawBufferPointer(rebasing: $0[0 ..< n]), exporter: exporter, port: port, time: .wallClock()) }
@@ -95,7 +99,28 @@ public struct CollectSession {
         }
         collector.finish()
         output.flush()
-        return "datagrams received \(received)\n" + Self.summary(collector) + "\n"
+        // The counter rides on received datagrams, so drops after the last one are read from the kernel's table.
+        var dropped: UInt64 = 0
+        for (i, fd) in sockets.enumerated() { dropped += max(UInt64(drops[i]), Self.kernelDrops(fd) ?? 0) }
+        return "datagrams received \(received), dropped by the kernel (socket receive buffer full) \(dropped)\n" + Self.summary(collector) + "\n"
+    }
+
+    /// The socket's drop counter from /proc/net/udp or udp6 (its last column), found by the socket's inode.
+    static func kernelDrops(_ fd: Int32) -> UInt64? {
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return nil }
+        let inode = String(status.st_ino)
+        for table in ["/proc/net/udp", "/proc/net/udp6"] {
+            guard let file = fopen(table, "r") else { continue }
+            defer { fclose(file) }
+            var line = [CChar](repeating: 0, count: 512)
+            while fgets(&line, Int32(line.count), file) != nil {
+                let fields = String(cString: line).split(separator: " ")
+                // sl local remote st queues timer retransmits uid timeout inode refs pointer drops
+                if fields.count >= 13 && fields[9] == inode { return UInt64(fields[12].trimmingCharacters(in: .whitespacesAndNewlines)) }
+            }
+        }
+        return nil
     }
 
     static func address(_ storage: sockaddr_storage) -> (IPAddress, UInt16) {
@@ -109,7 +134,7 @@ public struct CollectSession {
     }
 
     /// A UDP socket bound to `ADDR:PORT` with a large receive buffer.
-    static func bind(_ text: String) throws(ListenError) -> Int32 {
+    static func bind(_ text: String, receiveBuffer: Int32) throws(ListenError) -> Int32 {
         var host = text, portText = ""
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
             host = String(text[text.index(after: text.startIndex) ..< close])
@@ -124,24 +149,30 @@ public struct CollectSession {
         guard let address = IPAddress(host) else { throw ListenError(description: "--listen \(text): '\(host)' is not an IP address") }
         let fd = socket(address.isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw ListenError(description: "--listen \(text): socket: \(String(cString: strerror(errno)))") }
-        var size: Int32 = 16 << 20
+        var size = receiveBuffer
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        var bytes = address.bytes
+        // The kernel then counts datagrams it drops for a full buffer, and says so with each datagram.
+        var on: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, socklen_t(MemoryLayout<Int32>.size))
         let status: Int32
         if address.isIPv6 {
             var a = sockaddr_in6()
             a.sin6_family = sa_family_t(AF_INET6)
             a.sin6_port = port.bigEndian
-            withUnsafeMutableBytes(of: &a.sin6_addr) { $0.copyBytes(from: bytes) }
+            withUnsafeMutableBytes(of: &a.sin6_addr) { raw in
+                for i in 0 ..< 8 {
+                    raw[i] = UInt8(truncatingIfNeeded: address.high >> UInt64(56 - 8 * i))
+                    raw[8 + i] = UInt8(truncatingIfNeeded: address.low >> UInt64(56 - 8 * i))
+                }
+            }
             status = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
         } else {
             var a = sockaddr_in()
             a.sin_family = sa_family_t(AF_INET)
             a.sin_port = port.bigEndian
-            withUnsafeMutableBytes(of: &a.sin_addr) { $0.copyBytes(from: bytes) }
+            a.sin_addr.s_addr = address.ipv4Value.bigEndian
             status = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         }
-        bytes.removeAll()
         guard status == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)

@@ -1,8 +1,11 @@
+import Engine
 import FlowCollect
 import FlowExport
+import Outputs
 import Foundation
 import PacketCore
 import TestSupport
+import Synchronization
 import XCTest
 
 /// The collector's bounds and rules on datagrams built here: templates that come late, expire, or crowd
@@ -150,5 +153,63 @@ final class CollectorRobustnessTests: XCTestCase {
         XCTAssertEqual(n.netflow5 + n.netflow9 + n.ipfix + n.sflow + n.notFlowExport, sent)
         XCTAssertLessThanOrEqual(c.templates.count, 64)
         print("mutated datagrams: \(sent); v5 \(n.netflow5), v9 \(n.netflow9), IPFIX \(n.ipfix), sFlow \(n.sflow), other \(n.notFlowExport); malformed \(n.malformed), records \(n.records)")
+    }
+}
+
+/// `collect --listen` accounts for every datagram sent to it: received, or dropped by the kernel for a
+/// full receive buffer (SO_RXQ_OVFL), with a buffer made small enough that a burst overflows it.
+final class CollectListenTests: XCTestCase {
+    func testEveryDatagramIsReceivedOrCountedAsDropped() throws {
+        let port = FlowExportTests.freeUDPPort()
+        var builder = ExportMessageBuilder(destination: ExportDestination(format: .netflow5, host: "127.0.0.1", port: port))
+        var datagram: [UInt8] = []
+        let flow = ExportMessageBuilderTests.flows(2, ipv6Every: 2)[1] // an IPv4 flow
+        builder.add(flow, now: flow.end) { _ in }
+        builder.flush(now: flow.end) { datagram = Array($0) }
+        XCTAssertEqual(datagram.count, 24 + 48)
+
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-listen-\(getpid()).json").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let stop = Atomic<Bool>(false)
+        let summary = Mutex<String>("")
+        var configured = CollectSession()
+        configured.receiveBufferBytes = 4096
+        // Used by the receiving thread only, until it finishes.
+        nonisolated(unsafe) let session = configured
+        nonisolated(unsafe) let writer = try RecordWriter(path: out)
+        let receiver = Thread {
+            let text = (try? session.run(listen: ["127.0.0.1:\(port)"], output: writer, stop: { stop.load(ordering: .relaxed) })) ?? "failed"
+            summary.withLock { $0 = text }
+        }
+        receiver.start()
+        usleep(300_000)
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var to = sockaddr_in()
+        to.sin_family = sa_family_t(AF_INET)
+        to.sin_port = port.bigEndian
+        to.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        let sent = 20_000
+        for _ in 0 ..< sent {
+            _ = datagram.withUnsafeBytes { b in
+                withUnsafePointer(to: &to) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            }
+        }
+        close(fd)
+        usleep(500_000)
+        stop.store(true, ordering: .relaxed)
+        while !receiver.isFinished { usleep(10_000) }
+        try writer.finish()
+        let text = summary.withLock { $0 }
+        func number(after label: String) -> Int? {
+            guard let r = text.range(of: label + " [0-9]+", options: .regularExpression) else { return nil }
+            return Int(text[r].split(separator: " ").last!)
+        }
+        let received = try XCTUnwrap(number(after: "datagrams received"), text)
+        let dropped = try XCTUnwrap(number(after: "dropped by the kernel \\(socket receive buffer full\\)"), text)
+        let records = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").count
+        print("listen: sent \(sent), received \(received), dropped by the kernel \(dropped), records \(records)")
+        XCTAssertEqual(received + dropped, sent, text)
+        XCTAssertGreaterThan(dropped, 0, "a 4 KiB buffer must overflow under a 20,000-datagram burst")
+        XCTAssertEqual(records, received)
     }
 }

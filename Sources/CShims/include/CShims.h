@@ -10,4 +10,12 @@ int flowtap_format_g17(char *buffer, size_t size, double value);
 /// The same through snprintf alone: the reference the fast path is tested against.
 int flowtap_format_g17_libc(char *buffer, size_t size, double value);
 
+struct sockaddr_storage;
+
+/// recvfrom(2) that also reads the socket's kernel drop counter (SO_RXQ_OVFL, enabled on the socket):
+/// returns the datagram's length or -1 (errno set); `*drops` is set to the counter when the kernel
+/// attached it (cumulative datagrams dropped because the receive buffer was full), else left alone.
+long flowtap_recv_counting_drops(int fd, void *buffer, size_t size, int flags, struct sockaddr_storage *from,
+                                 unsigned int *fromLength, unsigned int *drops);
+
 #endif
