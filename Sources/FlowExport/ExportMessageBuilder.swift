@@ -44,9 +44,18 @@ public struct ExportMessageBuilder {
     /// IPFIX: data records sent so far; v9: messages sent so far; v5: flows sent so far (each format's sequence rule).
     private var sequence: UInt32 = 0
 
+    /// The two templates' layouts and sizes, made once: `add` sizes every record against them.
+    private let layouts: (v4: TemplateLayout, v6: TemplateLayout)
+    private let recordLengths: (v4: Int, v6: Int)
+    private let templateSetLength: Int
+
     public init(destination: ExportDestination) {
         self.destination = destination
         buffer = ExportBuffer(capacity: destination.mtu)
+        layouts = (Self.layout(destination.format, ipv6: false), Self.layout(destination.format, ipv6: true))
+        recordLengths = (layouts.v4.recordLength, layouts.v6.recordLength)
+        // Set header, then per template: ID, field count, 4 bytes per field.
+        templateSetLength = 4 + (4 + 4 * layouts.v4.fields.count) + (4 + 4 * layouts.v6.fields.count)
     }
 
     public static func layout(_ format: ExportDestination.Format, ipv6: Bool) -> TemplateLayout {
@@ -84,11 +93,6 @@ public struct ExportMessageBuilder {
         }
     }
 
-    private func templateSetLength() -> Int {
-        // Set header, then per template: ID, field count, 4 bytes per field.
-        let v4 = Self.layout(destination.format, ipv6: false).fields.count, v6 = Self.layout(destination.format, ipv6: true).fields.count
-        return 4 + (4 + 4 * v4) + (4 + 4 * v6)
-    }
 
     private func templatesDue(_ now: Timestamp) -> Bool {
         messagesSinceTemplates >= destination.templateRefreshPackets
@@ -100,8 +104,8 @@ public struct ExportMessageBuilder {
     /// The size of a message holding `v4` and `v6` records.
     private func messageLength(v4: Int, v6: Int, templates: Bool) -> Int {
         if destination.format == .netflow5 { return 24 + 48 * v4 }
-        let l4 = Self.layout(destination.format, ipv6: false).recordLength, l6 = Self.layout(destination.format, ipv6: true).recordLength
-        var n = headerLength + (templates ? templateSetLength() : 0)
+        let (l4, l6) = recordLengths
+        var n = headerLength + (templates ? templateSetLength : 0)
         // v9 data flowsets are padded to four bytes (RFC 3954 §5.3); IPFIX sets need no padding.
         let padding = destination.format == .netflow9
         if v4 > 0 { n += padding ? Self.padded(4 + v4 * l4) : 4 + v4 * l4 }
@@ -173,7 +177,7 @@ public struct ExportMessageBuilder {
         buffer.u16(setID)
         buffer.u16(0)
         for (id, ipv6) in [(Self.ipv4Template, false), (Self.ipv6Template, true)] {
-            let layout = Self.layout(destination.format, ipv6: ipv6)
+            let layout = ipv6 ? layouts.v6 : layouts.v4
             buffer.u16(id)
             buffer.u16(UInt16(layout.fields.count))
             for field in layout.fields {

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import PacketCore
 
 extension JSONWriter {
@@ -8,11 +5,12 @@ extension JSONWriter {
     /// place: records carry two or three times each, and the date and time of day change once a second,
     /// so they are converted (`gmtime_r`) once per second and reused (`TimestampCache`).
     public mutating func timestamp(_ key: String?, _ t: Timestamp) {
-        // Int64 nanoseconds span the years 1677–2262; the floor division stays in range.
-        let nanoseconds = max(t.nanoseconds, Int64.min + 1_000_000_000)
-        let second = nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000
-        let micro = Int((nanoseconds - second * 1_000_000_000) / 1000)
-        if second != timestampCache.second { timestampCache.set(second) }
+        let (second, micro) = t.secondAndMicroseconds
+        if second != timestampCache.second {
+            timestampCache.second = second
+            timestampCache.text.removeAll(keepingCapacity: true)
+            Timestamp.appendRFC3339Date(second: second, to: &timestampCache.text)
+        }
         string(key, bytes: EmptyCollection<UInt8>())
         // The empty string's closing quote is replaced by the text and a new quote.
         bytes.removeLast()
@@ -36,35 +34,6 @@ extension JSONWriter {
 struct TimestampCache: Sendable {
     var second = Int64.min
     var text: [UInt8] = []
-
-    mutating func set(_ s: Int64) {
-        second = s
-        var seconds = time_t(s)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        text.removeAll(keepingCapacity: true)
-        func put(_ value: Int, _ width: Int) {
-            var divisor = 1
-            for _ in 1 ..< width { divisor *= 10 }
-            var v = max(0, value)
-            for _ in 0 ..< width {
-                text.append(UInt8(ascii: "0") &+ UInt8(v / divisor % 10))
-                v %= divisor
-                divisor /= 10
-            }
-        }
-        put(Int(parts.tm_year) + 1900, 4)
-        text.append(UInt8(ascii: "-"))
-        put(Int(parts.tm_mon) + 1, 2)
-        text.append(UInt8(ascii: "-"))
-        put(Int(parts.tm_mday), 2)
-        text.append(UInt8(ascii: "T"))
-        put(Int(parts.tm_hour), 2)
-        text.append(UInt8(ascii: ":"))
-        put(Int(parts.tm_min), 2)
-        text.append(UInt8(ascii: ":"))
-        put(Int(parts.tm_sec), 2)
-    }
 }
 
 extension JSONWriter {

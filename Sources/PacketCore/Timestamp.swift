@@ -48,37 +48,56 @@ extension Timestamp {
 }
 
 extension Timestamp {
-    /// RFC 3339 text in UTC with microseconds, "2024-05-01T12:34:56.123456+00:00" (what records' `timestamp` holds).
-    public var rfc3339: String {
-        // Int64 nanoseconds span the years 1677–2262 (four digits); the floor division stays in range.
-        let nanoseconds = max(self.nanoseconds, Int64.min + 1_000_000_000)
-        var seconds = time_t(nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000)
-        let micro = Int((nanoseconds - Int64(seconds) * 1_000_000_000) / 1000)
+    /// The whole second (floored) and the microseconds within it. Int64 nanoseconds span the years
+    /// 1677–2262, so the floor division stays in range.
+    public var secondAndMicroseconds: (second: Int64, microseconds: Int) {
+        let ns = max(nanoseconds, Int64.min + 1_000_000_000)
+        let second = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
+        return (second, Int((ns - second * 1_000_000_000) / 1000))
+    }
+
+    /// Appends "YYYY-MM-DDTHH:MM:SS" (UTC) of `second` to `out`: the part of RFC 3339 text that changes
+    /// once a second (`JSONWriter.timestamp` keeps it between records).
+    public static func appendRFC3339Date(second: Int64, to out: inout [UInt8]) {
+        var seconds = time_t(second)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        // Written digit by digit into one buffer: a record holds three of these.
-        var out = [UInt8](repeating: 0, count: 32)
-        func put(_ value: Int, _ width: Int, at offset: Int) {
-            var v = value
-            for i in stride(from: offset + width - 1, through: offset, by: -1) {
-                out[i] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
+        func put(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1 ..< width { divisor *= 10 }
+            var v = max(0, value)
+            for _ in 0 ..< width {
+                out.append(UInt8(ascii: "0") &+ UInt8(v / divisor % 10))
+                v %= divisor
+                divisor /= 10
             }
         }
-        put(Int(parts.tm_year) + 1900, 4, at: 0)
-        out[4] = UInt8(ascii: "-")
-        put(Int(parts.tm_mon) + 1, 2, at: 5)
-        out[7] = UInt8(ascii: "-")
-        put(Int(parts.tm_mday), 2, at: 8)
-        out[10] = UInt8(ascii: "T")
-        put(Int(parts.tm_hour), 2, at: 11)
-        out[13] = UInt8(ascii: ":")
-        put(Int(parts.tm_min), 2, at: 14)
-        out[16] = UInt8(ascii: ":")
-        put(Int(parts.tm_sec), 2, at: 17)
-        out[19] = UInt8(ascii: ".")
-        put(micro, 6, at: 20)
-        for (i, c) in "+00:00".utf8.enumerated() { out[26 + i] = c }
+        put(Int(parts.tm_year) + 1900, 4)
+        out.append(UInt8(ascii: "-"))
+        put(Int(parts.tm_mon) + 1, 2)
+        out.append(UInt8(ascii: "-"))
+        put(Int(parts.tm_mday), 2)
+        out.append(UInt8(ascii: "T"))
+        put(Int(parts.tm_hour), 2)
+        out.append(UInt8(ascii: ":"))
+        put(Int(parts.tm_min), 2)
+        out.append(UInt8(ascii: ":"))
+        put(Int(parts.tm_sec), 2)
+    }
+
+    /// RFC 3339 text in UTC with microseconds, "2024-05-01T12:34:56.123456+00:00" (what records' `timestamp` holds).
+    public var rfc3339: String {
+        let (second, micro) = secondAndMicroseconds
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        Self.appendRFC3339Date(second: second, to: &out)
+        out.append(UInt8(ascii: "."))
+        var divisor = 100_000
+        for _ in 0 ..< 6 {
+            out.append(UInt8(ascii: "0") &+ UInt8(micro / divisor % 10))
+            divisor /= 10
+        }
+        out.append(contentsOf: "+00:00".utf8)
         return String(decoding: out, as: UTF8.self)
     }
 }
