@@ -187,11 +187,7 @@ public final class AbstractSession {
         let run: BackgroundRun
         var captures: [LiveCapture] = []
         if let name = options.interface {
-            let group = UInt16(truncatingIfNeeded: getpid())
-            let filter = options.filterExpression
-            captures = try (0 ..< options.shards).map { _ throws(CaptureError) in try LiveCapture(interface: name, filter: filter, immediate: true) }
-            for capture in captures { try capture.joinFanout(group: group) }
-            writeStandardError("flowtap abstract: capturing on \(name) with \(options.shards) worker threads (packet fanout group \(group)); SIGINT or SIGTERM stops\n")
+            captures = try LiveShards(command: "abstract", interface: name, filter: options.filterExpression, shards: options.shards).captures
             let handles = captures
             run = BackgroundRun { try runner.run(live: handles) }
         } else {

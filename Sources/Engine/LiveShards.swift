@@ -5,7 +5,7 @@ import Capture
 import FlowCore
 import PacketCore
 
-/// The capture handles of a live record command (`flows -i`, `analyze -i`): one per shard, joined in one
+/// The capture handles of a live command with shards (`abstract`, `flows`, `analyze` with `-i`): one per shard, joined in one
 /// kernel `PACKET_FANOUT` group when there are several, so both directions of a flow reach one shard.
 public struct LiveShards {
     public let captures: [LiveCapture]
@@ -14,11 +14,12 @@ public struct LiveShards {
     public init(command: String, interface: String, filter: String?, shards: Int) throws(CaptureError) {
         captures = try (0 ..< max(1, shards)).map { _ throws(CaptureError) in try LiveCapture(interface: interface, filter: filter, immediate: true) }
         if captures.count > 1 {
-            // The group ID is the process's (one group per process; abstract's shards use the same rule).
+            // The group ID is the process's: one group per process.
             let group = UInt16(truncatingIfNeeded: getpid())
             for capture in captures { try capture.joinFanout(group: group) }
         }
-        writeStandardError("flowtap \(command): capturing on \(interface)\(shards > 1 ? " with \(shards) worker threads" : ""); SIGINT or SIGTERM stops\n")
+        let fanout = captures.count > 1 ? " with \(shards) worker threads (packet fanout group \(UInt16(truncatingIfNeeded: getpid())))" : ""
+        writeStandardError("flowtap \(command): capturing on \(interface)\(fanout); SIGINT or SIGTERM stops\n")
     }
 
     /// Runs `pipeline` on the handles until SIGINT/SIGTERM or its packet count.

@@ -150,25 +150,11 @@ final class CollectTests: XCTestCase {
         }
     }
 
-    static func generated(sessions: Int, seed: UInt64) throws -> String {
-        var options = TrafficGenerator.Options()
-        options.sessions = sessions
-        options.seed = seed
-        options.ipv6Fraction = 0.3
-        options.vlanFraction = 0.1
-        options.impairments = .mix
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-collect-src-\(getpid())-\(seed).pcap").path
-        let writer = try PcapWriter(path: path, linkType: .ethernet)
-        _ = try TrafficGenerator(options: options).generate { try writer.write(timestamp: $0, bytes: $1) }
-        try writer.flush()
-        return path
-    }
-
     /// softflowd exports NetFlow v5, v9 and IPFIX from a capture; every flow record FlowTap decodes from
     /// those datagrams equals nfdump's decode of them: addresses, ports, protocol, packets, bytes and times.
     func testSoftflowdExportDecodesAsNfdumpDecodesIt() throws {
         guard let softflowd = Corpus.tool("softflowd") else { throw OracleMissing.error("softflowd is needed") }
-        let source = try Self.generated(sessions: 2000, seed: 91)
+        let source = try FlowExportTests.generatedCapture(sessions: 2000, seed: 91, vlanFraction: 0.1)
         defer { try? FileManager.default.removeItem(atPath: source) }
         for version in ["5", "9", "10"] {
             let datagrams = try Self.receive { port in
@@ -187,7 +173,7 @@ final class CollectTests: XCTestCase {
             let expected = try Self.nfdump(sent, unorderedTimes: unordered)
             let matched = Set(got).intersection(expected).count
             print("softflowd v\(version): \(datagrams.count) datagrams; nfdump \(expected.count) flows, FlowTap \(got.count), matched \(matched)\n\(summary)")
-            XCTAssertGreaterThan(expected.count, 1000)
+            XCTAssertGreaterThanOrEqual(expected.count, version == "5" ? 2960 : 4211)
             XCTAssertEqual(got.sorted(), expected.sorted(), "v\(version): FlowTap's records differ from nfdump's")
             if version != "5" {
                 XCTAssertGreaterThan(records.filter { $0["type"] as? String == "netflow_options" }.count, 0, "softflowd sends options records")
@@ -204,7 +190,7 @@ final class CollectTests: XCTestCase {
             throw OracleMissing.error("fprobe, tcpreplay, tcpdump and ip are needed")
         }
         guard getuid() == 0 else { throw OracleMissing.error("root is needed for a network namespace") }
-        let source = try Self.generated(sessions: 500, seed: 94)
+        let source = try FlowExportTests.generatedCapture(sessions: 500, seed: 94, vlanFraction: 0.1)
         defer { try? FileManager.default.removeItem(atPath: source) }
         let namespace = "ftfp\(getpid() % 100_000)"
         let datagramsPath = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-fprobe-\(getpid()).pcap").path
@@ -240,7 +226,8 @@ final class CollectTests: XCTestCase {
         let got = Self.flowRecords(records, unorderedTimes: false)
         let expected = try Self.nfdump(datagrams, unorderedTimes: false)
         print("fprobe v5: \(datagrams.count) datagrams; nfdump \(expected.count) flows, FlowTap \(got.count), matched \(Set(got).intersection(expected).count)\n\(summary)")
-        XCTAssertGreaterThanOrEqual(expected.count, 30)
+        // fprobe captures live and misses packets under a burst (120–164 records in runs so far): a floor, not a count.
+        XCTAssertGreaterThanOrEqual(expected.count, 100)
         XCTAssertEqual(got.sorted(), expected.sorted())
     }
 
@@ -248,7 +235,7 @@ final class CollectTests: XCTestCase {
     /// each exporter's records decode with its own templates, as nfdump decodes them.
     func testExportersReusingTemplateIDsKeepTheirOwnLayouts() throws {
         guard let softflowd = Corpus.tool("softflowd") else { throw OracleMissing.error("softflowd is needed") }
-        let source = try Self.generated(sessions: 600, seed: 92)
+        let source = try FlowExportTests.generatedCapture(sessions: 600, seed: 92, vlanFraction: 0.1)
         defer { try? FileManager.default.removeItem(atPath: source) }
         // Exporter A: softflowd's IPFIX (its options template is 256), its data template IDs 1024, 1025, 2048
         // and 2049 rewritten to 257–260.
@@ -274,7 +261,7 @@ final class CollectTests: XCTestCase {
         let expected = try Self.nfdump(interleaved, unorderedTimes: true)
         print("template reuse: \(interleaved.count) datagrams; nfdump \(expected.count) flows, FlowTap \(got.count), matched \(Set(got).intersection(expected).count)\n\(summary)")
         XCTAssertEqual(records.filter { $0["exporter"] as? String == "127.0.0.3" && $0["type"] as? String == "netflow" }.count, 500)
-        XCTAssertGreaterThan(expected.count, 600)
+        XCTAssertGreaterThanOrEqual(expected.count, 1739)
         XCTAssertEqual(got.sorted(), expected.sorted())
     }
 
@@ -321,7 +308,7 @@ final class SFlowCollectTests: XCTestCase {
         guard let pmacctd = Corpus.tool("pmacctd"), let tshark = Corpus.tool("tshark") else {
             throw OracleMissing.error("pmacctd (Debian pmacct) and tshark are needed")
         }
-        let source = try CollectTests.generated(sessions: 300, seed: 93)
+        let source = try FlowExportTests.generatedCapture(sessions: 300, seed: 93, vlanFraction: 0.1)
         defer { try? FileManager.default.removeItem(atPath: source) }
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-sfprobe-\(getpid()).conf").path
         defer { try? FileManager.default.removeItem(atPath: config) }
@@ -371,7 +358,7 @@ final class SFlowCollectTests: XCTestCase {
         }
         let matched = Set(got).intersection(expected).count
         print("sFlow: \(datagrams.count) datagrams; tshark \(expected.count) flow samples, FlowTap \(got.count), matched \(matched)\n\(summary)")
-        XCTAssertGreaterThan(expected.count, 2000)
+        XCTAssertGreaterThanOrEqual(expected.count, 3411)
         for line in Set(got).subtracting(expected).sorted().prefix(5) { print("  FlowTap only: \(line)") }
         for line in Set(expected).subtracting(got).sorted().prefix(5) { print("  tshark only:  \(line)") }
         XCTAssertEqual(got.sorted(), expected.sorted())
