@@ -41,6 +41,7 @@ let package = Package(
         .library(name: "CaptureTools", targets: ["CaptureTools"]),
         .library(name: "FlowExport", targets: ["FlowExport"]),
         .library(name: "FlowCollect", targets: ["FlowCollect"]),
+        .library(name: "Forwarding", targets: ["Forwarding"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "TrafficGen", targets: ["TrafficGen"]),
     ],
@@ -77,6 +78,7 @@ let package = Package(
         .target(name: "FlowDispatch", dependencies: ["PacketCore", "Flows", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "Analyzers", "Outputs"], swiftSettings: packetPath),
         .target(name: "FlowExport", dependencies: ["PacketCore"], swiftSettings: packetPath),
         .target(name: "FlowCollect", dependencies: ["PacketCore", "Wire", "Outputs", "FlowExport"], swiftSettings: packetPath),
+        .target(name: "Forwarding", dependencies: ["PacketCore", "CShims", .product(name: "Yams", package: "Yams")], swiftSettings: packetPath),
         .target(name: "FlowRecords", dependencies: [
             "PacketCore", "Wire", "FlowExport", "Flows", "Reassembly", "FlowCore", "FlowDispatch", "Outputs", .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: packetPath),
@@ -84,7 +86,7 @@ let package = Package(
         .target(name: "Engine", dependencies: [
             "PacketCore", "Wire", "Capture", "Filters", "Defragment", "Flows", "Reassembly", "Classify", "SFTapConfig", "SFTapCodec",
             "UnixSockets", "Outputs", "Analyzers", "FlowCore", "Sharding", "Abstraction", "FlowDispatch", "CaptureTools", "FlowRecords",
-            "FlowExport", "FlowCollect", "CShims",
+            "FlowExport", "FlowCollect", "Forwarding", "CShims",
         ], swiftSettings: packetPath),
         .target(name: "TrafficGen", dependencies: ["PacketCore", "Wire", "Capture"], swiftSettings: packetPath),
         .executableTarget(
@@ -124,6 +126,7 @@ let package = Package(
         .testTarget(name: "UnixSocketsTests", dependencies: ["TestSupport", "UnixSockets", "PacketCore"]),
         .testTarget(name: "SFTapConfigTests", dependencies: ["TestSupport", "SFTapConfig"]),
         .testTarget(name: "AnalyzersTests", dependencies: ["TestSupport", "Analyzers", "Outputs", "PacketCore"]),
+        .testTarget(name: "ForwardingTests", dependencies: ["TestSupport", "Forwarding", "Engine", "PacketCore", "Wire", "Capture"]),
         .testTarget(name: "OutputsTests", dependencies: ["TestSupport", "Outputs", "PacketCore"]),
         .testTarget(name: "EngineTests", dependencies: [
             "TestSupport", "Engine", "Abstraction", "FlowDispatch", "CaptureTools", "FlowCore", "Sharding", "SFTapCodec", "Outputs", "CShims",

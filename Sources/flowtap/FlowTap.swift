@@ -12,6 +12,7 @@ struct FlowTap: ParsableCommand {
           flowtap flows -r capture.pcap -o flows.jsonl
           flowtap flows -r capture.pcap --export ipfix://127.0.0.1:4739
           flowtap collect --listen 0.0.0.0:2055 --listen 0.0.0.0:6343 -o collected.jsonl
+          flowtap forward --rules examples/forward.yaml --listen 0.0.0.0:2055 --listen [::]:514 --keep-source
           flowtap abstract -c examples/flowtap.yaml -r capture.pcap -o out/
           flowtap abstract -c examples/flowtap.yaml        # serve /tmp/sf-tap sockets; inject with home/pcap
           flowtap analyzer http /tmp/sf-tap/tcp/http      # beside flowtap abstract, on its socket
@@ -27,6 +28,6 @@ struct FlowTap: ParsableCommand {
         Benchmarks are a separate program, flowtap-bench.
         """,
         version: "0.1.0",
-        subcommands: [AnalyzeCommand.self, FlowsCommand.self, CollectCommand.self, AbstractCommand.self, AnalyzerCommand.self, StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self]
+        subcommands: [AnalyzeCommand.self, FlowsCommand.self, CollectCommand.self, ForwardCommand.self, AbstractCommand.self, AnalyzerCommand.self, StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self]
     )
 }

@@ -18,4 +18,39 @@ struct sockaddr_storage;
 long flowtap_recv_counting_drops(int fd, void *buffer, size_t size, int flags, struct sockaddr_storage *from,
                                  unsigned int *fromLength, unsigned int *drops);
 
+/// A reusable recvmmsg(2) batch: `count` slots of `slot_size` bytes, each with its sender's address,
+/// its length and whether it was cut short (MSG_TRUNC); the socket's SO_RXQ_OVFL drop counter as the
+/// kernel last attached it. Allocated once per worker; nothing is allocated per datagram.
+struct flowtap_receive_batch;
+struct flowtap_receive_batch *flowtap_receive_batch_create(unsigned count, unsigned slot_size);
+void flowtap_receive_batch_destroy(struct flowtap_receive_batch *batch);
+/// Receives up to the batch's count of datagrams without blocking: how many (0 when none is queued), or -1 (errno set).
+int flowtap_receive_batch_fill(struct flowtap_receive_batch *batch, int fd);
+/// Datagram `index` of the last fill: its bytes, with `*length` its length (the slot's size at most)
+/// and `*truncated` set when the datagram was longer than the slot.
+const unsigned char *flowtap_receive_batch_datagram(const struct flowtap_receive_batch *batch, unsigned index,
+                                                    unsigned *length, int *truncated);
+/// The sender of datagram `index` (a sockaddr_in or sockaddr_in6 in the storage).
+const struct sockaddr_storage *flowtap_receive_batch_sender(const struct flowtap_receive_batch *batch, unsigned index);
+/// The cumulative count of datagrams the kernel dropped for a full receive buffer, as last seen (0 before any).
+unsigned flowtap_receive_batch_kernel_drops(const struct flowtap_receive_batch *batch);
+
+/// A sendmmsg(2) batch of up to `count` messages, each an optional header (copied, at most 64 bytes)
+/// followed by a payload (not copied: it must stay valid until the flush) to an optional address.
+struct flowtap_send_batch;
+struct flowtap_send_batch *flowtap_send_batch_create(unsigned count);
+void flowtap_send_batch_destroy(struct flowtap_send_batch *batch);
+/// Queues one message; `to` may be NULL on a connected socket. Returns 0, or -1 when the batch is full
+/// or the header is longer than 64 bytes.
+int flowtap_send_batch_add(struct flowtap_send_batch *batch, const void *header, unsigned header_length,
+                           const void *payload, unsigned payload_length, const struct sockaddr_storage *to, unsigned to_length);
+unsigned flowtap_send_batch_count(const struct flowtap_send_batch *batch);
+/// Sends every queued message with sendmmsg (blocking), message by message past any the kernel
+/// refuses. Returns how many were sent; `results[i]` (room for the batch's count) is 0 for message i
+/// sent, else its errno. The batch is empty afterwards.
+unsigned flowtap_send_batch_flush(struct flowtap_send_batch *batch, int fd, int *results);
+
+/// Adds `value` to `*counter` atomically (relaxed) and returns the value before.
+unsigned long long flowtap_atomic_fetch_add(unsigned long long *counter, unsigned long long value);
+
 #endif

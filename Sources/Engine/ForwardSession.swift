@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Forwarding
+import PacketCore
+import Sharding
+
+/// `flowtap forward`: UDP datagrams from exporters relayed to collectors by rules (gForwarder's rule
+/// lines or YAML), optionally keeping each exporter's source address. `threads` workers, each with its
+/// own `SO_REUSEPORT` socket per listen address; the calling thread reloads rules on SIGHUP, prints
+/// statistics, and stops everything on SIGINT/SIGTERM (or when `stop()` says so), then returns the summary.
+public struct ForwardSession {
+    public var rulesPath: String
+    public var listen: [String]
+    public var keepSource = false
+    public var threads = 1
+    public var receiveBufferBytes: Int32 = 32 << 20
+    public var sendBufferBytes: Int32 = 4 << 20
+    /// Seconds between statistics lines on standard error; nil for none.
+    public var statsInterval: Double?
+
+    public init(rulesPath: String, listen: [String]) {
+        self.rulesPath = rulesPath
+        self.listen = listen
+    }
+
+    public struct SetupError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Reads and checks the rule file.
+    public func loadRules() throws(RuleFileError) -> ForwardRuleSet {
+        try ForwardRuleSet.load(path: rulesPath, keepSourceByDefault: keepSource)
+    }
+
+    public func run(log: @escaping @Sendable (String) -> Void = { writeStandardError($0 + "\n") }, stop: () -> Bool = { false }) throws -> String {
+        let rules = try loadRules()
+        let plan = ForwardPlan(rules)
+        try Self.checkRawSockets(plan)
+        var endpoints: [(IPAddress, UInt16)] = []
+        for text in listen {
+            guard let endpoint = ForwardSockets.parseListen(text) else {
+                throw SetupError(description: "--listen \(text): write ADDRESS:PORT, e.g. 0.0.0.0:2055, [::]:514 or 127.0.0.1:6343")
+            }
+            endpoints.append(endpoint)
+        }
+        // Every socket is bound before any worker starts, so a port in use fails the command at once.
+        var workerSockets: [[(fd: Int32, port: UInt16)]] = []
+        do {
+            for _ in 0 ..< threads {
+                var mine: [(fd: Int32, port: UInt16)] = []
+                for (address, port) in endpoints { mine.append((try ForwardSockets.listen(address, port: port, receiveBuffer: receiveBufferBytes), port)) }
+                workerSockets.append(mine)
+            }
+        } catch {
+            for fds in workerSockets { for s in fds { close(s.fd) } }
+            throw SetupError(description: "\(error)")
+        }
+        defer { for fds in workerSockets { for s in fds { close(s.fd) } } }
+
+        let shared = ForwardShared(plan: plan, workers: threads, log: log)
+        let workers = workerSockets.enumerated().map { ForwardWorker(id: $0.offset, listeners: $0.element, shared: shared, sendBuffer: sendBufferBytes) }
+        log("forward: \(Self.describe(plan)); listening on \(listen.joined(separator: ", ")) with \(threads) thread\(threads == 1 ? "" : "s")")
+        let threadHandles = workers.map { worker in startThread { worker.run() } }
+        var lastStats = Self.seconds()
+        while !StopSignal.requested && !stop() {
+            usleep(50_000)
+            if ReloadSignal.take() {
+                do {
+                    let next = ForwardPlan(try loadRules())
+                    try Self.checkRawSockets(next)
+                    shared.install(next)
+                    log("forward: rules reloaded from \(rulesPath): \(Self.describe(next))")
+                } catch {
+                    log("forward: SIGHUP: the new rules are not used, the old ones stay: \(error)")
+                }
+            }
+            if let interval = statsInterval, Self.seconds() - lastStats >= interval {
+                lastStats = Self.seconds()
+                let (_, c) = shared.counters()
+                log("forward: received \(c.received), forwarded \(c.forwarded), sampled out \(c.sampledOut), unmatched \(c.unmatched), lost \(c.lost), kernel drops \(workers.reduce(0) { $0 + $1.kernelDrops() })")
+            }
+        }
+        shared.stop()
+        for thread in threadHandles { pthread_join(thread, nil) }
+        let kernelDrops = workers.reduce(UInt64(0)) { $0 + $1.kernelDrops() }
+        let (current, counters) = shared.counters()
+        return Self.summary(current, counters, kernelDrops: kernelDrops)
+    }
+
+    /// Fails early when a rule keeps sources and raw sockets are not allowed.
+    static func checkRawSockets(_ plan: ForwardPlan) throws {
+        for ipv6 in [false, true] where plan.destinations.contains(where: { $0.keepSource && $0.address.isIPv6 == ipv6 }) {
+            let fd = try ForwardSockets.raw(ipv6: ipv6, sendBuffer: 0)
+            close(fd)
+        }
+    }
+
+    /// The rules as FlowTap reads them, one per line (`forward --check`).
+    public static func explain(_ set: ForwardRuleSet) -> String {
+        var s = "\(set.file): \(set.rules.count) rule\(set.rules.count == 1 ? "" : "s") (\(set.format.rawValue)); the first that matches wins\n"
+        for rule in set.rules {
+            let from = rule.sources.isEmpty ? "any exporter" : rule.sources.map(\.description).joined(separator: ", ")
+            let ports = rule.ports == 0 ... 65535 ? "any port" : rule.ports.lowerBound == rule.ports.upperBound ? "port \(rule.ports.lowerBound)" : "ports \(rule.ports.lowerBound)-\(rule.ports.upperBound)"
+            let kinds = rule.kinds == 0 ? "" : " (" + PayloadKind.allCases.filter { rule.kinds & (1 << $0.rawValue) != 0 }.map(\.description).joined(separator: ", ") + ")"
+            s += "  \(rule.name) [line \(rule.line)]: from \(from) to \(ports)\(kinds) → \(rule.destinations.map(\.description).joined(separator: "; "))\n"
+        }
+        s += set.defaultDestinations.isEmpty ? "  otherwise: drop (counted)\n" : "  otherwise → \(set.defaultDestinations.map(\.description).joined(separator: "; "))\n"
+        return s
+    }
+
+    static func describe(_ plan: ForwardPlan) -> String {
+        let r = plan.rules
+        return "\(r.rules.count) rule\(r.rules.count == 1 ? "" : "s") (\(r.format.rawValue)) from \(r.file), \(plan.destinations.count) destination\(plan.destinations.count == 1 ? "" : "s"), "
+            + (r.defaultDestinations.isEmpty ? "unmatched datagrams dropped" : "unmatched datagrams to \(r.defaultDestinations.map(\.endpoint).joined(separator: ", "))")
+    }
+
+    static func seconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    /// The summary: totals, then each rule and its destinations with every way a datagram was not delivered.
+    public static func summary(_ plan: ForwardPlan, _ c: ForwardCounters, kernelDrops: UInt64) -> String {
+        var s = "datagrams received \(c.received) (\(c.receivedBytes) bytes), dropped by the kernel (socket receive buffer full) \(kernelDrops); "
+            + "forwarded \(c.forwarded) (\(c.forwardedBytes) bytes), sampled out \(c.sampledOut), lost in sending \(c.lost), "
+            + "unmatched and dropped \(c.unmatched)"
+        if c.truncated > 0 { s += ", longer than 65,535 bytes \(c.truncated)" }
+        s += "\nby kind: " + PayloadKind.allCases.map { "\($0) \(c.kinds[Int($0.rawValue)])" }.joined(separator: ", ")
+        let names = plan.ruleNames
+        for (r, name) in names.enumerated() {
+            let range = plan.destinations.indices.filter { plan.owners[$0] == r }
+            if r == names.count - 1 && range.isEmpty { continue }
+            s += "\nrule '\(name)': datagrams \(c.rules[r].datagrams) (\(c.rules[r].bytes) bytes)"
+            for d in range {
+                let dc = c.destinations[d]
+                s += "\n  → \(plan.destinations[d]): forwarded \(dc.forwarded) (\(dc.bytes) bytes)"
+                if dc.sampledOut > 0 { s += ", sampled out \(dc.sampledOut)" }
+                if dc.refused > 0 { s += ", refused by the collector (ICMP port unreachable) \(dc.refused)" }
+                if dc.unreachable > 0 { s += ", no route or neighbour \(dc.unreachable)" }
+                if dc.tooLong > 0 { s += ", too long to send with the source kept \(dc.tooLong)" }
+                if dc.familyMismatch > 0 { s += ", exporter of the other address family (source cannot be kept) \(dc.familyMismatch)" }
+                if dc.otherErrors > 0 { s += ", other send errors \(dc.otherErrors)" }
+            }
+        }
+        return s + "\n"
+    }
+}
