@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "Defragment", dependencies: ["PacketCore", "Wire"], swiftSettings: packetPath),
         .target(name: "Flows", dependencies: ["PacketCore", "Wire"], swiftSettings: packetPath),
         .target(name: "Reassembly", dependencies: ["PacketCore"], swiftSettings: packetPath),
-        .target(name: "SFTapConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "SFTapConfig", dependencies: ["PacketCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "Classify", dependencies: ["PacketCore", "CVectorscan", "SFTapConfig"], swiftSettings: packetPath),
         .target(name: "SFTapCodec", dependencies: ["PacketCore", "Flows", "CShims"], swiftSettings: packetPath),
         .target(name: "UnixSockets", dependencies: ["PacketCore"], swiftSettings: packetPath),

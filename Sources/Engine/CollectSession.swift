@@ -5,6 +5,7 @@ import CShims
 import Capture
 import Filters
 import FlowCollect
+import Forwarding
 import Outputs
 import PacketCore
 import Wire
@@ -101,26 +102,8 @@ public struct CollectSession {
         output.flush()
         // The counter rides on received datagrams, so drops after the last one are read from the kernel's table.
         var dropped: UInt64 = 0
-        for (i, fd) in sockets.enumerated() { dropped += max(UInt64(drops[i]), Self.kernelDrops(fd) ?? 0) }
+        for (i, fd) in sockets.enumerated() { dropped += max(UInt64(drops[i]), ForwardSockets.kernelDrops(fd) ?? 0) }
         return "datagrams received \(received), dropped by the kernel (socket receive buffer full) \(dropped)\n" + Self.summary(collector) + "\n"
-    }
-
-    /// The socket's drop counter from /proc/net/udp or udp6 (its last column), found by the socket's inode.
-    static func kernelDrops(_ fd: Int32) -> UInt64? {
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { return nil }
-        let inode = String(status.st_ino)
-        for table in ["/proc/net/udp", "/proc/net/udp6"] {
-            guard let file = fopen(table, "r") else { continue }
-            defer { fclose(file) }
-            var line = [CChar](repeating: 0, count: 512)
-            while fgets(&line, Int32(line.count), file) != nil {
-                let fields = String(cString: line).split(separator: " ")
-                // sl local remote st queues timer retransmits uid timeout inode refs pointer drops
-                if fields.count >= 13 && fields[9] == inode { return UInt64(fields[12].trimmingCharacters(in: .whitespacesAndNewlines)) }
-            }
-        }
-        return nil
     }
 
     static func address(_ storage: sockaddr_storage) -> (IPAddress, UInt16) {

@@ -128,23 +128,11 @@ enum DestinationText {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 extension ForwardRuleSet {
-    /// Reads the rule file at `path` (at most 16 MiB) and parses it.
+    /// Reads the rule file at `path` and parses it.
     public static func load(path: String, keepSourceByDefault: Bool) throws(RuleFileError) -> ForwardRuleSet {
-        guard let file = fopen(path, "rb") else { throw RuleFileError(file: path, line: nil, "cannot open: \(String(cString: strerror(errno)))") }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, file)
-            if n > 0 { bytes += chunk[0 ..< n] }
-            if n < chunk.count { break }
-            if bytes.count > 16 << 20 { throw RuleFileError(file: path, line: nil, "larger than 16 MiB; this is not a rule file") }
-        }
-        return try parse(String(decoding: bytes, as: UTF8.self), file: path, keepSourceByDefault: keepSourceByDefault)
+        let text: String
+        do { text = try readTextFile(path) } catch { throw RuleFileError(file: path, line: nil, "cannot read: \(error)") }
+        return try parse(text, file: path, keepSourceByDefault: keepSourceByDefault)
     }
 }

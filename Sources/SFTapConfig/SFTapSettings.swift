@@ -1,3 +1,4 @@
+import PacketCore
 /// The typed meaning of an SF-TAP configuration (reference §1), with the
 /// original's defaults, plus FlowTap's own keys (documented in docs/abstract.md).
 ///
@@ -221,7 +222,7 @@ public struct SFTapSettings: Sendable {
     public static func load(path: String, currentDirectory: String, lenient: Bool = false) throws(SFTapConfigError) -> SFTapSettings {
         let text: String
         do {
-            text = try readFile(path)
+            text = try readTextFile(path)
         } catch {
             throw SFTapConfigError(file: path, line: nil, message: "cannot read: \(error)")
         }

@@ -95,7 +95,7 @@ final class RuleFileTests: XCTestCase {
 
     /// The index answers exactly as a scan of every rule, on random rule sets of thousands of rules.
     func testRuleIndexAgreesWithTheLinearScan() {
-        var random = SplitMix(seed: 7)
+        var random = SeededRandom(seed: 7)
         for round in 0 ..< 4 {
             var rules: [ForwardRule] = []
             let count = [50, 500, 3000, 5000][round]
@@ -142,17 +142,5 @@ final class RuleFileTests: XCTestCase {
         XCTAssertEqual(kind([0, 10, 0, 17] + Array(repeating: 0, count: 12)), .other)
         XCTAssertEqual(kind([0, 0, 0, 5, 0, 0, 0, 1, 10, 0, 0, 1]), .sflow)
         XCTAssertEqual(kind([]), .other)
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -2,12 +2,12 @@
 import Glibc
 #endif
 
-struct ReadFileError: Error, CustomStringConvertible {
-    var description: String
+public struct ReadFileError: Error, CustomStringConvertible {
+    public var description: String
 }
 
-/// Reads a whole (small) text file.
-func readFile(_ path: String) throws -> String {
+/// Reads a whole (small) text file: configurations and rule files, at most 16 MiB.
+public func readTextFile(_ path: String) throws(ReadFileError) -> String {
     guard let file = fopen(path, "rb") else { throw ReadFileError(description: String(cString: strerror(errno))) }
     defer { fclose(file) }
     var bytes: [UInt8] = []
