@@ -9,7 +9,7 @@ import Sharding
 /// lines or YAML), optionally keeping each exporter's source address. `threads` workers, each with its
 /// own `SO_REUSEPORT` socket per listen address; the calling thread reloads rules on SIGHUP, prints
 /// statistics, and stops everything on SIGINT/SIGTERM (or when `stop()` says so), then returns the summary.
-public struct ForwardSession {
+public struct ForwardSession: Sendable {
     public var rulesPath: String
     public var listen: [String]
     public var keepSource = false
