@@ -19,7 +19,7 @@ struct ForwardCommand: ParsableCommand {
 
         Examples:
           flowtap forward --rules config.txt --listen 0.0.0.0:9996 --listen 0.0.0.0:514 --keep-source
-          flowtap forward --rules examples/forward.yaml --listen [::]:2055 --threads 2 --stats-interval 10
+          flowtap forward --rules examples/forward.yaml --listen 0.0.0.0:2055 --listen [::]:2055 --threads 2 --stats-interval 10
           kill -HUP $(pidof flowtap)      # reload the rules
         """
     )
@@ -27,7 +27,7 @@ struct ForwardCommand: ParsableCommand {
     @Option(name: .customLong("rules"), help: ArgumentHelp("The rule file: gForwarder lines or YAML (docs/forward.md).", valueName: "file"))
     var rules: String
 
-    @Option(name: .customLong("listen"), help: ArgumentHelp("Receive on ADDRESS:PORT ([IPv6]:PORT; [::] takes IPv4 too). Repeat for several.", valueName: "addr:port"))
+    @Option(name: .customLong("listen"), help: ArgumentHelp("Receive on ADDRESS:PORT ([IPv6]:PORT; [::] is IPv6 only, add 0.0.0.0:PORT for IPv4). Repeat for several.", valueName: "addr:port"))
     var listen: [String] = []
 
     @Flag(name: .customLong("keep-source"), help: "Send with each exporter's source address and port (rules may say otherwise). Needs root or CAP_NET_RAW.")
