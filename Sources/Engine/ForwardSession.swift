@@ -100,10 +100,11 @@ public struct ForwardSession: Sendable {
     public static func explain(_ set: ForwardRuleSet) -> String {
         var s = "\(set.file): \(set.rules.count) rule\(set.rules.count == 1 ? "" : "s") (\(set.format.rawValue)); the first that matches wins\n"
         for rule in set.rules {
-            let from = rule.sources.isEmpty ? "any exporter" : rule.sources.map(\.description).joined(separator: ", ")
+            let from = rule.sources.isEmpty ? "any exporter"
+                : rule.sources.map { $0.length == 0 ? "any \($0.isIPv6 ? "IPv6" : "IPv4") exporter" : $0.description }.joined(separator: ", ")
             let ports = rule.ports == 0 ... 65535 ? "any port" : rule.ports.lowerBound == rule.ports.upperBound ? "port \(rule.ports.lowerBound)" : "ports \(rule.ports.lowerBound)-\(rule.ports.upperBound)"
             let kinds = rule.kinds == 0 ? "" : " (" + PayloadKind.allCases.filter { rule.kinds & (1 << $0.rawValue) != 0 }.map(\.description).joined(separator: ", ") + ")"
-            s += "  \(rule.name) [line \(rule.line)]: from \(from) to \(ports)\(kinds) → \(rule.destinations.map(\.description).joined(separator: "; "))\n"
+            s += "  \(rule.name == "line \(rule.line)" ? rule.name : "\(rule.name) [line \(rule.line)]"): from \(from) to \(ports)\(kinds) → \(rule.destinations.map(\.description).joined(separator: "; "))\n"
         }
         s += set.defaultDestinations.isEmpty ? "  otherwise: drop (counted)\n" : "  otherwise → \(set.defaultDestinations.map(\.description).joined(separator: "; "))\n"
         return s
