@@ -6,6 +6,7 @@ import FlowCollect
 import FlowCore
 import FlowDispatch
 import FlowRecords
+import Forwarding
 import PacketCore
 import SFTapCodec
 import SFTapConfig
@@ -18,7 +19,7 @@ import Glibc
 /// input the way its parser is fed (chunks, directions, datagrams) from the input's own bytes, so a
 /// fuzzer explores the splits too. A target must never trap, whatever the bytes.
 enum FuzzTarget: String, CaseIterable {
-    case decoder, capture, gzip, engine, flows, collect, http, dns, tls, quic, eventReader = "event-reader", loopback7, config
+    case decoder, capture, gzip, engine, flows, collect, http, dns, tls, quic, eventReader = "event-reader", loopback7, config, forward
 
     func run(_ input: UnsafeRawBufferPointer) {
         switch self {
@@ -35,6 +36,7 @@ enum FuzzTarget: String, CaseIterable {
         case .eventReader: Self.eventReader(input)
         case .loopback7: Self.loopback7(input)
         case .config: Self.config(input)
+        case .forward: Self.forward(input)
         }
     }
 
@@ -236,6 +238,22 @@ enum FuzzTarget: String, CaseIterable {
         guard let parsed = try? SFTapConfig.parse(String(decoding: input, as: UTF8.self), file: "fuzz.yaml") else { return }
         _ = try? SFTapSettings(parsed, currentDirectory: "/", lenient: false)
         _ = try? SFTapSettings(parsed, currentDirectory: "/", lenient: true)
+    }
+
+    /// A forwarder rule file (either format) read, indexed and looked up; the same bytes as a datagram
+    /// classified and given a kept-source header.
+    static func forward(_ input: UnsafeRawBufferPointer) {
+        _ = PayloadKind.of(input)
+        var header = SpoofedHeader()
+        _ = header.build(source: IPAddress(ipv4: 0x0A01_0001), sourcePort: 2055, destination: IPAddress(ipv4: 0x0A02_0002), destinationPort: 2055, payload: input)
+        guard let rules = try? ForwardRuleSet.parse(String(decoding: input, as: UTF8.self), file: "fuzz", keepSourceByDefault: input.count % 2 == 0) else { return }
+        let index = RuleIndex(rules.rules)
+        for rule in rules.rules.prefix(64) {
+            for prefix in rule.sources.prefix(4) {
+                let expected = rules.firstMatch(source: prefix.network, port: rule.ports.lowerBound, kind: .netflow9)
+                if index.firstMatch(source: prefix.network, port: rule.ports.lowerBound, kind: .netflow9) != expected { fatalError("rule index disagrees with the scan") }
+            }
+        }
     }
 
     /// A small config whose rules cover text and binary, body on and off, balance, TCP, UDP and ICMP.
