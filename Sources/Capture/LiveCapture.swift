@@ -37,9 +37,11 @@ public final class LiveCapture {
     ///   - bufferSize: kernel ring size in bytes.
     ///   - timeoutMilliseconds: how long a read waits before returning with no packet.
     ///   - filter: a tcpdump expression, or nil.
+    ///   - inboundOnly: only packets the interface received, not those this host sent.
     public init(
         interface: String, snapLength: Int = 262_144, promiscuous: Bool = true,
-        bufferSize: Int = 32 << 20, timeoutMilliseconds: Int = 100, filter: String? = nil, immediate: Bool = false
+        bufferSize: Int = 32 << 20, timeoutMilliseconds: Int = 100, filter: String? = nil, immediate: Bool = false,
+        inboundOnly: Bool = false
     ) throws(CaptureError) {
         self.interface = interface
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
@@ -60,6 +62,8 @@ public final class LiveCapture {
             let hint = status == PCAP_ERROR_PERM_DENIED ? " (capturing needs root or CAP_NET_RAW)" : ""
             throw CaptureError(source: interface, reason: "cannot start capture: \(text)\(hint)")
         }
+        // A tap that also transmits on the interface must not read its own packets back.
+        if inboundOnly { _ = pcap_setdirection(handle, PCAP_D_IN) }
         linkType = LinkType(rawValue: UInt32(pcap_datalink(handle)))
         descriptor = pcap_get_selectable_fd(handle)
         if descriptor >= 0 && pcap_setnonblock(handle, 1, &errorBuffer) != 0 {

@@ -1,9 +1,12 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Capture
 import Forwarding
 import PacketCore
 import Sharding
+import Synchronization
+import Wire
 
 /// `flowtap forward`: UDP datagrams from exporters relayed to collectors by rules (gForwarder's rule
 /// lines or YAML), optionally keeping each exporter's source address. `threads` workers, each with its
@@ -18,6 +21,10 @@ public struct ForwardSession: Sendable {
     public var sendBufferBytes: Int32 = 4 << 20
     /// Seconds between statistics lines on standard error; nil for none.
     public var statsInterval: Double?
+    /// Tap mode: capture the exporters' datagrams from this interface instead of receiving them on sockets.
+    public var tapInterface: String?
+    /// Tap mode: the capture filter (default `udp`).
+    public var tapFilter: String?
 
     public init(rulesPath: String, listen: [String]) {
         self.rulesPath = rulesPath
@@ -44,10 +51,18 @@ public struct ForwardSession: Sendable {
             }
             endpoints.append(endpoint)
         }
-        // Every socket is bound before any worker starts, so a port in use fails the command at once.
+        // Every socket and capture is opened before any worker starts, so a port in use fails the command at once.
         var workerSockets: [[(fd: Int32, port: UInt16)]] = []
+        var captures: [LiveCapture] = []
         do {
             for _ in 0 ..< threads {
+                if let tapInterface {
+                    let capture = try LiveCapture(interface: tapInterface, filter: tapFilter ?? "udp", immediate: true, inboundOnly: true)
+                    if threads > 1 { try capture.joinFanout(group: UInt16(truncatingIfNeeded: getpid())) }
+                    captures.append(capture)
+                    workerSockets.append([])
+                    continue
+                }
                 var mine: [(fd: Int32, port: UInt16)] = []
                 for (address, port) in endpoints { mine.append((try ForwardSockets.listen(address, port: port, receiveBuffer: receiveBufferBytes), port)) }
                 workerSockets.append(mine)
@@ -60,8 +75,14 @@ public struct ForwardSession: Sendable {
 
         let shared = ForwardShared(plan: plan, workers: threads, log: log)
         let workers = workerSockets.enumerated().map { ForwardWorker(id: $0.offset, listeners: $0.element, shared: shared, sendBuffer: sendBufferBytes) }
-        log("forward: \(Self.describe(plan)); listening on \(listen.joined(separator: ", ")) with \(threads) thread\(threads == 1 ? "" : "s")")
-        let threadHandles = workers.map { worker in startThread { worker.run() } }
+        let source = tapInterface.map { "a tap on \($0) (\(tapFilter ?? "udp"))" } ?? listen.joined(separator: ", ")
+        log("forward: \(Self.describe(plan)); from \(source) with \(threads) thread\(threads == 1 ? "" : "s")")
+        let tapCounters = TapTotals()
+        let threadHandles = workers.enumerated().map { i, worker in
+            startThread {
+                if captures.isEmpty { worker.run() } else { Self.tap(captures[i], worker, shared, tapCounters) }
+            }
+        }
         var lastStats = Self.seconds()
         while !StopSignal.requested && !stop() {
             usleep(50_000)
@@ -83,9 +104,58 @@ public struct ForwardSession: Sendable {
         }
         shared.stop()
         for thread in threadHandles { pthread_join(thread, nil) }
-        let kernelDrops = workers.reduce(UInt64(0)) { $0 + $1.kernelDrops() }
+        var kernelDrops = workers.reduce(UInt64(0)) { $0 + $1.kernelDrops() }
+        for capture in captures { kernelDrops += capture.statistics?.droppedByKernel ?? 0 }
         let (current, counters) = shared.counters()
-        return Self.summary(current, counters, kernelDrops: kernelDrops)
+        var summary = Self.summary(current, counters, kernelDrops: kernelDrops)
+        if !captures.isEmpty { summary = tapCounters.value.withLock { $0.summary } + summary }
+        return summary
+    }
+
+    /// What tap mode saw that was not a whole UDP datagram.
+    struct TapCounters {
+        var packets: UInt64 = 0
+        var notUDP: UInt64 = 0
+        var fragments: UInt64 = 0
+        var cutShort: UInt64 = 0
+        var summary: String {
+            "tap: packets \(packets); not UDP \(notUDP), IP fragments (not reassembled; skipped) \(fragments), cut short by the snap length \(cutShort)\n"
+        }
+    }
+
+    final class TapTotals: Sendable {
+        let value = Mutex(TapCounters())
+    }
+
+    /// Tap mode's loop: packets from the capture, decoded, their UDP datagrams routed by `worker`. Queued
+    /// sends go out when the capture has nothing more at once, or every 64 datagrams.
+    static func tap(_ capture: LiveCapture, _ worker: ForwardWorker, _ shared: ForwardShared, _ totals: TapTotals) {
+        var decoder = PacketDecoder()
+        var packet = DecodedPacket()
+        var seen = TapCounters()
+        var queued = false
+        while !shared.stopped {
+            worker.adoptNewPlanIfAny()
+            let record: PacketRecord?
+            do { record = try capture.next(waitMilliseconds: queued ? 0 : 100) } catch { break }
+            guard let record else {
+                if queued { worker.flushAll(); queued = false }
+                worker.publishIfDue()
+                totals.value.withLock { $0 = seen }
+                continue
+            }
+            seen.packets &+= 1
+            decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet)
+            if packet.isFragment { seen.fragments &+= 1; continue }
+            guard packet.transport == .udp else { seen.notUDP &+= 1; continue }
+            guard packet.payloadCapturedLength == packet.payloadLength else { seen.cutShort &+= 1; continue }
+            let payload = UnsafeRawBufferPointer(rebasing: record.bytes[packet.payloadOffset ..< packet.payloadOffset + packet.payloadLength])
+            worker.forward(captured: payload, source: packet.source, sourcePort: packet.sourcePort, port: packet.destinationPort)
+            queued = true
+        }
+        worker.flushAll()
+        worker.publish()
+        totals.value.withLock { $0 = seen }
     }
 
     /// Fails early when a rule keeps sources and raw sockets are not allowed.
@@ -124,7 +194,7 @@ public struct ForwardSession: Sendable {
 
     /// The summary: totals, then each rule and its destinations with every way a datagram was not delivered.
     public static func summary(_ plan: ForwardPlan, _ c: ForwardCounters, kernelDrops: UInt64) -> String {
-        var s = "datagrams received \(c.received) (\(c.receivedBytes) bytes), dropped by the kernel (socket receive buffer full) \(kernelDrops); "
+        var s = "datagrams received \(c.received) (\(c.receivedBytes) bytes), dropped by the kernel (receive buffer or capture ring full) \(kernelDrops); "
             + "forwarded \(c.forwarded) (\(c.forwardedBytes) bytes), sampled out \(c.sampledOut), lost in sending \(c.lost), "
             + "unmatched and dropped \(c.unmatched)"
         if c.truncated > 0 { s += ", longer than 65,535 bytes \(c.truncated)" }

@@ -33,6 +33,8 @@ public final class ForwardShared: @unchecked Sendable {
 
     public func stop() { stopFlag.store(true, ordering: .relaxed) }
 
+    public var stopped: Bool { stopFlag.load(ordering: .relaxed) }
+
     /// Every worker's counters, summed: totals from all, per-rule and per-destination counts from the
     /// workers already on the current plan (`currentPlan`).
     public func counters() -> (plan: ForwardPlan, counters: ForwardCounters) {
@@ -85,13 +87,19 @@ public final class ForwardWorker: @unchecked Sendable {
     var rawSockets: (v4: Int32, v6: Int32) = (-1, -1)
     var header = SpoofedHeader()
     var warnedLocally = Set<IPAddress>()
+    var lastPublish = ForwardWorker.now()
+    /// Tap mode's copies of captured payloads, `batchSize` slots of 64 KiB, `tapUsed` of them queued.
+    let tapSlots: UnsafeMutableRawPointer
+    var tapUsed = 0
 
-    /// `listeners`: this worker's bound sockets and their local ports.
+    /// `listeners`: this worker's bound sockets and their local ports; none in tap mode, where the
+    /// session's capture loop calls `forward(captured:…)`.
     public init(id: Int, listeners: [(fd: Int32, port: UInt16)], shared: ForwardShared, sendBuffer: Int32 = 4 << 20) {
         self.id = id
         self.listeners = listeners.map { ($0.fd, $0.port, flowtap_receive_batch_create(UInt32(Self.batchSize), 65536)!) }
         self.shared = shared
         self.sendBuffer = sendBuffer
+        tapSlots = listeners.isEmpty ? .allocate(byteCount: Self.batchSize * 65536, alignment: 16) : .allocate(byteCount: 1, alignment: 16)
         (plan, generation) = shared.plan.withLock { ($0, shared.generation.load(ordering: .acquiring)) }
         counters = ForwardCounters(rules: plan.ruleNames.count, destinations: plan.destinations.count)
         adopt(plan)
@@ -99,6 +107,7 @@ public final class ForwardWorker: @unchecked Sendable {
 
     deinit {
         closeTargets()
+        tapSlots.deallocate()
         for l in listeners { flowtap_receive_batch_destroy(l.batch) }
         if rawSockets.v4 >= 0 { close(rawSockets.v4) }
         if rawSockets.v6 >= 0 { close(rawSockets.v6) }
@@ -116,20 +125,9 @@ public final class ForwardWorker: @unchecked Sendable {
     /// Forwards until the session says stop, then sends what is queued and publishes its counters.
     public func run() {
         var fds = listeners.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-        var lastPublish = Self.now()
         while !shared.stopFlag.load(ordering: .relaxed) {
             let ready = poll(&fds, nfds_t(fds.count), 100)
-            if shared.generation.load(ordering: .acquiring) != generation {
-                let (next, current) = shared.plan.withLock { ($0, shared.generation.load(ordering: .acquiring)) }
-                generation = current
-                // Totals carry over; per-rule and per-destination counts start again with the new plan.
-                var fresh = ForwardCounters(rules: next.ruleNames.count, destinations: next.destinations.count)
-                fresh.add(totalsOnly(counters))
-                counters = fresh
-                closeTargets()
-                plan = next
-                adopt(next)
-            }
+            adoptNewPlanIfAny()
             if ready > 0 {
                 for (i, l) in listeners.enumerated() where fds[i].revents != 0 {
                     // Drain a bounded number of batches per socket, so one busy port cannot starve another.
@@ -141,13 +139,33 @@ public final class ForwardWorker: @unchecked Sendable {
                     }
                 }
             }
-            let now = Self.now()
-            if now &- lastPublish >= 100_000_000 {
-                publish()
-                lastPublish = now
-            }
+            publishIfDue()
         }
         publish()
+    }
+
+    /// Switches to the session's newest plan when a reload installed one (between two batches).
+    public func adoptNewPlanIfAny() {
+        guard shared.generation.load(ordering: .acquiring) != generation else { return }
+        flushAll()
+        let (next, current) = shared.plan.withLock { ($0, shared.generation.load(ordering: .acquiring)) }
+        generation = current
+        // Totals carry over; per-rule and per-destination counts start again with the new plan.
+        var fresh = ForwardCounters(rules: next.ruleNames.count, destinations: next.destinations.count)
+        fresh.add(totalsOnly(counters))
+        counters = fresh
+        closeTargets()
+        plan = next
+        adopt(next)
+    }
+
+    /// Publishes the counters when 100 ms have passed since the last time.
+    public func publishIfDue() {
+        let now = Self.now()
+        if now &- lastPublish >= 100_000_000 {
+            publish()
+            lastPublish = now
+        }
     }
 
     func forward(batch: OpaquePointer, count: Int, port: UInt16) {
@@ -156,30 +174,59 @@ public final class ForwardWorker: @unchecked Sendable {
             var truncated: Int32 = 0
             let start = flowtap_receive_batch_datagram(batch, UInt32(i), &length, &truncated)
             let payload = UnsafeRawBufferPointer(start: start, count: Int(length))
-            counters.received &+= 1
-            counters.receivedBytes &+= UInt64(length)
-            if truncated != 0 { counters.truncated &+= 1; continue }
-            let (source, sourcePort) = ForwardSockets.endpoint(flowtap_receive_batch_sender(batch, UInt32(i))!)
-            let kind = PayloadKind.of(payload)
-            counters.kinds[Int(kind.rawValue)] &+= 1
-            let (rule, range) = plan.route(source: source, port: port, kind: kind)
-            if range.isEmpty {
-                counters.unmatched &+= 1
-                counters.unmatchedBytes &+= UInt64(length)
+            if truncated != 0 {
+                counters.received &+= 1
+                counters.receivedBytes &+= UInt64(length)
+                counters.truncated &+= 1
                 continue
             }
-            counters.rules[rule].datagrams &+= 1
-            counters.rules[rule].bytes &+= UInt64(length)
-            for d in range {
-                guard plan.sampledIn(d) else {
-                    counters.destinations[d].sampledOut &+= 1
-                    counters.sampledOut &+= 1
-                    continue
-                }
-                send(payload, to: d, source: source, sourcePort: sourcePort, kind: kind)
-            }
+            let (source, sourcePort) = ForwardSockets.endpoint(flowtap_receive_batch_sender(batch, UInt32(i))!)
+            route(payload, source: source, sourcePort: sourcePort, port: port)
         }
+        flushAll()
+    }
+
+    /// Tap mode: one UDP datagram seen on the wire, sent to `port`. The payload is copied into the
+    /// worker's own slots (the capture reuses its buffer), and sent with the next `flushAll` or when the
+    /// slots are full.
+    public func forward(captured payload: UnsafeRawBufferPointer, source: IPAddress, sourcePort: UInt16, port: UInt16) {
+        if tapUsed == Self.batchSize { flushAll() }
+        let slot = tapSlots + tapUsed * 65536
+        let n = min(payload.count, 65536)
+        if n > 0 { slot.copyMemory(from: payload.baseAddress!, byteCount: n) }
+        tapUsed += 1
+        route(UnsafeRawBufferPointer(start: slot, count: n), source: source, sourcePort: sourcePort, port: port)
+    }
+
+    /// Sends every queued message.
+    public func flushAll() {
         for t in targets.indices where flowtap_send_batch_count(targets[t].batch) > 0 { flush(t) }
+        tapUsed = 0
+    }
+
+    /// Counts the datagram and queues it for each destination of the first matching rule.
+    @inline(__always)
+    func route(_ payload: UnsafeRawBufferPointer, source: IPAddress, sourcePort: UInt16, port: UInt16) {
+        counters.received &+= 1
+        counters.receivedBytes &+= UInt64(payload.count)
+        let kind = PayloadKind.of(payload)
+        counters.kinds[Int(kind.rawValue)] &+= 1
+        let (rule, range) = plan.route(source: source, port: port, kind: kind)
+        if range.isEmpty {
+            counters.unmatched &+= 1
+            counters.unmatchedBytes &+= UInt64(payload.count)
+            return
+        }
+        counters.rules[rule].datagrams &+= 1
+        counters.rules[rule].bytes &+= UInt64(payload.count)
+        for d in range {
+            guard plan.sampledIn(d) else {
+                counters.destinations[d].sampledOut &+= 1
+                counters.sampledOut &+= 1
+                continue
+            }
+            send(payload, to: d, source: source, sourcePort: sourcePort, kind: kind)
+        }
     }
 
     @inline(__always)
@@ -292,7 +339,7 @@ public final class ForwardWorker: @unchecked Sendable {
 
     /// Sends what is queued, then closes the plan's connected sockets (raw sockets stay for the next plan).
     func closeTargets() {
-        for t in targets.indices where flowtap_send_batch_count(targets[t].batch) > 0 { flush(t) }
+        flushAll()
         for t in targets {
             if t.fd >= 0 && t.fd != rawSockets.v4 && t.fd != rawSockets.v6 { close(t.fd) }
             flowtap_send_batch_destroy(t.batch)
@@ -310,7 +357,7 @@ public final class ForwardWorker: @unchecked Sendable {
         return t
     }
 
-    func publish() {
+    public func publish() {
         let snapshot = counters
         let planGeneration = generation
         shared.published.withLock { $0[id] = (planGeneration, snapshot) }

@@ -7,7 +7,8 @@ struct ForwardCommand: ParsableCommand {
         commandName: "forward",
         abstract: "Relay syslog, NetFlow, IPFIX and sFlow datagrams from exporters to collectors by rules.",
         discussion: """
-        Receives UDP datagrams on --listen sockets and sends each, unchanged, to the destinations of the \
+        Receives UDP datagrams on --listen sockets (or, in tap mode, takes them from an interface's \
+        traffic with -i) and sends each, unchanged, to the destinations of the \
         first rule that matches its exporter's address, its destination port and (YAML rules) its payload \
         kind. The rule file is gForwarder's ('SRC_IP DST_PORT NEW_DST_IP PRIORITY' lines: to NEW_DST_IP, \
         same port) or YAML (prefixes, port ranges, kinds, several destinations, 1-in-N sampling, a default \
@@ -20,6 +21,7 @@ struct ForwardCommand: ParsableCommand {
         Examples:
           flowtap forward --rules config.txt --listen 0.0.0.0:9996 --listen 0.0.0.0:514 --keep-source
           flowtap forward --rules examples/forward.yaml --listen 0.0.0.0:2055 --listen [::]:2055 --threads 2 --stats-interval 10
+          flowtap forward --rules config.txt -i eth1 --keep-source        # tap mode, on a mirror port
           kill -HUP $(pidof flowtap)      # reload the rules
         """
     )
@@ -29,6 +31,12 @@ struct ForwardCommand: ParsableCommand {
 
     @Option(name: .customLong("listen"), help: ArgumentHelp("Receive on ADDRESS:PORT ([IPv6]:PORT; [::] is IPv6 only, add 0.0.0.0:PORT for IPv4). Repeat for several.", valueName: "addr:port"))
     var listen: [String] = []
+
+    @Option(name: [.customShort("i"), .customLong("interface")], help: ArgumentHelp("Tap mode: take the exporters' datagrams from this interface's traffic (a mirror port or a copy) instead of sockets.", valueName: "iface"))
+    var interface: String?
+
+    @Option(name: [.customShort("f"), .customLong("filter")], help: ArgumentHelp("Tap mode: a tcpdump expression for the capture (default: udp).", valueName: "expr"))
+    var filter: String?
 
     @Flag(name: .customLong("keep-source"), help: "Send with each exporter's source address and port (rules may say otherwise). Needs root or CAP_NET_RAW.")
     var keepSource = false
@@ -46,7 +54,11 @@ struct ForwardCommand: ParsableCommand {
     var check = false
 
     func validate() throws {
-        if listen.isEmpty && !check { throw ValidationError("give at least one --listen ADDRESS:PORT (e.g. --listen 0.0.0.0:2055)") }
+        if listen.isEmpty && interface == nil && !check {
+            throw ValidationError("give at least one --listen ADDRESS:PORT (e.g. --listen 0.0.0.0:2055), or -i IFACE for tap mode")
+        }
+        if !listen.isEmpty && interface != nil { throw ValidationError("give either --listen sockets or a tap interface (-i), not both") }
+        if filter != nil && interface == nil { throw ValidationError("-f filters tap mode's capture; it needs -i IFACE") }
         if threads < 1 || threads > 64 { throw ValidationError("--threads must be 1–64") }
         if let s = statsInterval, s <= 0 { throw ValidationError("--stats-interval must be positive") }
     }
@@ -57,6 +69,8 @@ struct ForwardCommand: ParsableCommand {
         session.threads = threads
         session.statsInterval = statsInterval
         session.receiveBufferBytes = receiveBuffer
+        session.tapInterface = interface
+        session.tapFilter = filter
         if check {
             do {
                 print(ForwardSession.explain(try session.loadRules()), terminator: "")
