@@ -64,7 +64,7 @@ public struct ForwardSession: Sendable {
                     continue
                 }
                 var mine: [(fd: Int32, port: UInt16)] = []
-                for (address, port) in endpoints { mine.append((try ForwardSockets.listen(address, port: port, receiveBuffer: receiveBufferBytes), port)) }
+                for (address, port) in endpoints { mine.append((try ForwardSockets.listen(address, port: port, receiveBuffer: receiveBufferBytes, reusePort: threads > 1), port)) }
                 workerSockets.append(mine)
             }
         } catch {

@@ -55,12 +55,14 @@ public enum ForwardSockets {
     /// A UDP socket bound to `address`:`port` with `SO_REUSEPORT` (one per worker thread on the same
     /// port; the kernel spreads exporters over them by their address and port, so one exporter's
     /// datagrams stay in order on one worker), a large receive buffer and the kernel's drop counter.
-    public static func listen(_ address: IPAddress, port: UInt16, receiveBuffer: Int32) throws(ForwardSocketError) -> Int32 {
+    /// Without `reusePort` (one worker) a port another process holds fails with EADDRINUSE rather than
+    /// being shared with it.
+    public static func listen(_ address: IPAddress, port: UInt16, receiveBuffer: Int32, reusePort: Bool = true) throws(ForwardSocketError) -> Int32 {
         let what = "--listen \(ForwardDestination(address: address, port: port).endpoint)"
         let fd = socket(address.isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw ForwardSocketError(what, "socket") }
         var on: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, socklen_t(MemoryLayout<Int32>.size))
+        if reusePort { _ = setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, socklen_t(MemoryLayout<Int32>.size)) }
         _ = setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, socklen_t(MemoryLayout<Int32>.size))
         var size = receiveBuffer
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
