@@ -42,6 +42,7 @@ let package = Package(
         .library(name: "FlowExport", targets: ["FlowExport"]),
         .library(name: "FlowCollect", targets: ["FlowCollect"]),
         .library(name: "Forwarding", targets: ["Forwarding"]),
+        .library(name: "Incubator", targets: ["Incubator"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "TrafficGen", targets: ["TrafficGen"]),
     ],
@@ -78,6 +79,7 @@ let package = Package(
         .target(name: "FlowDispatch", dependencies: ["PacketCore", "Flows", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "Analyzers", "Outputs"], swiftSettings: packetPath),
         .target(name: "FlowExport", dependencies: ["PacketCore"], swiftSettings: packetPath),
         .target(name: "FlowCollect", dependencies: ["PacketCore", "Wire", "Outputs", "FlowExport"], swiftSettings: packetPath),
+        .target(name: "Incubator", dependencies: ["PacketCore", "Wire", "Capture", "UnixSockets", "CShims"], swiftSettings: packetPath),
         .target(name: "Forwarding", dependencies: ["PacketCore", "CShims", .product(name: "Yams", package: "Yams")], swiftSettings: packetPath),
         .target(name: "FlowRecords", dependencies: [
             "PacketCore", "Wire", "FlowExport", "Flows", "Reassembly", "FlowCore", "FlowDispatch", "Outputs", .product(name: "Crypto", package: "swift-crypto"),
@@ -86,13 +88,13 @@ let package = Package(
         .target(name: "Engine", dependencies: [
             "PacketCore", "Wire", "Capture", "Filters", "Defragment", "Flows", "Reassembly", "Classify", "SFTapConfig", "SFTapCodec",
             "UnixSockets", "Outputs", "Analyzers", "FlowCore", "Sharding", "Abstraction", "FlowDispatch", "CaptureTools", "FlowRecords",
-            "FlowExport", "FlowCollect", "Forwarding", "CShims",
+            "FlowExport", "FlowCollect", "Forwarding", "Incubator", "CShims",
         ], swiftSettings: packetPath),
         .target(name: "TrafficGen", dependencies: ["PacketCore", "Wire", "Capture"], swiftSettings: packetPath),
         .executableTarget(
             name: "flowtap",
             dependencies: [
-                "Engine", "Capture", "CaptureTools", "Defragment", "Filters", "FlowCore", "FlowDispatch", "FlowExport", "Outputs", "PacketCore",
+                "Engine", "Capture", "CaptureTools", "Defragment", "Filters", "FlowCore", "FlowDispatch", "FlowExport", "Incubator", "Outputs", "PacketCore",
                 "SFTapConfig", "TrafficGen", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: packetPath
@@ -126,6 +128,9 @@ let package = Package(
         .testTarget(name: "UnixSocketsTests", dependencies: ["TestSupport", "UnixSockets", "PacketCore"]),
         .testTarget(name: "SFTapConfigTests", dependencies: ["TestSupport", "SFTapConfig"]),
         .testTarget(name: "AnalyzersTests", dependencies: ["TestSupport", "Analyzers", "Outputs", "PacketCore"]),
+        .testTarget(name: "IncubatorTests", dependencies: [
+            "TestSupport", "Incubator", "Engine", "Capture", "Wire", "PacketCore", "TrafficGen", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "ForwardingTests", dependencies: ["TestSupport", "Forwarding", "Engine", "PacketCore", "Wire", "Capture"]),
         .testTarget(name: "OutputsTests", dependencies: ["TestSupport", "Outputs", "PacketCore"]),
         .testTarget(name: "EngineTests", dependencies: [

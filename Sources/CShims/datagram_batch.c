@@ -6,6 +6,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <net/if.h>
+#include <linux/if_packet.h>
+#include <unistd.h>
 
 /* Swift's Glibc module has no mmsghdr, recvmmsg or sendmmsg, so the batches live here. */
 
@@ -169,4 +172,22 @@ unsigned flowtap_send_batch_flush(struct flowtap_send_batch *b, int fd, int *res
 
 unsigned long long flowtap_atomic_fetch_add(unsigned long long *counter, unsigned long long value) {
     return __atomic_fetch_add(counter, value, __ATOMIC_RELAXED);
+}
+
+int flowtap_packet_send_socket(const char *name) {
+    unsigned index = if_nametoindex(name);
+    if (index == 0) return -1;
+    int fd = socket(AF_PACKET, SOCK_RAW, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_ll address;
+    memset(&address, 0, sizeof address);
+    address.sll_family = AF_PACKET;
+    address.sll_ifindex = (int)index;
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
 }

@@ -34,30 +34,15 @@ public struct CollectSession {
         let collector = makeCollector(output)
         var decoder = PacketDecoder()
         var packet = DecodedPacket()
-        var progress = input.progress
-        var packets: UInt64 = 0, udp: UInt64 = 0, fragments: UInt64 = 0, truncated: UInt64 = 0, filtered: UInt64 = 0
-        read: for file in files {
-            let reader = try CaptureFileReader(path: file)
-            progress?.begin(name: file, totalBytes: reader.totalBytes)
-            while let record = try reader.next() {
-                if StopSignal.requested { break read }
-                if let filter = input.filter,
-                   try filter.verdict(bytes: record.bytes, originalLength: record.originalLength, linkType: record.linkType) == 0 {
-                    filtered &+= 1
-                    continue
-                }
-                packets &+= 1
-                if let limit = input.packetLimit, packets > limit { break read }
-                if packets & 0x3FF == 0 { progress?.update(bytes: reader.bytesConsumed, packets: packets) }
-                decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet)
-                guard packet.transport == .udp || (packet.isFragment && packet.ipProtocol == 17) else { continue }
-                if packet.isFragment { fragments &+= 1; continue }
-                udp &+= 1
-                guard packet.payloadCapturedLength == packet.payloadLength else { truncated &+= 1; continue }
-                let payload = UnsafeRawBufferPointer(rebasing: record.bytes[packet.payloadOffset ..< packet.payloadOffset + packet.payloadCapturedLength])
-                collector.collect(payload, exporter: packet.source, port: packet.sourcePort, time: record.timestamp)
-            }
-            progress?.end()
+        var udp: UInt64 = 0, fragments: UInt64 = 0, truncated: UInt64 = 0
+        let (packets, filtered) = try input.forEachRecord(in: files) { record in
+            decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet)
+            guard packet.transport == .udp || (packet.isFragment && packet.ipProtocol == 17) else { return }
+            if packet.isFragment { fragments &+= 1; return }
+            udp &+= 1
+            guard packet.payloadCapturedLength == packet.payloadLength else { truncated &+= 1; return }
+            let payload = UnsafeRawBufferPointer(rebasing: record.bytes[packet.payloadOffset ..< packet.payloadOffset + packet.payloadCapturedLength])
+            collector.collect(payload, exporter: packet.source, port: packet.sourcePort, time: record.timestamp)
         }
         collector.finish()
         output.flush()

@@ -1,3 +1,4 @@
+import Capture
 import Filters
 import FlowCore
 import PacketCore
@@ -18,5 +19,30 @@ public struct PipelineInput {
         pipeline.filter = filter
         pipeline.packetLimit = packetLimit
         pipeline.shouldStop = { StopSignal.requested }
+    }
+
+    /// Reads `files` in order ("-" is standard input) for a command that works on frames without a
+    /// pipeline: the filter, the count and the progress line applied, SIGINT/SIGTERM ending early.
+    /// Returns the packets that passed the filter and those it rejected.
+    public func forEachRecord(in files: [String], _ body: (PacketRecord) throws -> Void) throws -> (packets: UInt64, filtered: UInt64) {
+        var progress = self.progress
+        var packets: UInt64 = 0, filtered: UInt64 = 0
+        read: for file in files {
+            let reader = try CaptureFileReader(path: file)
+            progress?.begin(name: file, totalBytes: reader.totalBytes)
+            defer { progress?.end() }
+            while let record = try reader.next() {
+                if StopSignal.requested { break read }
+                if let filter, try filter.verdict(bytes: record.bytes, originalLength: record.originalLength, linkType: record.linkType) == 0 {
+                    filtered &+= 1
+                    continue
+                }
+                packets &+= 1
+                if let packetLimit, packets > packetLimit { break read }
+                if packets & 0x3FF == 0 { progress?.update(bytes: reader.bytesConsumed, packets: packets) }
+                try body(record)
+            }
+        }
+        return (packets, filtered)
     }
 }

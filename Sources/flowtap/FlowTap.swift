@@ -13,6 +13,7 @@ struct FlowTap: ParsableCommand {
           flowtap flows -r capture.pcap --export ipfix://127.0.0.1:4739
           flowtap collect --listen 0.0.0.0:2055 --listen 0.0.0.0:6343 -o collected.jsonl
           flowtap forward --rules examples/forward.yaml --listen 0.0.0.0:2055 --listen [::]:514 --keep-source
+          flowtap incubate -r capture.pcap --cell file:c0.pcap --cell file:c1.pcap --cell vxlan:10.0.0.12
           flowtap abstract -c examples/flowtap.yaml -r capture.pcap -o out/
           flowtap abstract -c examples/flowtap.yaml        # serve /tmp/sf-tap sockets; inject with home/pcap
           flowtap analyzer http /tmp/sf-tap/tcp/http      # beside flowtap abstract, on its socket
@@ -28,6 +29,6 @@ struct FlowTap: ParsableCommand {
         Benchmarks are a separate program, flowtap-bench.
         """,
         version: "0.1.0",
-        subcommands: [AnalyzeCommand.self, FlowsCommand.self, CollectCommand.self, ForwardCommand.self, AbstractCommand.self, AnalyzerCommand.self, StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self]
+        subcommands: [AnalyzeCommand.self, FlowsCommand.self, CollectCommand.self, ForwardCommand.self, IncubateCommand.self, AbstractCommand.self, AnalyzerCommand.self, StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self]
     )
 }

@@ -50,6 +50,10 @@ unsigned flowtap_send_batch_count(const struct flowtap_send_batch *batch);
 /// sent, else its errno. The batch is empty afterwards.
 unsigned flowtap_send_batch_flush(struct flowtap_send_batch *batch, int fd, int *results);
 
+/// An AF_PACKET raw socket bound to interface `name` for sending whole frames; -1 (errno set) when
+/// the interface does not exist or the caller may not open packet sockets.
+int flowtap_packet_send_socket(const char *name);
+
 /// Adds `value` to `*counter` atomically (relaxed) and returns the value before.
 unsigned long long flowtap_atomic_fetch_add(unsigned long long *counter, unsigned long long value);
 

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Engine
+import Incubator
+import PacketCore
+
+struct IncubateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "incubate",
+        abstract: "Split traffic over analysis cells by flow (SF-TAP's cell incubator).",
+        discussion: """
+        Every frame goes to the cell of its flow: a symmetric hash of both addresses, both ports, the IP \
+        protocol and the VLAN IDs, so both directions of a flow meet on one cell; every fragment of a \
+        datagram goes with its flow, whatever order the fragments come in. Tunnels are hashed by their \
+        inner header, as the flow engine keys them. Frames that are not IP go to cell 0 (--drop-non-ip drops \
+        them). --hash sftap reproduces the original incubator's ((sport ^ dport) >> 8) % N; --full-tap gives \
+        every frame to every cell. The summary counts frames per cell and everything not delivered. See \
+        docs/incubator.md.
+
+        Cells, in order (the first is cell 0), each with an optional ,weight=N:
+          file:PATH                  a pcap file (pcapng when PATH ends in .pcapng), timestamps kept
+          vxlan:HOST[:PORT][,vni=N]  VXLAN over UDP to a remote cell (port 4789, VNI 1)
+          sftap:PATH                 a local `flowtap abstract`'s pcap injection socket
+          if:IFNAME[@MAC]            sent on an interface, the destination MAC rewritten when given
+
+        Examples:
+          flowtap incubate -r capture.pcap --cell file:c0.pcap --cell file:c1.pcap --cell file:c2.pcap
+          flowtap incubate -r capture.pcap --cell vxlan:10.0.0.11 --cell vxlan:10.0.0.12,weight=2
+          tcpdump -i eth0 -w - | flowtap incubate -r - --cell sftap:/tmp/sf-tap/pcap --cell file:rest.pcapng
+        """
+    )
+
+    @OptionGroup(title: "Input")
+    var read: ReadOptions
+
+    @Option(name: .customLong("cell"), help: ArgumentHelp("A cell: file:PATH, vxlan:HOST[:PORT], sftap:PATH or if:IFNAME[@MAC], with ,weight=N. Repeat, cell 0 first.", valueName: "spec"))
+    var cells: [String] = []
+
+    @Option(name: .customLong("hash"), help: ArgumentHelp("flow (the default: addresses, ports, protocol, VLANs) or sftap (the original's port hash).", valueName: "kind"))
+    var hash = "flow"
+
+    @Flag(name: .customLong("full-tap"), help: "Every frame to every cell (the original's qb-tap).")
+    var fullTap = false
+
+    @Flag(name: .customLong("drop-non-ip"), help: "Drop frames that are not IP (ARP, STP, LLDP) instead of sending them to cell 0.")
+    var dropNonIP = false
+
+    @Option(name: [.customShort("c"), .customLong("count")], help: ArgumentHelp("Stop after this many frames (that pass the filter).", valueName: "n"))
+    var count: UInt64?
+
+    @OptionGroup var filter: FilterOptions
+
+    @Flag(help: "Never show the progress line, even on a terminal.")
+    var quiet = false
+
+    func validate() throws {
+        if read.files.isEmpty { throw ValidationError("give capture files with -r FILE (-r - reads standard input)") }
+        if cells.isEmpty { throw ValidationError("give the cells with --cell SPEC, cell 0 first (e.g. --cell file:c0.pcap --cell file:c1.pcap)") }
+        if hash != "flow" && hash != "sftap" { throw ValidationError("--hash is flow or sftap") }
+    }
+
+    func run() throws {
+        let specs: [CellSpec]
+        do { specs = try cells.map { text throws(CellSpec.ParseError) in try CellSpec(parsing: text) } } catch { throw ValidationError(error.description) }
+        var session = IncubateSession(cells: specs)
+        session.selection = fullTap ? .fullTap : hash == "sftap" ? .sftap : .flow
+        session.dropNonIP = dropNonIP
+        session.input.progress = quiet ? nil : ProgressReporter.forTerminal()
+        session.input.filter = try filter.compiled()
+        session.input.packetLimit = count
+        StopSignal.install()
+        do {
+            writeStandardError(try session.run(files: read.files))
+        } catch {
+            throw fail("incubate", error)
+        }
+    }
+}
