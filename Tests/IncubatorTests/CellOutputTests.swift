@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Capture
+import Engine
+import Foundation
+import Incubator
+import PacketCore
+import TestSupport
+import XCTest
+
+/// Remote and socket cells get exactly the frames a file cell in their place gets: VXLAN datagrams
+/// (RFC 7348 header, then the frame) and a pcap stream on a UNIX socket (what `flowtap abstract`'s
+/// pcap injection socket reads).
+final class CellOutputTests: XCTestCase {
+    func frames(_ path: String) throws -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        let reader = try CaptureFileReader(path: path)
+        while let record = try reader.next() { out.append(Array(record.bytes)) }
+        return out
+    }
+
+    func testVXLANAndPcapStreamCellsCarryTheFramesAFileCellWould() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-cells-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("input.pcap").path
+        try IncubateSplitTests.generate(input, sessions: 300, seed: 9, impaired: true)
+        // The reference: three file cells.
+        let reference = (0 ..< 3).map { dir.appendingPathComponent("ref\($0).pcap").path }
+        _ = try IncubateSession(cells: try reference.map { try CellSpec(parsing: "file:\($0)") }).run(files: [input])
+
+        // Cell 0 over VXLAN (VNI 77) to a UDP socket here, cell 1 as a pcap stream on a UNIX socket, cell 2 a file.
+        let receiver = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(receiver) }
+        var size: Int32 = 32 << 20
+        setsockopt(receiver, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(receiver, $0, &length) } }
+        let vxlanPort = UInt16(bigEndian: address.sin_port)
+
+        let socketPath = dir.appendingPathComponent("pcap.sock").path
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var unixAddress = sockaddr_un()
+        unixAddress.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &unixAddress.sun_path) { raw in for (i, b) in socketPath.utf8.enumerated() { raw[i] = b } }
+        _ = withUnsafePointer(to: &unixAddress) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        listen(listener, 1)
+        let streamed = dir.appendingPathComponent("streamed.pcap").path
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let connection = accept(listener, nil, nil)
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = read(connection, &chunk, chunk.count)
+                if n <= 0 { break }
+                bytes += chunk[0 ..< n]
+            }
+            close(connection)
+            FileManager.default.createFile(atPath: streamed, contents: Data(bytes))
+            done.signal()
+        }
+        let third = dir.appendingPathComponent("c2.pcap").path
+        let summary = try IncubateSession(cells: [
+            try CellSpec(parsing: "vxlan:127.0.0.1:\(vxlanPort),vni=77"),
+            try CellSpec(parsing: "sftap:\(socketPath)"),
+            try CellSpec(parsing: "file:\(third)"),
+        ]).run(files: [input])
+        done.wait()
+
+        var datagrams: [[UInt8]] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(receiver, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if n <= 0 { break }
+            datagrams.append(Array(buffer[0 ..< n]))
+        }
+        let expected = try frames(reference[0])
+        XCTAssertEqual(datagrams.count, expected.count, summary)
+        XCTAssertTrue(datagrams.allSatisfy { Array($0.prefix(8)) == [0x08, 0, 0, 0, 0, 0, 77, 0] }, "VXLAN header with the I flag and VNI 77")
+        XCTAssertEqual(datagrams.map { Array($0.dropFirst(8)) }, expected)
+        XCTAssertEqual(try frames(streamed), try frames(reference[1]))
+        XCTAssertEqual(try frames(third), try frames(reference[2]))
+        XCTAssertGreaterThan(expected.count, 1000)
+    }
+
+    func testCellSpecsAndTheirErrors() throws {
+        XCTAssertEqual(try CellSpec(parsing: "vxlan:10.0.0.2").target, .vxlan(host: IPAddress("10.0.0.2")!, port: 4789, vni: 1))
+        XCTAssertEqual(try CellSpec(parsing: "vxlan:[2001:db8::2]:8472,vni=5,weight=3").weight, 3)
+        XCTAssertEqual(try CellSpec(parsing: "if:veth1@02:00:00:00:00:09").target, .interface(name: "veth1", destinationMAC: [2, 0, 0, 0, 0, 9]))
+        XCTAssertEqual(try CellSpec(parsing: "file:/tmp/a.pcapng").target, .file(path: "/tmp/a.pcapng"))
+        for bad in ["pcap:/tmp/x", "file:", "vxlan:host", "if:veth1@zz", "file:/x,weight=0", "file:/x,colour=red"] {
+            XCTAssertThrowsError(try CellSpec(parsing: bad), bad) { XCTAssertTrue("\($0)".hasPrefix("--cell \(bad): "), "\($0)") }
+        }
+    }
+}
