@@ -24,10 +24,42 @@ public struct IncubateSession {
         return report
     }
 
+    /// Tap mode: frames from a live interface (libpcap's TPACKET_V3 ring) until SIGINT/SIGTERM or `stop()`.
+    /// Queued sends go out whenever the ring has nothing more at once; `statsInterval` prints the counters.
+    public func run(interface: String, filter: String?, statsInterval: Double?, log: (String) -> Void = { writeStandardError($0) },
+                    stop: () -> Bool = { false }) throws -> String {
+        for spec in cells {
+            if case .interface(let name, _) = spec.target, name == interface {
+                throw CaptureError(source: interface, reason: "cell \(spec) sends on the interface being captured: every frame would come back")
+            }
+        }
+        let capture = try LiveCapture(interface: interface, filter: filter, immediate: true)
+        let outputs = try CellOutputs(cells)
+        let incubator = Incubator(outputs: outputs, selection: selection, dropNonIP: dropNonIP, fragments: fragments)
+        var queued = false
+        var lastStats = MonotonicClock.seconds()
+        while !StopSignal.requested && !stop() {
+            guard let record = try capture.next(waitMilliseconds: queued ? 0 : 100) else {
+                if queued { outputs.flush(); queued = false }
+                if let statsInterval, MonotonicClock.seconds() - lastStats >= statsInterval {
+                    lastStats = MonotonicClock.seconds()
+                    log(Self.summary(incubator, kernelDrops: capture.statistics?.droppedByKernel))
+                }
+                continue
+            }
+            incubator.process(record)
+            queued = true
+        }
+        incubator.finish()
+        try outputs.close()
+        return Self.summary(incubator, kernelDrops: capture.statistics?.droppedByKernel)
+    }
+
     /// Frames in, per cell, per drop reason, non-IP frames and the fragment table.
-    public static func summary(_ incubator: Incubator) -> String {
+    public static func summary(_ incubator: Incubator, kernelDrops: UInt64? = nil) -> String {
         let c = incubator.counters
-        var s = "frames in \(c.frames) (\(c.bytes) bytes), by \(incubator.selection.rawValue) hash over \(incubator.cellCount) cells; "
+        var s = kernelDrops.map { "frames the kernel's capture ring dropped \($0)\n" } ?? ""
+        s += "frames in \(c.frames) (\(c.bytes) bytes), by \(incubator.selection.rawValue) hash over \(incubator.cellCount) cells; "
             + "non-IP \(c.nonIP) (\(incubator.dropNonIP ? "dropped" : "to cell 0")), IP fragments \(c.fragments)\n"
         for (i, spec) in incubator.outputs.specs.enumerated() {
             let k = incubator.outputs.counters[i]

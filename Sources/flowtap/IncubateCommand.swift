@@ -25,12 +25,19 @@ struct IncubateCommand: ParsableCommand {
         Examples:
           flowtap incubate -r capture.pcap --cell file:c0.pcap --cell file:c1.pcap --cell file:c2.pcap
           flowtap incubate -r capture.pcap --cell vxlan:10.0.0.11 --cell vxlan:10.0.0.12,weight=2
+          flowtap incubate -i eth1 --cell if:veth-c0 --cell if:veth-c1@02:00:00:00:00:11 --stats-interval 10
           tcpdump -i eth0 -w - | flowtap incubate -r - --cell sftap:/tmp/sf-tap/pcap --cell file:rest.pcapng
         """
     )
 
     @OptionGroup(title: "Input")
     var read: ReadOptions
+
+    @Option(name: [.customShort("i"), .customLong("interface")], help: ArgumentHelp("Tap mode: capture this interface live (until SIGINT/SIGTERM).", valueName: "iface"))
+    var interface: String?
+
+    @Option(name: .customLong("stats-interval"), help: ArgumentHelp("With -i: print the counters every this many seconds.", valueName: "seconds"))
+    var statsInterval: Double?
 
     @Option(name: .customLong("cell"), help: ArgumentHelp("A cell: file:PATH, vxlan:HOST[:PORT], sftap:PATH or if:IFNAME[@MAC], with ,weight=N. Repeat, cell 0 first.", valueName: "spec"))
     var cells: [String] = []
@@ -53,7 +60,7 @@ struct IncubateCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        if read.files.isEmpty { throw ValidationError("give capture files with -r FILE (-r - reads standard input)") }
+        if read.files.isEmpty == (interface == nil) { throw ValidationError("give capture files with -r FILE (-r - reads standard input) or an interface with -i IFACE") }
         if cells.isEmpty { throw ValidationError("give the cells with --cell SPEC, cell 0 first (e.g. --cell file:c0.pcap --cell file:c1.pcap)") }
         if hash != "flow" && hash != "sftap" { throw ValidationError("--hash is flow or sftap") }
     }
@@ -65,11 +72,15 @@ struct IncubateCommand: ParsableCommand {
         session.selection = fullTap ? .fullTap : hash == "sftap" ? .sftap : .flow
         session.dropNonIP = dropNonIP
         session.input.progress = quiet ? nil : ProgressReporter.forTerminal()
-        session.input.filter = try filter.compiled()
+        if interface == nil { session.input.filter = try filter.compiled() }
         session.input.packetLimit = count
         StopSignal.install()
         do {
-            writeStandardError(try session.run(files: read.files))
+            if let interface {
+                writeStandardError(try session.run(interface: interface, filter: filter.text, statsInterval: statsInterval))
+            } else {
+                writeStandardError(try session.run(files: read.files))
+            }
         } catch {
             throw fail("incubate", error)
         }
