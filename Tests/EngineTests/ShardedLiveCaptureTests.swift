@@ -94,13 +94,20 @@ final class ShardedLiveCaptureTests: XCTestCase {
             while true {
                 let n = read(fd, &buffer, buffer.count)
                 if n <= 0 { break }
-                collected.bytes.append(contentsOf: buffer[0 ..< n])
+                collected.append(buffer[0 ..< n])
             }
         }
         collector.start()
-        usleep(1_000_000) // the capture handles open after the sockets; under load that takes a while
+        // The capture handles open after the sockets, which under load takes a while: a warm-up exchange on
+        // another port, repeated until the reader sees it, says the capture is running.
+        let port = UInt16(20_000 + getpid() % 20_000), warmUpPort = port &+ 1
+        let warmUpDeadline = Date().addingTimeInterval(15)
+        while collected.isEmpty && Date() < warmUpDeadline {
+            try Self.exchanges(port: warmUpPort, count: 1)
+            usleep(300_000)
+        }
         let connections = 30
-        try Self.exchanges(port: UInt16(20_000 + getpid() % 20_000), count: connections)
+        try Self.exchanges(port: port, count: connections)
         usleep(500_000)
         process.interrupt()
         process.waitUntilExit()
@@ -114,6 +121,7 @@ final class ShardedLiveCaptureTests: XCTestCase {
         var parser = SFTapEventReader()
         collected.bytes.withUnsafeBytes { bytes in
             parser.feed(bytes, event: { e, body in
+                guard e.port1 == port || e.port2 == port else { return }
                 events["\(e.address1):\(e.port1)-\(e.address2):\(e.port2)", default: []].append("\(e.kind)\(e.fromFirst.map { $0 ? "1" : "2" } ?? "")")
                 let text = String(decoding: body, as: UTF8.self)
                 if let r = text.range(of: #"/item/[0-9]+"#, options: .regularExpression) { uris.insert(String(text[r])) }
@@ -136,5 +144,9 @@ final class ShardedLiveCaptureTests: XCTestCase {
 
 /// Bytes a reader thread collects; read only after the thread has finished.
 private final class Collected: @unchecked Sendable {
-    var bytes: [UInt8] = []
+    private let lock = NSLock()
+    private var storage: [UInt8] = []
+    func append(_ more: ArraySlice<UInt8>) { lock.withLock { storage.append(contentsOf: more) } }
+    var isEmpty: Bool { lock.withLock { storage.isEmpty } }
+    var bytes: [UInt8] { lock.withLock { storage } }
 }
