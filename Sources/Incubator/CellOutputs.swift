@@ -25,9 +25,11 @@ public struct CellCounters: Sendable {
 /// The cells' outputs, one per `CellSpec`, each with its counters. Sends to VXLAN and interface cells
 /// are batched (sendmmsg of up to 64 frames); `flush()` sends what is queued.
 public final class CellOutputs {
+    /// Each cell's kind; pcap and pcapng writers sit in `pcapWriters` and `pcapngWriters` (an enum
+    /// payload of references would be retained and released on every frame).
     enum Output {
-        case pcap(PcapWriter?, path: String)
-        case pcapng(PcapngWriter)
+        case pcap
+        case pcapng
         case vxlan(fd: Int32, vni: UInt32)
         case sftap(fd: Int32, headerWritten: Bool)
         case interface(fd: Int32, destinationMAC: [UInt8]?)
@@ -35,6 +37,9 @@ public final class CellOutputs {
 
     public let specs: [CellSpec]
     var outputs: [Output] = []
+    var pcapWriters: [PcapWriter?]
+    var pcapngWriters: [PcapngWriter?]
+    let paths: [String]
     public private(set) var counters: [CellCounters]
     /// Per cell with batched sends: its batch, and the frame lengths queued (for the counters).
     var batches: [OpaquePointer?]
@@ -54,6 +59,9 @@ public final class CellOutputs {
     public init(_ specs: [CellSpec]) throws(OpenError) {
         self.specs = specs
         counters = Array(repeating: CellCounters(), count: specs.count)
+        pcapWriters = Array(repeating: nil, count: specs.count)
+        pcapngWriters = Array(repeating: nil, count: specs.count)
+        paths = specs.map { if case .file(let path) = $0.target { path } else { "" } }
         batches = Array(repeating: nil, count: specs.count)
         queuedLengths = Array(repeating: [], count: specs.count)
         sftapBuffers = Array(repeating: [], count: specs.count)
@@ -63,9 +71,10 @@ public final class CellOutputs {
             switch spec.target {
             case .file(let path):
                 if path.hasSuffix(".pcapng") {
-                    do { outputs.append(.pcapng(try PcapngWriter(path: path))) } catch { throw OpenError(description: "cell \(i) (\(spec)): \(error)") }
+                    do { pcapngWriters[i] = try PcapngWriter(path: path) } catch { throw OpenError(description: "cell \(i) (\(spec)): \(error)") }
+                    outputs.append(.pcapng)
                 } else {
-                    outputs.append(.pcap(nil, path: path))
+                    outputs.append(.pcap)
                 }
             case .vxlan(let host, let port, let vni):
                 let fd = socket(host.isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
@@ -103,20 +112,20 @@ public final class CellOutputs {
     /// Ethernet header in front of its IP packet).
     public func send(cell: Int, timestamp: Timestamp, originalLength: Int, linkType: LinkType, bytes: UnsafeRawBufferPointer) {
         switch outputs[cell] {
-        case .pcap(let writer, let path):
-            var w = writer
-            if w == nil {
-                do { w = try PcapWriter(path: path, linkType: linkType) } catch {
+        case .pcap:
+            if pcapWriters[cell] == nil {
+                // The file takes the first frame's link type.
+                do { pcapWriters[cell] = try PcapWriter(path: paths[cell], linkType: linkType) } catch {
                     fail(cell, "\(error)")
                     return
                 }
-                outputs[cell] = .pcap(w, path: path)
             }
-            guard let w else { return }
+            guard let w = pcapWriters[cell] else { return }
             guard w.linkType == linkType else { counters[cell].otherLinkType &+= 1; return }
             do { try w.write(timestamp: timestamp, originalLength: originalLength, bytes: bytes) } catch { fail(cell, "\(error)"); return }
             delivered(cell, bytes.count)
-        case .pcapng(let w):
+        case .pcapng:
+            guard let w = pcapngWriters[cell] else { return }
             do { try w.write(timestamp: timestamp, originalLength: originalLength, linkType: linkType, bytes: bytes) } catch { fail(cell, "\(error)"); return }
             delivered(cell, bytes.count)
         case .sftap(let fd, let headerWritten):
@@ -239,10 +248,10 @@ public final class CellOutputs {
         flush()
         for (i, output) in outputs.enumerated() {
             switch output {
-            case .pcap(let w, let path):
+            case .pcap:
                 // A cell that got no frame still gets its (empty) file, so every cell can be read.
-                do { try (w ?? PcapWriter(path: path, linkType: .ethernet)).flush() } catch { fail(i, "\(error)") }
-            case .pcapng(let w): do { try w.flush() } catch { fail(i, "\(error)") }
+                do { try (pcapWriters[i] ?? PcapWriter(path: paths[i], linkType: .ethernet)).flush() } catch { fail(i, "\(error)") }
+            case .pcapng: do { try pcapngWriters[i]?.flush() } catch { fail(i, "\(error)") }
             case .vxlan(let fd, _), .interface(let fd, _), .sftap(let fd, _): Glibc.close(fd)
             }
             if let b = batches[i] { flowtap_send_batch_destroy(b); batches[i] = nil }

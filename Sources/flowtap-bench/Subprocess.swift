@@ -97,10 +97,13 @@ enum Subprocess {
     }
 
     /// A new empty directory under /tmp named after `prefix`.
-    static func temporaryDirectory(_ prefix: String) throws -> String {
-        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+    static func temporaryDirectory(_ prefix: String) throws -> String { try temporaryDirectoryIn("/tmp", prefix) }
+
+    /// A new empty directory under `parent` named after `prefix`.
+    static func temporaryDirectoryIn(_ parent: String, _ prefix: String) throws -> String {
+        var template = Array("\(parent)/\(prefix)-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
-            throw BenchError("cannot create a directory under /tmp: \(String(cString: strerror(errno)))")
+            throw BenchError("cannot create a directory under \(parent): \(String(cString: strerror(errno)))")
         }
         return String(cString: made)
     }
