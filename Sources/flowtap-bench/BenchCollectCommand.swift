@@ -40,7 +40,6 @@ struct BenchCollectCommand: ParsableCommand {
     func run() throws {
         guard runs > 0 else { throw ValidationError("--runs must be 1 or more") }
         let executable = flowtap ?? Subprocess.sibling("flowtap")
-        let timeTool = Subprocess.which("time")
         let scratch = try Subprocess.temporaryDirectory("flowtap-bench-collect")
         defer { Subprocess.removeTree(scratch) }
         var commands: [(String, [String])] = [("flowtap collect -r", [executable, "collect", "-r", file, "-o", "/dev/null", "--quiet"])]
@@ -49,21 +48,8 @@ struct BenchCollectCommand: ParsableCommand {
         } else {
             print("tshark: not installed (Debian: tshark)")
         }
-        var cpu = Array(repeating: [Double](), count: commands.count)
-        var records = 0
-        for _ in 0 ..< runs {
-            for (i, command) in commands.enumerated() {
-                let result = try Subprocess.run(command.1[0], Array(command.1.dropFirst()), standardError: scratch + "/stderr", timeTool: timeTool)
-                guard result.status == 0 else {
-                    writeStandardError("\(command.0) exited with status \(result.status): \(Subprocess.readText(scratch + "/stderr").prefix(300))\n")
-                    throw ExitCode(1)
-                }
-                cpu[i].append(result.cpuSeconds)
-                if i == 0, let range = Subprocess.readText(scratch + "/stderr").range(of: #"; records [0-9]+"#, options: .regularExpression) {
-                    records = Int(Subprocess.readText(scratch + "/stderr")[range].dropFirst(10)) ?? 0
-                }
-            }
-        }
+        let (cpu, _, errors) = try Subprocess.rounds(commands, runs: runs, scratch: scratch)
+        let records = errors.range(of: #"; records [0-9]+"#, options: .regularExpression).map { Int(errors[$0].dropFirst(10)) ?? 0 } ?? 0
         print("\(file): \(records) records (flowtap's count); medians of \(runs) rounds, same run")
         print("command                CPU s   records/CPU-s   vs tshark")
         let tsharkCPU = commands.count > 1 ? BenchLoops.median(cpu[1]) : nil

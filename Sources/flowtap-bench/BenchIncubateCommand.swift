@@ -38,7 +38,6 @@ struct BenchIncubateCommand: ParsableCommand {
     func run() throws {
         guard runs > 0, cells > 0 else { throw ValidationError("--runs and --cells must be 1 or more") }
         let executable = flowtap ?? Subprocess.sibling("flowtap")
-        let timeTool = Subprocess.which("time")
         let scratch = access("/dev/shm", W_OK) == 0 ? try Subprocess.temporaryDirectoryIn("/dev/shm", "flowtap-bench-incubate")
             : try Subprocess.temporaryDirectory("flowtap-bench-incubate")
         defer { Subprocess.removeTree(scratch) }
@@ -52,23 +51,8 @@ struct BenchIncubateCommand: ParsableCommand {
         } else {
             print("tcpdump: not installed (Debian: tcpdump)")
         }
-        var cpu = Array(repeating: [Double](), count: commands.count)
-        var wall = Array(repeating: [Double](), count: commands.count)
-        var frames = 0
-        for _ in 0 ..< runs {
-            for (i, command) in commands.enumerated() {
-                let result = try Subprocess.run(command.1[0], Array(command.1.dropFirst()), standardError: scratch + "/stderr", timeTool: timeTool)
-                guard result.status == 0 else {
-                    writeStandardError("\(command.0) exited with status \(result.status): \(Subprocess.readText(scratch + "/stderr").prefix(300))\n")
-                    throw ExitCode(1)
-                }
-                cpu[i].append(result.cpuSeconds)
-                wall[i].append(result.seconds)
-                if i == 0, let range = Subprocess.readText(scratch + "/stderr").range(of: #"frames in [0-9]+"#, options: .regularExpression) {
-                    frames = Int(Subprocess.readText(scratch + "/stderr")[range].dropFirst(10)) ?? 0
-                }
-            }
-        }
+        let (cpu, wall, errors) = try Subprocess.rounds(commands, runs: runs, scratch: scratch)
+        let frames = errors.range(of: #"frames in [0-9]+"#, options: .regularExpression).map { Int(errors[$0].dropFirst(10)) ?? 0 } ?? 0
         print("\(file): \(frames) frames into \(cells) file cells; medians of \(runs) rounds, same run")
         print("command                 CPU s   wall s   frames/CPU-s   CPU vs tcpdump -w")
         let copyCPU = commands.count > 1 ? BenchLoops.median(cpu[1]) : nil

@@ -141,4 +141,26 @@ enum Subprocess {
         }
         return String(decoding: bytes, as: UTF8.self)
     }
+
+    /// Runs `commands` in turn, `runs` rounds (alternating, so a noisy moment hits every command alike);
+    /// each command's CPU and wall seconds per round, and the first command's last standard error.
+    /// A command that fails stops the bench with its status and error text.
+    static func rounds(_ commands: [(String, [String])], runs: Int, scratch: String) throws -> (cpu: [[Double]], wall: [[Double]], firstErrors: String) {
+        let timeTool = which("time")
+        var cpu = Array(repeating: [Double](), count: commands.count)
+        var wall = cpu
+        var firstErrors = ""
+        for _ in 0 ..< runs {
+            for (i, command) in commands.enumerated() {
+                let result = try run(command.1[0], Array(command.1.dropFirst()), standardError: scratch + "/stderr", timeTool: timeTool)
+                guard result.status == 0 else {
+                    throw BenchError("\(command.0) exited with status \(result.status): \(readText(scratch + "/stderr").prefix(300))")
+                }
+                cpu[i].append(result.cpuSeconds)
+                wall[i].append(result.seconds)
+                if i == 0 { firstErrors = readText(scratch + "/stderr") }
+            }
+        }
+        return (cpu, wall, firstErrors)
+    }
 }
