@@ -20,13 +20,14 @@ up)
         ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
         ip -n "$ns" link set lo up
     done
-    ip link add "${name}s0" type veth peer name "${name}i0"
+    # A large MTU: captured frames may carry VLAN tags (1,518 bytes) or come from jumbo links.
+    ip link add "${name}s0" mtu 9000 type veth peer name "${name}i0" mtu 9000
     ip link set "${name}s0" netns "$name-s"
     ip link set "${name}i0" netns "$name-i"
     ip -n "$name-s" link set "${name}s0" up
     ip -n "$name-i" link set "${name}i0" up
     for ((k = 0; k < cells; k++)); do
-        ip link add "${name}x$k" type veth peer name "${name}c$k"
+        ip link add "${name}x$k" mtu 9000 type veth peer name "${name}c$k" mtu 9000
         ip link set "${name}x$k" netns "$name-i"
         ip link set "${name}c$k" netns "$name-c$k"
         ip -n "$name-i" link set "${name}x$k" up
