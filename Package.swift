@@ -114,7 +114,7 @@ let package = Package(
         // -sanitize=fuzzer,address -DFUZZING); an ordinary build replays saved inputs through them.
         .executableTarget(
             name: "flowtap-fuzz",
-            dependencies: ["Abstraction", "Analyzers", "Capture", "FlowCollect", "FlowCore", "Forwarding", "FlowDispatch", "FlowRecords", "PacketCore", "SFTapCodec", "SFTapConfig", "Wire", "Classify"]
+            dependencies: ["Abstraction", "Analyzers", "Capture", "FlowCollect", "FlowCore", "Forwarding", "Incubator", "FlowDispatch", "FlowRecords", "PacketCore", "SFTapCodec", "SFTapConfig", "Wire", "Classify"]
         ),
         // Corpus lookup and process helpers shared by the test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

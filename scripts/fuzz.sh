@@ -16,7 +16,7 @@ seconds=${1:-6}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(decoder capture gzip engine flows collect http dns tls quic event-reader loopback7 config forward)
+    targets=(decoder capture gzip engine flows collect http dns tls quic event-reader loopback7 config forward incubate)
 fi
 corpus=${FLOWTAP_CORPUS:-../shared/corpus}
 
@@ -35,7 +35,7 @@ for target in "${targets[@]}"; do
     if [ -d "Tests/Fuzz/$target" ]; then cp Tests/Fuzz/"$target"/* "$seeds"/ 2>/dev/null || true; fi
     if [ -d "$corpus" ]; then
         case $target in
-            capture|gzip|decoder|engine|flows|http|dns|tls|quic) pattern='\.(pcap|pcapng)$' ;;
+            capture|gzip|decoder|engine|flows|incubate|http|dns|tls|quic) pattern='\.(pcap|pcapng)$' ;;
             *) pattern='\.(yaml|yml)$' ;;
         esac
         n=0

@@ -52,7 +52,10 @@ public struct FragmentCells {
     var order: [Key?]
     var orderNext = 0
     var held: [Key: [Held]] = [:]
+    /// Held datagrams in arrival order; `heldHead` is the first still in use (the array is compacted
+    /// when half of it is spent, so taking the oldest costs O(1)).
     var heldOrder: [(key: Key, since: Int64)] = []
+    var heldHead = 0
     var heldBytes = 0
 
     public init(capacity: Int = 65536, maxHeldBytes: Int = 16 << 20, maxHeldPerDatagram: Int = 64, holdSeconds: Double = 2) {
@@ -109,14 +112,21 @@ public struct FragmentCells {
     /// Fragments held longer than the hold time at packet time `now` (all of them when `now` is nil),
     /// to be sent to their address pair's cell.
     public mutating func expired(now: Timestamp?) -> [(Key, [Held])] {
+        if let now, heldHead < heldOrder.count, now.nanoseconds - heldOrder[heldHead].since <= holdNanoseconds { return [] }
         var out: [(Key, [Held])] = []
-        while let oldest = heldOrder.first, now == nil || now!.nanoseconds - oldest.since > holdNanoseconds {
-            heldOrder.removeFirst()
+        while heldHead < heldOrder.count {
+            let oldest = heldOrder[heldHead]
+            if let now, now.nanoseconds - oldest.since <= holdNanoseconds { break }
+            heldHead += 1
             if let list = held.removeValue(forKey: oldest.key) {
                 for h in list { heldBytes -= h.bytes.count }
                 counters.withoutFirst &+= UInt64(list.count)
                 out.append((oldest.key, list))
             }
+        }
+        if heldHead > 1024 && heldHead * 2 > heldOrder.count {
+            heldOrder.removeFirst(heldHead)
+            heldHead = 0
         }
         return out
     }

@@ -7,6 +7,7 @@ import FlowCore
 import FlowDispatch
 import FlowRecords
 import Forwarding
+import Incubator
 import PacketCore
 import SFTapCodec
 import SFTapConfig
@@ -19,7 +20,7 @@ import Glibc
 /// input the way its parser is fed (chunks, directions, datagrams) from the input's own bytes, so a
 /// fuzzer explores the splits too. A target must never trap, whatever the bytes.
 enum FuzzTarget: String, CaseIterable {
-    case decoder, capture, gzip, engine, flows, collect, http, dns, tls, quic, eventReader = "event-reader", loopback7, config, forward
+    case decoder, capture, gzip, engine, flows, collect, http, dns, tls, quic, eventReader = "event-reader", loopback7, config, forward, incubate
 
     func run(_ input: UnsafeRawBufferPointer) {
         switch self {
@@ -37,6 +38,7 @@ enum FuzzTarget: String, CaseIterable {
         case .loopback7: Self.loopback7(input)
         case .config: Self.config(input)
         case .forward: Self.forward(input)
+        case .incubate: Self.incubate(input)
         }
     }
 
@@ -254,6 +256,20 @@ enum FuzzTarget: String, CaseIterable {
                 if index.firstMatch(source: prefix.network, port: rule.ports.lowerBound, kind: .netflow9) != expected { fatalError("rule index disagrees with the scan") }
             }
         }
+    }
+
+    /// The input as frames (split as `engine` splits it) through the incubator into three cells, with a
+    /// small fragment table so its bounds are reached; the same bytes as a cell spec.
+    static func incubate(_ input: UnsafeRawBufferPointer) {
+        _ = try? CellSpec(parsing: String(decoding: input, as: UTF8.self))
+        guard let outputs = try? CellOutputs((0 ..< 3).compactMap { _ in try? CellSpec(parsing: "file:/dev/null") }) else { return }
+        let incubator = Incubator(outputs: outputs, fragments: FragmentCells(capacity: 16, maxHeldBytes: 4096, maxHeldPerDatagram: 4, holdSeconds: 0.001))
+        var time: Int64 = 1_700_000_000_000_000_000
+        chunks(input) { _, frame in
+            time += 100_000
+            incubator.process(PacketRecord(timestamp: Timestamp(nanoseconds: time), originalLength: frame.count, linkType: .ethernet, interfaceID: 0, bytes: frame))
+        }
+        incubator.finish()
     }
 
     /// A small config whose rules cover text and binary, body on and off, balance, TCP, UDP and ICMP.
