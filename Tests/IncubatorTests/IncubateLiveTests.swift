@@ -69,4 +69,78 @@ final class IncubateLiveTests: XCTestCase {
         XCTAssertEqual(union, whole)
         XCTAssertTrue(summary.contains("frames the kernel's capture ring dropped 0"), summary)
     }
+
+    /// A cell's interface goes down mid-run: its frames from then on are counted as not delivered, and
+    /// the other cells still receive every frame that is theirs. The input is fed through standard input
+    /// so the link can go down halfway.
+    func testACellInterfaceGoingDownCostsOnlyThatCell() throws {
+        guard getuid() == 0 else { throw OracleMissing.error("network namespaces need root") }
+        guard let ip = Corpus.tool("ip"), let tcpdump = Corpus.tool("tcpdump") else { throw OracleMissing.error("ip and tcpdump are needed") }
+        let script = Self.repository.appendingPathComponent("scripts/incubate-netns.sh").path
+        let name = "id\(getpid() % 100_000)"
+        _ = try? Corpus.run(script, ["down", name, "3"])
+        guard try Corpus.run(script, ["up", name, "3"]).1 == 0 else { throw OracleMissing.error("could not build the namespaces") }
+        defer { _ = try? Corpus.run(script, ["down", name, "3"]) }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-incubate-down-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("input.pcap").path
+        try IncubateSplitTests.generate(input, sessions: 400, seed: 33, impaired: false)
+        // What each cell should get: the same split into files.
+        let reference = (0 ..< 3).map { dir.appendingPathComponent("ref\($0).pcap").path }
+        let (_, refErrors, refStatus) = try Corpus.runCapturingErrors(IncubateSplitTests.flowtap, ["incubate", "-r", input, "--quiet"] + reference.flatMap { ["--cell", "file:\($0)"] })
+        XCTAssertEqual(refStatus, 0, refErrors)
+
+        let captures = (0 ..< 3).map { dir.appendingPathComponent("cell\($0).pcap").path }
+        var recorders: [Process] = []
+        for k in 0 ..< 3 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: ip)
+            p.arguments = ["netns", "exec", "\(name)-c\(k)", tcpdump, "-i", "\(name)c\(k)", "-U", "-s", "0", "-w", captures[k]]
+            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try p.run()
+            recorders.append(p)
+        }
+        usleep(800_000)
+        let incubator = Process()
+        incubator.executableURL = URL(fileURLWithPath: ip)
+        incubator.arguments = ["netns", "exec", "\(name)-i", IncubateSplitTests.flowtap, "incubate", "-r", "-", "--quiet"] + (0 ..< 3).flatMap { ["--cell", "if:\(name)x\($0)"] }
+        let feed = Pipe(), errors = Pipe()
+        incubator.standardInput = feed
+        incubator.standardError = errors
+        try incubator.run()
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: input))
+        // The pcap header and the first half of the records, then cell 1's link goes down, then the rest.
+        var cut = 24, records = 0
+        let total = try IncubateSplitTests.frames(input).values.reduce(0, +)
+        while records < total / 2 {
+            let length = Int(bytes[cut + 8]) | Int(bytes[cut + 9]) << 8 | Int(bytes[cut + 10]) << 16 | Int(bytes[cut + 11]) << 24
+            cut += 16 + length
+            records += 1
+        }
+        feed.fileHandleForWriting.write(bytes.prefix(cut))
+        usleep(500_000)
+        XCTAssertEqual(try Corpus.run(ip, ["-n", "\(name)-i", "link", "set", "\(name)x1", "down"]).1, 0)
+        usleep(200_000)
+        feed.fileHandleForWriting.write(bytes.dropFirst(cut))
+        try feed.fileHandleForWriting.close()
+        incubator.waitUntilExit()
+        let summary = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        print(summary)
+        usleep(500_000)
+        for r in recorders { r.terminate(); r.waitUntilExit() }
+
+        XCTAssertEqual(incubator.terminationStatus, 0, summary)
+        XCTAssertEqual(try IncubateSplitTests.frames(captures[0]), try IncubateSplitTests.frames(reference[0]), "cell 0 got all of its frames")
+        XCTAssertEqual(try IncubateSplitTests.frames(captures[2]), try IncubateSplitTests.frames(reference[2]), "cell 2 got all of its frames")
+        let cell1Got = try IncubateSplitTests.frames(captures[1]).values.reduce(0, +)
+        let cell1Should = try IncubateSplitTests.frames(reference[1]).values.reduce(0, +)
+        XCTAssertGreaterThan(cell1Got, 0)
+        XCTAssertLessThan(cell1Got, cell1Should)
+        // Every frame of cell 1 after the link went down is counted, with the reason.
+        let line = try XCTUnwrap(summary.split(separator: "\n").first { $0.hasPrefix("cell 1 ") })
+        XCTAssertTrue(line.contains("not delivered \(cell1Should - cell1Got) (Network is down)"), String(line))
+    }
 }
