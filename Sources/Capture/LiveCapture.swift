@@ -122,6 +122,9 @@ public final class LiveCapture {
         }
     }
 
+    /// The descriptor to poll(2) for packets, or -1 when the platform gives none.
+    public var selectableDescriptor: Int32 { descriptor }
+
     /// Makes a blocked `next()` return; safe to call from a signal handler's thread.
     public func breakLoop() { pcap_breakloop(handle) }
 

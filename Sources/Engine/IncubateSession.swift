@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CShims
 import Capture
 import Incubator
 import PacketCore
@@ -53,6 +57,68 @@ public struct IncubateSession {
         incubator.finish()
         try outputs.close()
         return Self.summary(incubator, kernelDrops: capture.statistics?.droppedByKernel)
+    }
+
+    /// Inline mode: a transparent bridge between two interfaces. Every frame received on one is sent
+    /// unchanged on the other first, then handed to its cell, so forwarding never waits for a cell.
+    /// Runs until SIGINT/SIGTERM or `stop()`.
+    public func run(bridge first: String, _ second: String, statsInterval: Double?, log: (String) -> Void = { writeStandardError($0) },
+                    stop: () -> Bool = { false }) throws -> String {
+        for spec in cells {
+            if case .interface(let name, _) = spec.target, name == first || name == second {
+                throw CaptureError(source: name, reason: "cell \(spec) sends on a bridged interface")
+            }
+        }
+        let sides = [try LiveCapture(interface: first, immediate: true, inboundOnly: true),
+                     try LiveCapture(interface: second, immediate: true, inboundOnly: true)]
+        var senders: [Int32] = []
+        for name in [second, first] {
+            let fd = flowtap_packet_send_socket(name)
+            guard fd >= 0 else { throw CaptureError(source: name, reason: "cannot send on it: \(String(cString: strerror(errno)))") }
+            senders.append(fd)
+        }
+        defer { for fd in senders { close(fd) } }
+        let outputs = try CellOutputs(cells)
+        let incubator = Incubator(outputs: outputs, selection: selection, dropNonIP: dropNonIP, fragments: fragments)
+        var bridged = [UInt64](repeating: 0, count: 2), failed = [UInt64](repeating: 0, count: 2)
+        var firstError: String?
+        var fds = sides.map { pollfd(fd: $0.selectableDescriptor, events: Int16(POLLIN), revents: 0) }
+        var lastStats = MonotonicClock.seconds()
+        let names = [first, second]
+        func report() -> String {
+            var s = ""
+            for side in 0 ..< 2 {
+                s += "bridged \(names[side]) → \(names[1 - side]): \(bridged[side]) frames"
+                if failed[side] > 0 { s += ", not forwarded \(failed[side]) (\(firstError ?? "error"))" }
+                s += "; the capture ring dropped \(sides[side].statistics?.droppedByKernel ?? 0)\n"
+            }
+            return s + Self.summary(incubator)
+        }
+        while !StopSignal.requested && !stop() {
+            var busy = false
+            for side in 0 ..< 2 {
+                for _ in 0 ..< 64 {
+                    guard let record = try sides[side].next(waitMilliseconds: 0) else { break }
+                    busy = true
+                    let sent = send(senders[side], record.bytes.baseAddress, record.bytes.count, 0)
+                    if sent == record.bytes.count { bridged[side] &+= 1 } else {
+                        failed[side] &+= 1
+                        if firstError == nil { firstError = String(cString: strerror(errno)) }
+                    }
+                    incubator.process(record)
+                }
+            }
+            if busy { continue }
+            outputs.flush()
+            if let statsInterval, MonotonicClock.seconds() - lastStats >= statsInterval {
+                lastStats = MonotonicClock.seconds()
+                log(report())
+            }
+            _ = poll(&fds, 2, 100)
+        }
+        incubator.finish()
+        try outputs.close()
+        return report()
     }
 
     /// Frames in, per cell, per drop reason, non-IP frames and the fragment table.

@@ -26,6 +26,7 @@ struct IncubateCommand: ParsableCommand {
           flowtap incubate -r capture.pcap --cell file:c0.pcap --cell file:c1.pcap --cell file:c2.pcap
           flowtap incubate -r capture.pcap --cell vxlan:10.0.0.11 --cell vxlan:10.0.0.12,weight=2
           flowtap incubate -i eth1 --cell if:veth-c0 --cell if:veth-c1@02:00:00:00:00:11 --stats-interval 10
+          flowtap incubate --bridge eth1,eth2 --cell vxlan:10.0.0.11 --cell vxlan:10.0.0.12
           tcpdump -i eth0 -w - | flowtap incubate -r - --cell sftap:/tmp/sf-tap/pcap --cell file:rest.pcapng
         """
     )
@@ -35,6 +36,9 @@ struct IncubateCommand: ParsableCommand {
 
     @Option(name: [.customShort("i"), .customLong("interface")], help: ArgumentHelp("Tap mode: capture this interface live (until SIGINT/SIGTERM).", valueName: "iface"))
     var interface: String?
+
+    @Option(name: .customLong("bridge"), help: ArgumentHelp("Inline mode: bridge two interfaces (every frame forwarded unchanged both ways) and hand a copy of each to its cell.", valueName: "if1,if2"))
+    var bridge: String?
 
     @Option(name: .customLong("stats-interval"), help: ArgumentHelp("With -i: print the counters every this many seconds.", valueName: "seconds"))
     var statsInterval: Double?
@@ -60,7 +64,9 @@ struct IncubateCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        if read.files.isEmpty == (interface == nil) { throw ValidationError("give capture files with -r FILE (-r - reads standard input) or an interface with -i IFACE") }
+        let inputs = (read.files.isEmpty ? 0 : 1) + (interface == nil ? 0 : 1) + (bridge == nil ? 0 : 1)
+        if inputs != 1 { throw ValidationError("give one input: capture files with -r FILE (-r - reads standard input), a tap with -i IFACE, or --bridge IF1,IF2") }
+        if let bridge, bridge.split(separator: ",").count != 2 { throw ValidationError("--bridge takes two interfaces: --bridge eth1,eth2") }
         if cells.isEmpty { throw ValidationError("give the cells with --cell SPEC, cell 0 first (e.g. --cell file:c0.pcap --cell file:c1.pcap)") }
         if hash != "flow" && hash != "sftap" { throw ValidationError("--hash is flow or sftap") }
     }
@@ -72,11 +78,15 @@ struct IncubateCommand: ParsableCommand {
         session.selection = fullTap ? .fullTap : hash == "sftap" ? .sftap : .flow
         session.dropNonIP = dropNonIP
         session.input.progress = quiet ? nil : ProgressReporter.forTerminal()
+        if bridge != nil && filter.text != nil { throw ValidationError("a filter applies to -r and -i input; a bridge forwards every frame") }
         if interface == nil { session.input.filter = try filter.compiled() }
         session.input.packetLimit = count
         StopSignal.install()
         do {
-            if let interface {
+            if let bridge {
+                let pair = bridge.split(separator: ",").map(String.init)
+                writeStandardError(try session.run(bridge: pair[0], pair[1], statsInterval: statsInterval))
+            } else if let interface {
                 writeStandardError(try session.run(interface: interface, filter: filter.text, statsInterval: statsInterval))
             } else {
                 writeStandardError(try session.run(files: read.files))

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Capture
 import Foundation
 import TestSupport
 import XCTest
@@ -142,5 +143,73 @@ final class IncubateLiveTests: XCTestCase {
         // Every frame of cell 1 after the link went down is counted, with the reason.
         let line = try XCTUnwrap(summary.split(separator: "\n").first { $0.hasPrefix("cell 1 ") })
         XCTAssertTrue(line.contains("not delivered \(cell1Should - cell1Got) (Network is down)"), String(line))
+    }
+
+    /// Inline mode: the incubator bridges NAMEi0 and NAMEi1. The frames leaving the far side are the
+    /// frames sent, in order, both ways; the cells together get a copy of every one, flows whole.
+    func testBridgeModeForwardsEveryFrameUnchangedAndCopiesItToItsCell() throws {
+        guard getuid() == 0 else { throw OracleMissing.error("network namespaces need root") }
+        guard let ip = Corpus.tool("ip"), let tcpreplay = Corpus.tool("tcpreplay"), let tcpdump = Corpus.tool("tcpdump") else {
+            throw OracleMissing.error("ip, tcpreplay and tcpdump are needed")
+        }
+        let script = Self.repository.appendingPathComponent("scripts/incubate-netns.sh").path
+        let name = "ib\(getpid() % 100_000)"
+        _ = try? Corpus.run(script, ["down", name, "3"])
+        guard try Corpus.run(script, ["up", name, "3"]).1 == 0 else { throw OracleMissing.error("could not build the namespaces") }
+        defer { _ = try? Corpus.run(script, ["down", name, "3"]) }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-incubate-bridge-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let forward = dir.appendingPathComponent("forward.pcap").path, backward = dir.appendingPathComponent("backward.pcap").path
+        try IncubateSplitTests.generate(forward, sessions: 400, seed: 51, impaired: true)
+        try IncubateSplitTests.generate(backward, sessions: 60, seed: 52, impaired: false)
+
+        func start(_ namespace: String, _ arguments: [String], errors: String = "/dev/null") throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: ip)
+            p.arguments = ["netns", "exec", namespace] + arguments
+            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            _ = FileManager.default.createFile(atPath: errors, contents: nil)
+            p.standardError = FileHandle(forWritingAtPath: errors)
+            try p.run()
+            return p
+        }
+        let cells = (0 ..< 3).map { dir.appendingPathComponent("cell\($0).pcap").path }
+        let farSide = dir.appendingPathComponent("far.pcap").path, nearSide = dir.appendingPathComponent("near.pcap").path
+        var recorders = try (0 ..< 3).map { k in try start("\(name)-c\(k)", [tcpdump, "-i", "\(name)c\(k)", "-U", "-s", "0", "-w", cells[k]]) }
+        recorders.append(try start("\(name)-r", [tcpdump, "-i", "\(name)r0", "-Q", "in", "-U", "-s", "0", "-w", farSide]))
+        recorders.append(try start("\(name)-s", [tcpdump, "-i", "\(name)s0", "-Q", "in", "-U", "-s", "0", "-w", nearSide]))
+        let summaryPath = dir.appendingPathComponent("incubate.err").path
+        let incubator = try start("\(name)-i", [IncubateSplitTests.flowtap, "incubate", "--bridge", "\(name)i0,\(name)i1"] + (0 ..< 3).flatMap { ["--cell", "if:\(name)x\($0)"] },
+                                  errors: summaryPath)
+        usleep(1_000_000)
+        XCTAssertEqual(try Corpus.run(ip, ["netns", "exec", "\(name)-s", tcpreplay, "-q", "-i", "\(name)s0", "--pps", "3000", forward]).1, 0)
+        XCTAssertEqual(try Corpus.run(ip, ["netns", "exec", "\(name)-r", tcpreplay, "-q", "-i", "\(name)r0", "--pps", "3000", backward]).1, 0)
+        usleep(800_000)
+        kill(incubator.processIdentifier, SIGINT)
+        incubator.waitUntilExit()
+        usleep(300_000)
+        for r in recorders { r.terminate(); r.waitUntilExit() }
+        let summary = (try? String(contentsOfFile: summaryPath, encoding: .utf8)) ?? ""
+        print(summary)
+
+        func sequence(_ path: String) throws -> [[UInt8]] {
+            var out: [[UInt8]] = []
+            let reader = try CaptureFileReader(path: path)
+            while let record = try reader.next() { out.append(Array(record.bytes)) }
+            return out
+        }
+        let sentForward = try sequence(forward), sentBackward = try sequence(backward)
+        let arrivedFar = try sequence(farSide), arrivedNear = try sequence(nearSide)
+        XCTAssertEqual(arrivedFar.count, sentForward.count, summary)
+        XCTAssertTrue(arrivedFar == sentForward, "the far side sees the frames sent, unchanged and in order")
+        XCTAssertTrue(arrivedNear == sentBackward, "and the other way")
+        var together: [String: Int] = [:]
+        for c in cells { together.merge(try IncubateSplitTests.frames(c), uniquingKeysWith: +) }
+        var both = try IncubateSplitTests.frames(forward)
+        both.merge(try IncubateSplitTests.frames(backward), uniquingKeysWith: +)
+        XCTAssertEqual(together, both, "the cells hold a copy of every bridged frame")
+        XCTAssertTrue(summary.contains("bridged \(name)i0 → \(name)i1: \(sentForward.count) frames;"), summary)
     }
 }
