@@ -13,33 +13,46 @@ import XCTest
 final class IncubateLiveTests: XCTestCase {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// `arguments` run in `namespace`, standard error to `errors`.
+    static func start(_ ip: String, _ namespace: String, _ arguments: [String], errors: String = "/dev/null") throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ip)
+        p.arguments = ["netns", "exec", namespace] + arguments
+        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: errors)
+        try p.run()
+        return p
+    }
+
+    /// The namespaces of scripts/incubate-netns.sh for three cells, and a scratch directory; both removed by the returned cleanup.
+    static func topology(_ name: String, _ label: String) throws -> (URL, () -> Void) {
+        let script = repository.appendingPathComponent("scripts/incubate-netns.sh").path
+        _ = try? Corpus.run(script, ["down", name, "3"])
+        let (built, status) = try Corpus.run(script, ["up", name, "3"])
+        guard status == 0 else { throw OracleMissing.error("could not build the namespaces: \(built)") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-incubate-\(label)-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return (dir, {
+            _ = try? Corpus.run(script, ["down", name, "3"])
+            try? FileManager.default.removeItem(at: dir)
+        })
+    }
+
     func testTapModeSpreadsFlowsWholeOverInterfaceCells() throws {
         guard getuid() == 0 else { throw OracleMissing.error("network namespaces need root") }
         guard let ip = Corpus.tool("ip"), let tcpreplay = Corpus.tool("tcpreplay"), let tcpdump = Corpus.tool("tcpdump") else {
             throw OracleMissing.error("ip, tcpreplay and tcpdump are needed")
         }
-        let script = Self.repository.appendingPathComponent("scripts/incubate-netns.sh").path
         let name = "ic\(getpid() % 100_000)"
-        _ = try? Corpus.run(script, ["down", name, "3"])
-        let (built, status) = try Corpus.run(script, ["up", name, "3"])
-        guard status == 0 else { throw OracleMissing.error("could not build the namespaces: \(built)") }
-        defer { _ = try? Corpus.run(script, ["down", name, "3"]) }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-incubate-live-\(getpid())")
-        try? FileManager.default.removeItem(at: dir)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, cleanup) = try Self.topology(name, "ic")
+        defer { cleanup() }
         let input = dir.appendingPathComponent("input.pcap").path
         try IncubateSplitTests.generate(input, sessions: 600, seed: 21, impaired: true)
 
         func start(_ namespace: String, _ arguments: [String], errors: String = "/dev/null") throws -> Process {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: ip)
-            p.arguments = ["netns", "exec", namespace] + arguments
-            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-            _ = FileManager.default.createFile(atPath: errors, contents: nil)
-            p.standardError = FileHandle(forWritingAtPath: errors)
-            try p.run()
-            return p
+            try Self.start(ip, namespace, arguments, errors: errors)
         }
         let captures = (0 ..< 3).map { dir.appendingPathComponent("cell\($0).pcap").path }
         let recorders = try (0 ..< 3).map { k in
@@ -77,15 +90,9 @@ final class IncubateLiveTests: XCTestCase {
     func testACellInterfaceGoingDownCostsOnlyThatCell() throws {
         guard getuid() == 0 else { throw OracleMissing.error("network namespaces need root") }
         guard let ip = Corpus.tool("ip"), let tcpdump = Corpus.tool("tcpdump") else { throw OracleMissing.error("ip and tcpdump are needed") }
-        let script = Self.repository.appendingPathComponent("scripts/incubate-netns.sh").path
         let name = "id\(getpid() % 100_000)"
-        _ = try? Corpus.run(script, ["down", name, "3"])
-        guard try Corpus.run(script, ["up", name, "3"]).1 == 0 else { throw OracleMissing.error("could not build the namespaces") }
-        defer { _ = try? Corpus.run(script, ["down", name, "3"]) }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-incubate-down-\(getpid())")
-        try? FileManager.default.removeItem(at: dir)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, cleanup) = try Self.topology(name, "id")
+        defer { cleanup() }
         let input = dir.appendingPathComponent("input.pcap").path
         try IncubateSplitTests.generate(input, sessions: 400, seed: 33, impaired: false)
         // What each cell should get: the same split into files.
@@ -152,28 +159,15 @@ final class IncubateLiveTests: XCTestCase {
         guard let ip = Corpus.tool("ip"), let tcpreplay = Corpus.tool("tcpreplay"), let tcpdump = Corpus.tool("tcpdump") else {
             throw OracleMissing.error("ip, tcpreplay and tcpdump are needed")
         }
-        let script = Self.repository.appendingPathComponent("scripts/incubate-netns.sh").path
         let name = "ib\(getpid() % 100_000)"
-        _ = try? Corpus.run(script, ["down", name, "3"])
-        guard try Corpus.run(script, ["up", name, "3"]).1 == 0 else { throw OracleMissing.error("could not build the namespaces") }
-        defer { _ = try? Corpus.run(script, ["down", name, "3"]) }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-incubate-bridge-\(getpid())")
-        try? FileManager.default.removeItem(at: dir)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, cleanup) = try Self.topology(name, "ib")
+        defer { cleanup() }
         let forward = dir.appendingPathComponent("forward.pcap").path, backward = dir.appendingPathComponent("backward.pcap").path
         try IncubateSplitTests.generate(forward, sessions: 400, seed: 51, impaired: true)
         try IncubateSplitTests.generate(backward, sessions: 60, seed: 52, impaired: false)
 
         func start(_ namespace: String, _ arguments: [String], errors: String = "/dev/null") throws -> Process {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: ip)
-            p.arguments = ["netns", "exec", namespace] + arguments
-            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-            _ = FileManager.default.createFile(atPath: errors, contents: nil)
-            p.standardError = FileHandle(forWritingAtPath: errors)
-            try p.run()
-            return p
+            try Self.start(ip, namespace, arguments, errors: errors)
         }
         let cells = (0 ..< 3).map { dir.appendingPathComponent("cell\($0).pcap").path }
         let farSide = dir.appendingPathComponent("far.pcap").path, nearSide = dir.appendingPathComponent("near.pcap").path
