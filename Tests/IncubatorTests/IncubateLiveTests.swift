@@ -206,4 +206,41 @@ final class IncubateLiveTests: XCTestCase {
         XCTAssertEqual(together, both, "the cells hold a copy of every bridged frame")
         XCTAssertTrue(summary.contains("bridged \(name)i0 → \(name)i1: \(sentForward.count) frames;"), summary)
     }
+
+    /// Remote cells over VXLAN: each cell namespace decapsulates with a Linux `vxlan` interface (VNI 1,
+    /// port 4789) and tcpdump records what comes out of it. The cells together hold exactly the input's
+    /// frames, and their streams equal the input's.
+    func testVXLANCellsDecapsulatedByLinuxHoldEveryFlowWhole() throws {
+        guard getuid() == 0 else { throw OracleMissing.error("network namespaces need root") }
+        guard let ip = Corpus.tool("ip"), let tcpdump = Corpus.tool("tcpdump") else { throw OracleMissing.error("ip and tcpdump are needed") }
+        let name = "iv\(getpid() % 100_000)"
+        let (dir, cleanup) = try Self.topology(name, "iv")
+        defer { cleanup() }
+        for k in 0 ..< 3 {
+            for command in [["-n", "\(name)-i", "addr", "add", "10.3.\(k).1/24", "dev", "\(name)x\(k)"],
+                            ["-n", "\(name)-c\(k)", "addr", "add", "10.3.\(k).2/24", "dev", "\(name)c\(k)"],
+                            ["-n", "\(name)-c\(k)", "link", "add", "vx\(k)", "type", "vxlan", "id", "1", "dstport", "4789", "local", "10.3.\(k).2", "dev", "\(name)c\(k)"],
+                            ["-n", "\(name)-c\(k)", "link", "set", "vx\(k)", "up"]] {
+                let (output, status) = try Corpus.run(ip, command)
+                XCTAssertEqual(status, 0, "ip \(command.joined(separator: " ")): \(output)")
+            }
+        }
+        let input = dir.appendingPathComponent("input.pcap").path
+        try IncubateSplitTests.generate(input, sessions: 500, seed: 61, impaired: true)
+        let captures = (0 ..< 3).map { dir.appendingPathComponent("cell\($0).pcap").path }
+        let recorders = try (0 ..< 3).map { k in try Self.start(ip, "\(name)-c\(k)", [tcpdump, "-i", "vx\(k)", "-U", "-s", "0", "-w", captures[k]]) }
+        usleep(800_000)
+        let (_, summary, status) = try Corpus.runCapturingErrors(ip, ["netns", "exec", "\(name)-i", IncubateSplitTests.flowtap, "incubate", "-r", input, "--quiet"]
+            + (0 ..< 3).flatMap { ["--cell", "vxlan:10.3.\($0).2"] })
+        XCTAssertEqual(status, 0, summary)
+        usleep(800_000)
+        for r in recorders { r.terminate(); r.waitUntilExit() }
+        print(summary)
+        var together: [String: Int] = [:]
+        for c in captures { together.merge(try IncubateSplitTests.frames(c), uniquingKeysWith: +) }
+        XCTAssertEqual(together, try IncubateSplitTests.frames(input), summary)
+        var union: [String: Int] = [:]
+        for (k, c) in captures.enumerated() { union.merge(try IncubateSplitTests.streams(c, dir.appendingPathComponent("streams-\(k)")), uniquingKeysWith: +) }
+        XCTAssertEqual(union, try IncubateSplitTests.streams(input, dir.appendingPathComponent("streams-all")))
+    }
 }
