@@ -37,7 +37,9 @@ public struct IncubateSession {
                 throw CaptureError(source: interface, reason: "cell \(spec) sends on the interface being captured: every frame would come back")
             }
         }
-        let capture = try LiveCapture(interface: interface, filter: filter, immediate: true)
+        // Not immediate: the kernel hands over whole ring blocks (at most 100 ms old), far fewer wake-ups
+        // than one per frame; a tap has no one waiting on its latency (the bridge does, and is immediate).
+        let capture = try LiveCapture(interface: interface, filter: filter, immediate: false)
         let outputs = try CellOutputs(cells)
         let incubator = Incubator(outputs: outputs, selection: selection, dropNonIP: dropNonIP, fragments: fragments)
         var queued = false
