@@ -79,7 +79,7 @@ let package = Package(
         .target(name: "FlowDispatch", dependencies: ["PacketCore", "Flows", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "Analyzers", "Outputs"], swiftSettings: packetPath),
         .target(name: "FlowExport", dependencies: ["PacketCore"], swiftSettings: packetPath),
         .target(name: "FlowCollect", dependencies: ["PacketCore", "Wire", "Outputs", "FlowExport"], swiftSettings: packetPath),
-        .target(name: "Incubator", dependencies: ["PacketCore", "Wire", "Capture", "UnixSockets", "CShims"], swiftSettings: packetPath),
+        .target(name: "Incubator", dependencies: ["PacketCore", "Wire", "Capture", "UnixSockets", "CShims", .product(name: "Yams", package: "Yams")], swiftSettings: packetPath),
         .target(name: "Forwarding", dependencies: ["PacketCore", "CShims", .product(name: "Yams", package: "Yams")], swiftSettings: packetPath),
         .target(name: "FlowRecords", dependencies: [
             "PacketCore", "Wire", "FlowExport", "Flows", "Reassembly", "FlowCore", "FlowDispatch", "Outputs", .product(name: "Crypto", package: "swift-crypto"),

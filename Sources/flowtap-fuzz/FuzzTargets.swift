@@ -259,9 +259,10 @@ enum FuzzTarget: String, CaseIterable {
     }
 
     /// The input as frames (split as `engine` splits it) through the incubator into three cells, with a
-    /// small fragment table so its bounds are reached; the same bytes as a cell spec.
+    /// small fragment table so its bounds are reached; the same bytes as a cell spec and as a config.
     static func incubate(_ input: UnsafeRawBufferPointer) {
         _ = try? CellSpec(parsing: String(decoding: input, as: UTF8.self))
+        _ = try? IncubatorConfig.parse(String(decoding: input, as: UTF8.self), file: "fuzz.yaml")
         guard let outputs = try? CellOutputs((0 ..< 3).compactMap { _ in try? CellSpec(parsing: "file:/dev/null") }) else { return }
         let incubator = Incubator(outputs: outputs, fragments: FragmentCells(capacity: 16, maxHeldBytes: 4096, maxHeldPerDatagram: 4, holdSeconds: 0.001))
         var time: Int64 = 1_700_000_000_000_000_000

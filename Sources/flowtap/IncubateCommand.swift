@@ -24,6 +24,7 @@ struct IncubateCommand: ParsableCommand {
 
         Examples:
           flowtap incubate -r capture.pcap --cell file:c0.pcap --cell file:c1.pcap --cell file:c2.pcap
+          flowtap incubate -i eth1 -C examples/incubator.yaml
           flowtap incubate -r capture.pcap --cell vxlan:10.0.0.11 --cell vxlan:10.0.0.12,weight=2
           flowtap incubate -i eth1 --cell if:veth-c0 --cell if:veth-c1@02:00:00:00:00:11 --stats-interval 10
           flowtap incubate --bridge eth1,eth2 --cell vxlan:10.0.0.11 --cell vxlan:10.0.0.12
@@ -55,6 +56,9 @@ struct IncubateCommand: ParsableCommand {
     @Flag(name: .customLong("drop-non-ip"), help: "Drop frames that are not IP (ARP, STP, LLDP) instead of sending them to cell 0.")
     var dropNonIP = false
 
+    @Option(name: [.customShort("C"), .customLong("config")], help: ArgumentHelp("A YAML file with the cells (and hash, full_tap, drop_non_ip, fragments); --cell adds cells after its own.", valueName: "file"))
+    var config: String?
+
     @Option(name: [.customShort("c"), .customLong("count")], help: ArgumentHelp("Stop after this many frames (that pass the filter).", valueName: "n"))
     var count: UInt64?
 
@@ -67,16 +71,21 @@ struct IncubateCommand: ParsableCommand {
         let inputs = (read.files.isEmpty ? 0 : 1) + (interface == nil ? 0 : 1) + (bridge == nil ? 0 : 1)
         if inputs != 1 { throw ValidationError("give one input: capture files with -r FILE (-r - reads standard input), a tap with -i IFACE, or --bridge IF1,IF2") }
         if let bridge, bridge.split(separator: ",").count != 2 { throw ValidationError("--bridge takes two interfaces: --bridge eth1,eth2") }
-        if cells.isEmpty { throw ValidationError("give the cells with --cell SPEC, cell 0 first (e.g. --cell file:c0.pcap --cell file:c1.pcap)") }
+        if cells.isEmpty && config == nil { throw ValidationError("give the cells with --cell SPEC, cell 0 first (e.g. --cell file:c0.pcap --cell file:c1.pcap), or a config with -C FILE") }
         if hash != "flow" && hash != "sftap" { throw ValidationError("--hash is flow or sftap") }
     }
 
     func run() throws {
-        let specs: [CellSpec]
-        do { specs = try cells.map { text throws(CellSpec.ParseError) in try CellSpec(parsing: text) } } catch { throw ValidationError(error.description) }
-        var session = IncubateSession(cells: specs)
-        session.selection = fullTap ? .fullTap : hash == "sftap" ? .sftap : .flow
-        session.dropNonIP = dropNonIP
+        var settings = IncubatorConfig()
+        if let config {
+            do { settings = try IncubatorConfig.load(path: config) } catch { throw fail("incubate", error) }
+        }
+        do { settings.cells += try cells.map { text throws(CellSpec.ParseError) in try CellSpec(parsing: text) } } catch { throw ValidationError(error.description) }
+        if settings.cells.isEmpty { throw ValidationError("\(config ?? "the config") names no cells") }
+        var session = IncubateSession(cells: settings.cells)
+        session.selection = fullTap ? .fullTap : hash == "sftap" ? .sftap : settings.selection
+        session.dropNonIP = dropNonIP || settings.dropNonIP
+        session.fragments = settings.fragments
         session.input.progress = quiet ? nil : ProgressReporter.forTerminal()
         if bridge != nil && filter.text != nil { throw ValidationError("a filter applies to -r and -i input; a bridge forwards every frame") }
         if interface == nil { session.input.filter = try filter.compiled() }

@@ -101,3 +101,32 @@ final class CellOutputTests: XCTestCase {
         }
     }
 }
+
+final class IncubatorConfigTests: XCTestCase {
+    func testTheExampleConfigReadsAsWritten() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("examples/incubator.yaml").path
+        let config = try IncubatorConfig.load(path: path)
+        XCTAssertEqual(config.cells.map(\.target), [
+            .file(path: "cell0.pcapng"),
+            .vxlan(host: IPAddress("192.0.2.12")!, port: 4789, vni: 7),
+            .interface(name: "veth-c2", destinationMAC: [2, 0, 0, 0, 0, 0x11]),
+        ])
+        XCTAssertEqual(config.cells.map(\.weight), [1, 2, 1])
+        XCTAssertEqual(config.selection, .flow)
+        XCTAssertEqual(config.fragments.capacity, 65536)
+    }
+
+    func testErrorsNameFileLineAndKey() {
+        let cases: [(String, String)] = [
+            ("cells:\n  - file:a.pcap\n  - vxlan:nowhere\n", "c.yaml:3: key 'cells': vxlan:nowhere: 'nowhere' is not an IP address"),
+            ("cells:\n  - spec: file:a.pcap\n    wieght: 2\n", "c.yaml:3: key 'wieght': unknown; a cell holds spec, weight, vni, mac"),
+            ("hash: crc\ncells: [file:a.pcap]\n", "c.yaml:1: key 'hash': is flow or sftap"),
+            ("fragments:\n  hold_seconds: forever\ncells: [file:a.pcap]\n", "c.yaml:2: key 'hold_seconds': takes seconds"),
+            ("cels: [file:a.pcap]\n", "c.yaml:1: key 'cels': unknown; the top level holds cells"),
+        ]
+        for (text, expected) in cases {
+            XCTAssertThrowsError(try IncubatorConfig.parse(text, file: "c.yaml")) { XCTAssertTrue("\($0)".hasPrefix(expected), "\($0)") }
+        }
+    }
+}
