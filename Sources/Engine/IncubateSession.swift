@@ -40,7 +40,7 @@ public struct IncubateSession {
         // Not immediate: the kernel hands over whole ring blocks (at most 100 ms old), far fewer wake-ups
         // than one per frame; a tap has no one waiting on its latency (the bridge does, and is immediate).
         let capture = try LiveCapture(interface: interface, filter: filter, immediate: false)
-        let outputs = try CellOutputs(cells)
+        let outputs = try CellOutputs(cells, blocking: false)
         let incubator = Incubator(outputs: outputs, selection: selection, dropNonIP: dropNonIP, fragments: fragments)
         var queued = false
         var lastStats = MonotonicClock.seconds()
@@ -80,7 +80,7 @@ public struct IncubateSession {
             senders.append(fd)
         }
         defer { for fd in senders { close(fd) } }
-        let outputs = try CellOutputs(cells)
+        let outputs = try CellOutputs(cells, blocking: false)
         let incubator = Incubator(outputs: outputs, selection: selection, dropNonIP: dropNonIP, fragments: fragments)
         var bridged = [UInt64](repeating: 0, count: 2), failed = [UInt64](repeating: 0, count: 2)
         var firstError: String?
@@ -135,6 +135,7 @@ public struct IncubateSession {
             if k.failed > 0 { s += ", not delivered \(k.failed) (\(k.lastError ?? "error"))" }
             if k.otherLinkType > 0 { s += ", of another link type than the file's \(k.otherLinkType) (name the file .pcapng)" }
             if k.notEthernet > 0 { s += ", not Ethernet or IP (cannot be sent) \(k.notEthernet)" }
+            if k.full > 0 { s += ", dropped with the reader's queue full \(k.full)" }
             s += "\n"
         }
         let f = incubator.fragments.counters

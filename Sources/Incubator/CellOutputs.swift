@@ -17,9 +17,11 @@ public struct CellCounters: Sendable {
     public var otherLinkType: UInt64 = 0
     /// VXLAN and interface cells carry Ethernet frames; a frame that is neither Ethernet nor IP is counted here.
     public var notEthernet: UInt64 = 0
+    /// A socket cell's reader is slower than the traffic and its queue (`CellOutputs.streamQueueBytes`) is full.
+    public var full: UInt64 = 0
     public var lastError: String?
 
-    public var dropped: UInt64 { failed &+ otherLinkType &+ notEthernet }
+    public var dropped: UInt64 { failed &+ otherLinkType &+ notEthernet &+ full }
 }
 
 /// The cells' outputs, one per `CellSpec`, each with its counters. Sends to VXLAN and interface cells
@@ -50,14 +52,27 @@ public final class CellOutputs {
     var slotsUsed = 0
     static let batchSize = 64
     var sftapBuffers: [[UInt8]]
+    /// Per socket cell, where each queued frame ends in its buffer and its length: a frame counts as
+    /// delivered once its last byte is written, and as failed when the reader goes before that.
+    var sftapFrames: [[(end: Int, length: Int)]]
 
     public struct OpenError: Error, CustomStringConvertible {
         public var description: String
     }
 
+    /// Whether a socket cell (`sftap:`) waits for its reader: yes for files read offline (nothing is
+    /// lost), no live, where a stalled reader must not hold up capture, the bridge or the other cells —
+    /// its frames then wait in a queue of `streamQueueBytes` and, past that, are dropped and counted.
+    public let blocking: Bool
+    public let streamQueueBytes: Int
+    /// Socket cells whose reader went away (EPIPE): their frames are counted, not queued.
+    var closedStreams: Set<Int> = []
+
     /// Opens every cell's output; an error names the cell.
-    public init(_ specs: [CellSpec]) throws(OpenError) {
+    public init(_ specs: [CellSpec], blocking: Bool = true, streamQueueBytes: Int = 8 << 20) throws(OpenError) {
         self.specs = specs
+        self.blocking = blocking
+        self.streamQueueBytes = streamQueueBytes
         counters = Array(repeating: CellCounters(), count: specs.count)
         pcapWriters = Array(repeating: nil, count: specs.count)
         pcapngWriters = Array(repeating: nil, count: specs.count)
@@ -65,6 +80,7 @@ public final class CellOutputs {
         batches = Array(repeating: nil, count: specs.count)
         queuedLengths = Array(repeating: [], count: specs.count)
         sftapBuffers = Array(repeating: [], count: specs.count)
+        sftapFrames = Array(repeating: [], count: specs.count)
         results = .allocate(capacity: Self.batchSize)
         slots = .allocate(byteCount: Self.batchSize * 65536, alignment: 16)
         for (i, spec) in specs.enumerated() {
@@ -90,6 +106,7 @@ public final class CellOutputs {
                 do { fd = try SocketClient.connect(path) } catch {
                     throw OpenError(description: "cell \(i) (\(spec)): \(error) (is `flowtap abstract` serving its pcap injection socket there?)")
                 }
+                if !blocking { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
                 outputs.append(.sftap(fd: fd, headerWritten: false))
                 sftapBuffers[i].reserveCapacity(1 << 16)
             case .interface(let name, let mac):
@@ -129,6 +146,11 @@ public final class CellOutputs {
             do { try w.write(timestamp: timestamp, originalLength: originalLength, linkType: linkType, bytes: bytes) } catch { fail(cell, "\(error)"); return }
             delivered(cell, bytes.count)
         case .sftap(let fd, let headerWritten):
+            if closedStreams.contains(cell) { fail(cell, "the reader closed the socket"); return }
+            if !blocking && sftapBuffers[cell].count + 16 + bytes.count > streamQueueBytes {
+                flushStream(cell)
+                if sftapBuffers[cell].count + 16 + bytes.count > streamQueueBytes { counters[cell].full &+= 1; return }
+            }
             if !headerWritten {
                 // The pcap global header (microseconds, snap length 262144) with the first frame's link type.
                 var header: [UInt8] = [0xD4, 0xC3, 0xB2, 0xA1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0]
@@ -141,7 +163,7 @@ public final class CellOutputs {
                                 UInt32(bytes.count).littleEndian, UInt32(originalLength).littleEndian)
             withUnsafeBytes(of: recordHeader) { sftapBuffers[cell].append(contentsOf: $0) }
             sftapBuffers[cell].append(contentsOf: bytes)
-            delivered(cell, bytes.count)
+            sftapFrames[cell].append((sftapBuffers[cell].count, bytes.count))
             if sftapBuffers[cell].count >= 1 << 16 { flushStream(cell) }
         case .vxlan(_, let vni):
             guard let (ethernet, body) = Self.ethernet(linkType, bytes) else { counters[cell].notEthernet &+= 1; return }
@@ -227,25 +249,52 @@ public final class CellOutputs {
         slotsUsed = 0
     }
 
+    /// Writes out a socket cell's queue: all of it when blocking; otherwise what the socket takes now,
+    /// the rest kept for later.
     func flushStream(_ cell: Int) {
         guard case .sftap(let fd, _) = outputs[cell], !sftapBuffers[cell].isEmpty else { return }
-        let ok = sftapBuffers[cell].withUnsafeBytes { b -> Bool in
+        let flags = Int32(MSG_NOSIGNAL) | (blocking ? 0 : Int32(MSG_DONTWAIT))
+        var failure: Int32 = 0
+        let done = sftapBuffers[cell].withUnsafeBytes { b -> Int in
             var done = 0
             while done < b.count {
-                let n = write(fd, b.baseAddress! + done, b.count - done)
+                let n = Glibc.send(fd, b.baseAddress! + done, b.count - done, flags)
                 if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return false }
+                if n < 0 {
+                    if errno != EAGAIN && errno != EWOULDBLOCK { failure = errno }
+                    break
+                }
                 done += n
             }
-            return true
+            return done
         }
-        if !ok { fail(cell, "write: \(String(cString: strerror(errno)))") }
-        sftapBuffers[cell].removeAll(keepingCapacity: true)
+        sftapBuffers[cell].removeFirst(done)
+        var sent = 0
+        while sent < sftapFrames[cell].count && sftapFrames[cell][sent].end <= done {
+            delivered(cell, sftapFrames[cell][sent].length)
+            sent += 1
+        }
+        sftapFrames[cell].removeFirst(sent)
+        for i in sftapFrames[cell].indices { sftapFrames[cell][i].end -= done }
+        if failure != 0 {
+            // The reader is gone: every frame not wholly written is lost, and so is each one after.
+            let reason = "send: \(String(cString: strerror(failure)))"
+            for _ in sftapFrames[cell] { fail(cell, reason) }
+            if sftapFrames[cell].isEmpty && counters[cell].lastError == nil { counters[cell].lastError = reason }
+            closedStreams.insert(cell)
+            sftapBuffers[cell].removeAll()
+            sftapFrames[cell].removeAll()
+        }
     }
 
     /// Flushes and closes every output (files get their last bytes; sockets are closed).
     public func close() throws {
         flush()
+        // What a socket cell's reader has not taken by now is lost: counted.
+        for cell in sftapFrames.indices where !sftapFrames[cell].isEmpty {
+            for _ in sftapFrames[cell] { fail(cell, "still queued at the end: the reader did not read") }
+            sftapFrames[cell].removeAll()
+        }
         for (i, output) in outputs.enumerated() {
             switch output {
             case .pcap:

@@ -130,3 +130,56 @@ final class IncubatorConfigTests: XCTestCase {
         }
     }
 }
+
+/// Live modes never wait for a socket cell: a reader that stalls has its frames queued, then dropped and
+/// counted; a reader that goes away costs no signal and no other cell anything.
+final class StalledCellTests: XCTestCase {
+    func listener(_ path: String) -> Int32 {
+        unlink(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        listen(fd, 1)
+        return fd
+    }
+
+    func testAStalledOrVanishedReaderCostsOnlyItsCell() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-stalled-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let stalledPath = dir.appendingPathComponent("stalled.sock").path, gonePath = dir.appendingPathComponent("gone.sock").path
+        let stalled = listener(stalledPath), gone = listener(gonePath)
+        defer { close(stalled); close(gone) }
+        let file = dir.appendingPathComponent("c2.pcap").path
+        let outputs = try CellOutputs([try CellSpec(parsing: "sftap:\(stalledPath)"), try CellSpec(parsing: "sftap:\(gonePath)"), try CellSpec(parsing: "file:\(file)")],
+                                      blocking: false, streamQueueBytes: 256 << 10)
+        // The stalled reader accepts and never reads; the other accepts and closes at once.
+        let accepted = accept(stalled, nil, nil)
+        defer { close(accepted) }
+        close(accept(gone, nil, nil))
+        let frame = [UInt8](repeating: 0x5A, count: 1000)
+        let started = MonotonicClock.seconds()
+        let n = 20_000
+        for i in 0 ..< n {
+            frame.withUnsafeBytes { bytes in
+                for cell in 0 ..< 3 {
+                    outputs.send(cell: cell, timestamp: Timestamp(seconds: 1, microseconds: Int64(i)), originalLength: bytes.count, linkType: .ethernet, bytes: bytes)
+                }
+            }
+            if i % 64 == 63 { outputs.flush() }
+        }
+        try outputs.close()
+        let seconds = MonotonicClock.seconds() - started
+        let c = outputs.counters
+        print("stalled reader: delivered \(c[0].frames), queue full \(c[0].full), left queued \(c[0].failed); vanished reader: \(c[1].failed) failed (\(c[1].lastError ?? "")); file \(c[2].frames); \(seconds) s")
+        XCTAssertGreaterThan(c[0].full, 0, "the stalled reader's queue filled")
+        XCTAssertEqual(c[0].frames + c[0].full + c[0].failed, UInt64(n), "every frame delivered, dropped with the queue full, or left in it at the end")
+        XCTAssertGreaterThan(c[1].failed, 0)
+        XCTAssertEqual(c[1].frames + c[1].failed + c[1].full, UInt64(n), "each of the vanished reader's frames is counted once")
+        XCTAssertEqual(c[2].frames, UInt64(n), "the file cell got every frame")
+        XCTAssertEqual(try CaptureFileReader(path: file).next()?.bytes.count, 1000)
+    }
+}
