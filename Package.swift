@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "CShims"),
         .target(name: "PacketCore", swiftSettings: packetPath),
         .target(name: "Wire", dependencies: ["PacketCore"], swiftSettings: packetPath),
-        .target(name: "Capture", dependencies: ["PacketCore", "CLibpcap", "CZlib"], swiftSettings: packetPath),
+        .target(name: "Capture", dependencies: ["PacketCore", "CLibpcap", "CZlib", "CShims"], swiftSettings: packetPath),
         .target(name: "Filters", dependencies: ["PacketCore", "CLibpcap"], swiftSettings: packetPath),
         .target(name: "Defragment", dependencies: ["PacketCore", "Wire"], swiftSettings: packetPath),
         .target(name: "Flows", dependencies: ["PacketCore", "Wire"], swiftSettings: packetPath),

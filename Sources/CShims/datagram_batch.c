@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 #include <net/if.h>
 #include <linux/if_packet.h>
+#include <linux/filter.h>
 #include <unistd.h>
 
 /* Swift's Glibc module has no mmsghdr, recvmmsg or sendmmsg, so the batches live here. */
@@ -190,4 +191,70 @@ int flowtap_packet_send_socket(const char *name) {
         return -1;
     }
     return fd;
+}
+
+int flowtap_fanout_by_addresses(int fd, unsigned short group, unsigned members) {
+    if (members == 0) { errno = EINVAL; return -1; }
+    /* The ethertype comes from skb->protocol (VLAN tags are taken off before packet taps see a frame),
+       the addresses from offsets relative to the network header (SKF_NET_OFF), the same whether the
+       frame was received or sent. A = XOR of the address words (symmetric in the two addresses), then
+       mixed and reduced. Scratch words are written before they are read, as the classic BPF checker
+       requires; a load past the frame's end ends the program with 0: member 0. */
+#define NET(k) ((unsigned)SKF_NET_OFF + (k))
+    struct sock_filter code[] = {
+        /*  0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, (unsigned)SKF_AD_OFF + SKF_AD_PROTOCOL),
+        /*  1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 0, 6),
+        /* IPv4: source at 12, destination at 16. */
+        /*  2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(12)),
+        /*  3 */ BPF_STMT(BPF_ST, 0),
+        /*  4 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(16)),
+        /*  5 */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),
+        /*  6 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+        /*  7 */ BPF_STMT(BPF_JMP | BPF_JA, 30),                    /* to 38 */
+        /*  8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x86DD, 0, 36), /* else to 45 */
+        /* IPv6: source words at 8, 12, 16, 20; destination words at 24, 28, 32, 36. */
+        /*  9 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(8)),
+        /* 10 */ BPF_STMT(BPF_ST, 0),
+        /* 11 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(12)),
+        /* 12 */ BPF_STMT(BPF_ST, 1),
+        /* 13 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(16)),
+        /* 14 */ BPF_STMT(BPF_ST, 2),
+        /* 15 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(20)),
+        /* 16 */ BPF_STMT(BPF_ST, 3),
+        /* 17 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(24)),
+        /* 18 */ BPF_STMT(BPF_ST, 4),
+        /* 19 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(28)),
+        /* 20 */ BPF_STMT(BPF_ST, 5),
+        /* 21 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(32)),
+        /* 22 */ BPF_STMT(BPF_ST, 6),
+        /* 23 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(36)),
+        /* 24 */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),
+        /* 25 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+        /* 26 */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 1),
+        /* 27 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+        /* 28 */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 2),
+        /* 29 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+        /* 30 */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 3),
+        /* 31 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+        /* 32 */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 4),
+        /* 33 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+        /* 34 */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 5),
+        /* 35 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+        /* 36 */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 6),
+        /* 37 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+        /* 38: A *= 2^32/phi; A ^= A >> 16; A %= members */
+        /* 38 */ BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9E3779B1u),
+        /* 39 */ BPF_STMT(BPF_ST, 7),
+        /* 40 */ BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+        /* 41 */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 7),
+        /* 42 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+        /* 43 */ BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, members),
+        /* 44 */ BPF_STMT(BPF_RET | BPF_A, 0),
+        /* 45 */ BPF_STMT(BPF_RET | BPF_K, 0),
+    };
+#undef NET
+    struct sock_fprog program = { .len = sizeof code / sizeof code[0], .filter = code };
+    int argument = (int)group | (PACKET_FANOUT_CBPF << 16);
+    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &argument, sizeof argument) != 0) return -1;
+    return setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &program, sizeof program);
 }

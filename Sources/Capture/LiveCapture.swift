@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLibpcap
+import CShims
 import PacketCore
 
 /// Live capture from a Linux interface through libpcap.
@@ -131,12 +132,22 @@ public final class LiveCapture {
     /// Joins kernel fanout group `group` (Linux packet sockets): the handles of one group share the
     /// interface's packets, each flow to one handle by a hash of its addresses and ports that is the
     /// same in both directions; with defragmentation on, fragments are hashed as their datagram.
-    public func joinFanout(group: UInt16) throws(CaptureError) {
+    /// Without `defragment` the kernel hands fragments over as they came (it hashes them by addresses).
+    public func joinFanout(group: UInt16, defragment: Bool = true) throws(CaptureError) {
         // <linux/if_packet.h>: SOL_PACKET 263, PACKET_FANOUT 18, PACKET_FANOUT_HASH 0, PACKET_FANOUT_FLAG_DEFRAG 0x8000.
-        var argument = Int32(group) | Int32(0x8000) << 16
+        var argument = Int32(group) | (defragment ? Int32(0x8000) << 16 : 0)
         let rc = setsockopt(pcap_fileno(handle), 263, 18, &argument, socklen_t(MemoryLayout<Int32>.size))
         guard rc == 0 else {
             throw CaptureError(source: interface, reason: "cannot join packet fanout group \(group): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Joins fanout group `group` of `members` handles choosing by a symmetric hash of the IP addresses
+    /// alone (a classic BPF program, `flowtap_fanout_by_addresses`): every frame of an address pair —
+    /// both directions, every fragment, unchanged — goes to one handle, in order.
+    public func joinFanoutByAddresses(group: UInt16, members: Int) throws(CaptureError) {
+        guard flowtap_fanout_by_addresses(pcap_fileno(handle), group, UInt32(members)) == 0 else {
+            throw CaptureError(source: interface, reason: "cannot join packet fanout group \(group) by addresses: \(String(cString: strerror(errno)))")
         }
     }
 

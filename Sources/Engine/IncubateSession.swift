@@ -5,6 +5,15 @@ import CShims
 import Capture
 import Incubator
 import PacketCore
+import Sharding
+import Synchronization
+
+/// A stop flag the tap threads poll.
+final class TapRun: Sendable {
+    let flag = Atomic<Bool>(false)
+    var stopped: Bool { flag.load(ordering: .relaxed) }
+    func stop() { flag.store(true, ordering: .relaxed) }
+}
 
 /// `flowtap incubate -r FILE…`: every frame of the captures to the cell of its flow.
 public struct IncubateSession {
@@ -29,8 +38,13 @@ public struct IncubateSession {
     }
 
     /// Tap mode: frames from a live interface (libpcap's TPACKET_V3 ring) until SIGINT/SIGTERM or `stop()`.
-    /// Queued sends go out whenever the ring has nothing more at once; `statsInterval` prints the counters.
-    public func run(interface: String, filter: String?, statsInterval: Double?, log: (String) -> Void = { writeStandardError($0) },
+    /// With `threads` > 1, that many rings share the interface in a `PACKET_FANOUT` group that picks the
+    /// ring by the IP addresses alone (a classic BPF program): every frame of an address pair, both ways
+    /// and every fragment, reaches one thread in order, unchanged (the kernel's own hash would split a
+    /// flow's fragments from its other packets, and its defragmentation would change the frames). Each
+    /// thread has its own decoder and fragment table; the cells are shared. Queued sends go out whenever a thread's ring
+    /// has nothing more at once; `statsInterval` prints the counters.
+    public func run(interface: String, filter: String?, threads: Int = 1, statsInterval: Double?, log: @escaping @Sendable (String) -> Void = { writeStandardError($0) },
                     stop: () -> Bool = { false }) throws -> String {
         for spec in cells {
             if case .interface(let name, _) = spec.target, name == interface {
@@ -39,26 +53,41 @@ public struct IncubateSession {
         }
         // Not immediate: the kernel hands over whole ring blocks (at most 100 ms old), far fewer wake-ups
         // than one per frame; a tap has no one waiting on its latency (the bridge does, and is immediate).
-        let capture = try LiveCapture(interface: interface, filter: filter, immediate: false)
+        var captures: [LiveCapture] = []
+        for _ in 0 ..< max(threads, 1) {
+            let capture = try LiveCapture(interface: interface, filter: filter, immediate: false)
+            if threads > 1 { try capture.joinFanoutByAddresses(group: UInt16(truncatingIfNeeded: getpid() ^ 0x5A5A), members: threads) }
+            captures.append(capture)
+        }
         let outputs = try CellOutputs(cells, blocking: false)
-        let incubator = Incubator(outputs: outputs, selection: selection, dropNonIP: dropNonIP, fragments: fragments)
-        var queued = false
+        let incubators = captures.map { _ in Incubator(outputs: outputs, selection: selection, dropNonIP: dropNonIP, fragments: fragments) }
+        let running = TapRun()
+        let handles = zip(captures, incubators).map { capture, incubator in
+            startThread {
+                var queued = false
+                while !running.stopped {
+                    guard let record = try? capture.next(waitMilliseconds: queued ? 0 : 100) else {
+                        if queued { outputs.flush(); queued = false }
+                        continue
+                    }
+                    incubator.process(record)
+                    queued = true
+                }
+                incubator.finish()
+            }
+        }
         var lastStats = MonotonicClock.seconds()
         while !StopSignal.requested && !stop() {
-            guard let record = try capture.next(waitMilliseconds: queued ? 0 : 100) else {
-                if queued { outputs.flush(); queued = false }
-                if let statsInterval, MonotonicClock.seconds() - lastStats >= statsInterval {
-                    lastStats = MonotonicClock.seconds()
-                    log(Self.summary(incubator, kernelDrops: capture.statistics?.droppedByKernel))
-                }
-                continue
+            usleep(50_000)
+            if let statsInterval, MonotonicClock.seconds() - lastStats >= statsInterval {
+                lastStats = MonotonicClock.seconds()
+                log(Self.summary(incubators, kernelDrops: captures.reduce(0) { $0 + ($1.statistics?.droppedByKernel ?? 0) }))
             }
-            incubator.process(record)
-            queued = true
         }
-        incubator.finish()
+        running.stop()
+        for handle in handles { pthread_join(handle, nil) }
         try outputs.close()
-        return Self.summary(incubator, kernelDrops: capture.statistics?.droppedByKernel)
+        return Self.summary(incubators, kernelDrops: captures.reduce(0) { $0 + ($1.statistics?.droppedByKernel ?? 0) })
     }
 
     /// Inline mode: a transparent bridge between two interfaces. Every frame received on one is sent
@@ -125,8 +154,24 @@ public struct IncubateSession {
 
     /// Frames in, per cell, per drop reason, non-IP frames and the fragment table.
     public static func summary(_ incubator: Incubator, kernelDrops: UInt64? = nil) -> String {
-        let c = incubator.counters
+        summary([incubator], kernelDrops: kernelDrops)
+    }
+
+    /// The same over several threads' incubators sharing one set of cells.
+    public static func summary(_ incubators: [Incubator], kernelDrops: UInt64? = nil) -> String {
+        let incubator = incubators[0]
+        var c = Incubator.Counters()
+        var f = FragmentCells.Counters()
+        for i in incubators {
+            c.frames &+= i.counters.frames
+            c.bytes &+= i.counters.bytes
+            c.nonIP &+= i.counters.nonIP
+            c.nonIPDropped &+= i.counters.nonIPDropped
+            c.fragments &+= i.counters.fragments
+            f.add(i.fragments.counters)
+        }
         var s = kernelDrops.map { "frames the kernel's capture ring dropped \($0)\n" } ?? ""
+        if incubators.count > 1 { s += "threads \(incubators.count): frames \(incubators.map { String($0.counters.frames) }.joined(separator: ", "))\n" }
         s += "frames in \(c.frames) (\(c.bytes) bytes), by \(incubator.selection.rawValue) hash over \(incubator.cellCount) cells; "
             + "non-IP \(c.nonIP) (\(incubator.dropNonIP ? "dropped" : "to cell 0")), IP fragments \(c.fragments)\n"
         for (i, spec) in incubator.outputs.specs.enumerated() {
@@ -138,7 +183,6 @@ public struct IncubateSession {
             if k.full > 0 { s += ", dropped with the reader's queue full \(k.full)" }
             s += "\n"
         }
-        let f = incubator.fragments.counters
         if c.fragments > 0 {
             s += "fragments: after their first \(f.followed), held for their first \(f.held) (released with it \(f.releasedWithFirst)), "
                 + "sent without their first \(f.withoutFirst) (hold full \(f.holdFull)); datagrams remembered at most \(f.peakRemembered) "

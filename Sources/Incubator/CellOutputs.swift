@@ -4,6 +4,7 @@ import Glibc
 import CShims
 import Capture
 import PacketCore
+import Synchronization
 import UnixSockets
 
 /// What each cell has been given and what it could not take.
@@ -51,6 +52,7 @@ public final class CellOutputs {
     let slots: UnsafeMutableRawPointer
     var slotsUsed = 0
     static let batchSize = 64
+    let lock = Mutex(())
     var sftapBuffers: [[UInt8]]
     /// Per socket cell, where each queued frame ends in its buffer and its length: a frame counts as
     /// delivered once its last byte is written, and as failed when the reader goes before that.
@@ -127,7 +129,12 @@ public final class CellOutputs {
 
     /// Hands one frame to `cell` (cells that carry Ethernet give a frame of another link type an
     /// Ethernet header in front of its IP packet).
+    /// Safe from several threads (tap mode's workers share the cells): one lock, uncontended with one.
     public func send(cell: Int, timestamp: Timestamp, originalLength: Int, linkType: LinkType, bytes: UnsafeRawBufferPointer) {
+        lock.withLock { _ in sendLocked(cell: cell, timestamp: timestamp, originalLength: originalLength, linkType: linkType, bytes: bytes) }
+    }
+
+    func sendLocked(cell: Int, timestamp: Timestamp, originalLength: Int, linkType: LinkType, bytes: UnsafeRawBufferPointer) {
         switch outputs[cell] {
         case .pcap:
             if pcapWriters[cell] == nil {
@@ -217,7 +224,7 @@ public final class CellOutputs {
 
     func queue(_ cell: Int, header: (UInt64, UInt64, UInt64), headerLength: Int, body: UnsafeRawBufferPointer) {
         guard let batch = batches[cell] else { return }
-        if flowtap_send_batch_count(batch) == UInt32(Self.batchSize) || slotsUsed == Self.batchSize { flush() }
+        if flowtap_send_batch_count(batch) == UInt32(Self.batchSize) || slotsUsed == Self.batchSize { flushLocked() }
         let slot = slots + slotsUsed * 65536
         let n = min(body.count, 65536)
         if n > 0 { slot.copyMemory(from: body.baseAddress!, byteCount: n) }
@@ -229,7 +236,9 @@ public final class CellOutputs {
     }
 
     /// Sends what the batched cells hold and writes out the streams' buffers.
-    public func flush() {
+    public func flush() { lock.withLock { _ in flushLocked() } }
+
+    func flushLocked() {
         for cell in outputs.indices {
             switch outputs[cell] {
             case .vxlan(let fd, _), .interface(let fd, _):
@@ -289,7 +298,11 @@ public final class CellOutputs {
 
     /// Flushes and closes every output (files get their last bytes; sockets are closed).
     public func close() throws {
-        flush()
+        try lock.withLock { _ throws in try closeLocked() }
+    }
+
+    func closeLocked() throws {
+        flushLocked()
         // What a socket cell's reader has not taken by now is lost: counted.
         for cell in sftapFrames.indices where !sftapFrames[cell].isEmpty {
             for _ in sftapFrames[cell] { fail(cell, "still queued at the end: the reader did not read") }

@@ -39,6 +39,20 @@ public struct FragmentCells {
         public var evicted: UInt64 = 0
         public var peakRemembered = 0
         public var peakHeldBytes = 0
+
+        public init() {}
+
+        /// Adds another thread's counts (peaks add up: each thread has its own table).
+        public mutating func add(_ o: Counters) {
+            followed &+= o.followed
+            held &+= o.held
+            releasedWithFirst &+= o.releasedWithFirst
+            withoutFirst &+= o.withoutFirst
+            holdFull &+= o.holdFull
+            evicted &+= o.evicted
+            peakRemembered += o.peakRemembered
+            peakHeldBytes += o.peakHeldBytes
+        }
     }
 
     public let capacity: Int

@@ -17,6 +17,7 @@ public final class Incubator {
     }
 
     public struct Counters: Sendable {
+        public init() {}
         public var frames: UInt64 = 0
         public var bytes: UInt64 = 0
         public var nonIP: UInt64 = 0

@@ -41,6 +41,9 @@ struct IncubateCommand: ParsableCommand {
     @Option(name: .customLong("bridge"), help: ArgumentHelp("Inline mode: bridge two interfaces (every frame forwarded unchanged both ways) and hand a copy of each to its cell.", valueName: "if1,if2"))
     var bridge: String?
 
+    @Option(name: .customLong("threads"), help: ArgumentHelp("With -i: this many capture rings in a PACKET_FANOUT group, each on its own thread.", valueName: "n"))
+    var threads = 1
+
     @Option(name: .customLong("stats-interval"), help: ArgumentHelp("With -i: print the counters every this many seconds.", valueName: "seconds"))
     var statsInterval: Double?
 
@@ -70,6 +73,8 @@ struct IncubateCommand: ParsableCommand {
     func validate() throws {
         let inputs = (read.files.isEmpty ? 0 : 1) + (interface == nil ? 0 : 1) + (bridge == nil ? 0 : 1)
         if inputs != 1 { throw ValidationError("give one input: capture files with -r FILE (-r - reads standard input), a tap with -i IFACE, or --bridge IF1,IF2") }
+        if threads < 1 || threads > 64 { throw ValidationError("--threads must be 1–64") }
+        if threads > 1 && interface == nil { throw ValidationError("--threads applies to tap mode (-i)") }
         if let bridge, bridge.split(separator: ",").count != 2 { throw ValidationError("--bridge takes two interfaces: --bridge eth1,eth2") }
         if cells.isEmpty && config == nil { throw ValidationError("give the cells with --cell SPEC, cell 0 first (e.g. --cell file:c0.pcap --cell file:c1.pcap), or a config with -C FILE") }
         if hash != "flow" && hash != "sftap" { throw ValidationError("--hash is flow or sftap") }
@@ -96,7 +101,7 @@ struct IncubateCommand: ParsableCommand {
                 let pair = bridge.split(separator: ",").map(String.init)
                 writeStandardError(try session.run(bridge: pair[0], pair[1], statsInterval: statsInterval))
             } else if let interface {
-                writeStandardError(try session.run(interface: interface, filter: filter.text, statsInterval: statsInterval))
+                writeStandardError(try session.run(interface: interface, filter: filter.text, threads: threads, statsInterval: statsInterval))
             } else {
                 writeStandardError(try session.run(files: read.files))
             }

@@ -40,7 +40,12 @@ final class IncubateLiveTests: XCTestCase {
         })
     }
 
-    func testTapModeSpreadsFlowsWholeOverInterfaceCells() throws {
+    func testTapModeSpreadsFlowsWholeOverInterfaceCells() throws { try tap(threads: 1) }
+
+    /// The same with two rings in a PACKET_FANOUT group, each on its own thread, sharing the cells.
+    func testTapModeWithTwoThreadsSpreadsFlowsWholeOverInterfaceCells() throws { try tap(threads: 2) }
+
+    func tap(threads: Int) throws {
         guard getuid() == 0 else { throw OracleMissing.error("network namespaces need root") }
         guard let ip = Corpus.tool("ip"), let tcpreplay = Corpus.tool("tcpreplay"), let tcpdump = Corpus.tool("tcpdump") else {
             throw OracleMissing.error("ip, tcpreplay and tcpdump are needed")
@@ -59,8 +64,8 @@ final class IncubateLiveTests: XCTestCase {
             try start("\(name)-c\(k)", [tcpdump, "-i", "\(name)c\(k)", "-U", "-s", "0", "-w", captures[k]])
         }
         let summaryPath = dir.appendingPathComponent("incubate.err").path
-        let incubator = try start("\(name)-i", [IncubateSplitTests.flowtap, "incubate", "-i", "\(name)i0"] + (0 ..< 3).flatMap { ["--cell", "if:\(name)x\($0)"] },
-                                  errors: summaryPath)
+        let incubator = try start("\(name)-i", [IncubateSplitTests.flowtap, "incubate", "-i", "\(name)i0", "--threads", String(threads)]
+            + (0 ..< 3).flatMap { ["--cell", "if:\(name)x\($0)"] }, errors: summaryPath)
         usleep(1_000_000)
         let (replayed, replayStatus) = try Corpus.run(ip, ["netns", "exec", "\(name)-s", tcpreplay, "-q", "-i", "\(name)s0", "--pps", "4000", input])
         XCTAssertEqual(replayStatus, 0, replayed)
@@ -82,6 +87,11 @@ final class IncubateLiveTests: XCTestCase {
         for (k, c) in captures.enumerated() { union.merge(try IncubateSplitTests.streams(c, dir.appendingPathComponent("streams-\(k)")), uniquingKeysWith: +) }
         XCTAssertEqual(union, whole)
         XCTAssertTrue(summary.contains("frames the kernel's capture ring dropped 0"), summary)
+        if threads > 1 {
+            // Both threads took part: the fanout hash spread 600 sessions over them.
+            let line = try XCTUnwrap(summary.split(separator: "\n").first { $0.hasPrefix("threads 2: frames ") })
+            XCTAssertTrue(line.dropFirst("threads 2: frames ".count).split(separator: ",").allSatisfy { (Int($0.trimmingCharacters(in: .whitespaces)) ?? 0) > 0 }, String(line))
+        }
     }
 
     /// A cell's interface goes down mid-run: its frames from then on are counted as not delivered, and

@@ -54,6 +54,12 @@ unsigned flowtap_send_batch_flush(struct flowtap_send_batch *batch, int fd, int 
 /// the interface does not exist or the caller may not open packet sockets.
 int flowtap_packet_send_socket(const char *name);
 
+/// Joins packet socket `fd` to fanout group `group` with a classic BPF program that picks the member by
+/// a symmetric hash of the IP addresses alone (Ethernet, up to one VLAN tag, IPv4 or IPv6; anything
+/// else goes to member 0), so every frame of an address pair — each direction, every fragment — meets
+/// on one member and keeps its order. `members` is how many sockets join. 0 or -1 (errno set).
+int flowtap_fanout_by_addresses(int fd, unsigned short group, unsigned members);
+
 /// Adds `value` to `*counter` atomically (relaxed) and returns the value before.
 unsigned long long flowtap_atomic_fetch_add(unsigned long long *counter, unsigned long long value);
 
