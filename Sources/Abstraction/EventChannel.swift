@@ -57,7 +57,7 @@ public final class EventChannel: InterfaceOutputs, @unchecked Sendable {
             dropped.add(1, ordering: .relaxed)
             return
         }
-        if let c = current, used[c] + need > Self.chunkBytes { handOver() }
+        if let c = current, used[c] + need > Self.chunkBytes { send(c) }
         if current == nil {
             guard takeFreeChunk() else {
                 dropped.add(1, ordering: .relaxed)
@@ -88,8 +88,17 @@ public final class EventChannel: InterfaceOutputs, @unchecked Sendable {
     }
 
     /// Worker side: sends the partly filled chunk (after each batch, so events wait at most one batch).
+    /// Live, when no free chunk is left, the chunk stays to take more events instead: handing it over
+    /// then would leave the next event nowhere to go, and with a packet per batch (a quiet live link)
+    /// eight nearly empty chunks in flight dropped events the socket thread would have taken a moment
+    /// later. It goes over when full, or after a later batch once a chunk has come back.
     public func handOver() {
         guard let c = current, used[c] > 0 else { return }
+        if !waitWhenFull && free.isEmpty { return }
+        send(c)
+    }
+
+    private func send(_ c: Int) {
         // The ring holds every chunk, so this push always succeeds.
         _ = filled.push(c)
         current = nil

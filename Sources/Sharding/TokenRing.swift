@@ -31,6 +31,9 @@ public final class TokenRing: @unchecked Sendable {
         return true
     }
 
+    /// Whether the ring holds no token; exact for the consumer (for the producer, a hint).
+    public var isEmpty: Bool { head.load(ordering: .relaxed) == tail.load(ordering: .acquiring) }
+
     /// Takes the oldest token, or nil when the ring is empty.
     public func pop() -> Int? {
         let h = head.load(ordering: .relaxed)
