@@ -44,8 +44,9 @@ enum Subprocess {
         return result
     }
 
-    private static func spawnAndWait(_ executable: String, _ arguments: [String], standardOutput: String,
-                                     standardError: String) throws -> Result {
+    /// Starts `executable` (a path, or a name looked up in PATH) with standard input /dev/null and its
+    /// output to the files named (truncated); the child's pid.
+    static func spawn(_ executable: String, _ arguments: [String], standardOutput: String, standardError: String) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -55,11 +56,17 @@ enum Subprocess {
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
-        let start = MonotonicClock.seconds()
         let spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
         guard spawned == 0 else {
             throw BenchError("cannot start \(executable): \(String(cString: strerror(spawned)))")
         }
+        return pid
+    }
+
+    private static func spawnAndWait(_ executable: String, _ arguments: [String], standardOutput: String,
+                                     standardError: String) throws -> Result {
+        let start = MonotonicClock.seconds()
+        let pid = try spawn(executable, arguments, standardOutput: standardOutput, standardError: standardError)
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 {
