@@ -58,7 +58,9 @@ public struct ForwardSession: Sendable {
             for _ in 0 ..< threads {
                 if let tapInterface {
                     let capture = try LiveCapture(interface: tapInterface, filter: tapFilter ?? "udp", immediate: true, inboundOnly: true)
-                    if threads > 1 { try capture.joinFanout(group: UInt16(truncatingIfNeeded: getpid())) }
+                    // By address pair, frames unchanged: the kernel's defragmenting fanout would hand over
+                    // reassembled datagrams with several threads while one thread skips fragments.
+                    if threads > 1 { try capture.joinFanoutByAddresses(group: UInt16(truncatingIfNeeded: getpid()), members: threads) }
                     captures.append(capture)
                     workerSockets.append([])
                     continue
@@ -77,10 +79,10 @@ public struct ForwardSession: Sendable {
         let workers = workerSockets.enumerated().map { ForwardWorker(id: $0.offset, listeners: $0.element, shared: shared, sendBuffer: sendBufferBytes) }
         let source = tapInterface.map { "a tap on \($0) (\(tapFilter ?? "udp"))" } ?? listen.joined(separator: ", ")
         log("forward: \(Self.describe(plan)); from \(source) with \(threads) thread\(threads == 1 ? "" : "s")")
-        let tapCounters = TapTotals()
+        let tapCounters = TapTotals(threads: captures.count)
         let threadHandles = workers.enumerated().map { i, worker in
             startThread {
-                if captures.isEmpty { worker.run() } else { Self.tap(captures[i], worker, shared, tapCounters) }
+                if captures.isEmpty { worker.run() } else { Self.tap(captures[i], worker, shared, tapCounters, thread: i) }
             }
         }
         var lastStats = Self.seconds()
@@ -108,7 +110,7 @@ public struct ForwardSession: Sendable {
         for capture in captures { kernelDrops += capture.statistics?.droppedByKernel ?? 0 }
         let (current, counters) = shared.counters()
         var summary = Self.summary(current, counters, kernelDrops: kernelDrops)
-        if !captures.isEmpty { summary = tapCounters.value.withLock { $0.summary } + summary }
+        if !captures.isEmpty { summary = tapCounters.total.summary + summary }
         return summary
     }
 
@@ -123,13 +125,25 @@ public struct ForwardSession: Sendable {
         }
     }
 
+    /// Each tap thread's counters, published by the thread, summed for the summary.
     final class TapTotals: Sendable {
-        let value = Mutex(TapCounters())
+        let value: Mutex<[TapCounters]>
+        init(threads: Int) { value = Mutex(Array(repeating: TapCounters(), count: threads)) }
+        var total: TapCounters {
+            value.withLock { all in
+                all.reduce(into: TapCounters()) {
+                    $0.packets &+= $1.packets
+                    $0.notUDP &+= $1.notUDP
+                    $0.fragments &+= $1.fragments
+                    $0.cutShort &+= $1.cutShort
+                }
+            }
+        }
     }
 
     /// Tap mode's loop: packets from the capture, decoded, their UDP datagrams routed by `worker`. Queued
     /// sends go out when the capture has nothing more at once, or every 64 datagrams.
-    static func tap(_ capture: LiveCapture, _ worker: ForwardWorker, _ shared: ForwardShared, _ totals: TapTotals) {
+    static func tap(_ capture: LiveCapture, _ worker: ForwardWorker, _ shared: ForwardShared, _ totals: TapTotals, thread: Int) {
         var decoder = PacketDecoder()
         var packet = DecodedPacket()
         var seen = TapCounters()
@@ -141,7 +155,7 @@ public struct ForwardSession: Sendable {
             guard let record else {
                 if queued { worker.flushAll(); queued = false }
                 worker.publishIfDue()
-                totals.value.withLock { $0 = seen }
+                totals.value.withLock { $0[thread] = seen }
                 continue
             }
             seen.packets &+= 1
@@ -155,7 +169,7 @@ public struct ForwardSession: Sendable {
         }
         worker.flushAll()
         worker.publish()
-        totals.value.withLock { $0 = seen }
+        totals.value.withLock { $0[thread] = seen }
     }
 
     /// Fails early when a rule keeps sources and raw sockets are not allowed.
@@ -201,7 +215,7 @@ public struct ForwardSession: Sendable {
         s += "\nby kind: " + PayloadKind.allCases.map { "\($0) \(c.kinds[Int($0.rawValue)])" }.joined(separator: ", ")
         let names = plan.ruleNames
         for (r, name) in names.enumerated() {
-            let range = plan.destinations.indices.filter { plan.owners[$0] == r }
+            let range = plan.destinations(ofRule: r)
             if r == names.count - 1 && range.isEmpty { continue }
             s += "\nrule '\(name)': datagrams \(c.rules[r].datagrams) (\(c.rules[r].bytes) bytes)"
             for d in range {

@@ -9,8 +9,6 @@ public final class ForwardPlan: @unchecked Sendable {
     let index: RuleIndex
     /// Every destination: those of rule 0, of rule 1, …, then the default action's.
     public let destinations: [ForwardDestination]
-    /// Which rule each destination belongs to (`rules.rules.count` for the default action).
-    public let owners: [Int]
     /// `destinations[ranges[r]]` are rule r's; `ranges[rules.count]` the default's.
     let ranges: [Range<Int>]
     /// Matched datagrams per destination, for exact 1-in-N sampling across threads.
@@ -19,14 +17,12 @@ public final class ForwardPlan: @unchecked Sendable {
     public init(_ rules: ForwardRuleSet) {
         self.rules = rules
         index = RuleIndex(rules.rules)
-        var destinations: [ForwardDestination] = [], owners: [Int] = [], ranges: [Range<Int>] = []
-        for (r, targets) in (rules.rules.map(\.destinations) + [rules.defaultDestinations]).enumerated() {
+        var destinations: [ForwardDestination] = [], ranges: [Range<Int>] = []
+        for targets in rules.rules.map(\.destinations) + [rules.defaultDestinations] {
             ranges.append(destinations.count ..< destinations.count + targets.count)
             destinations += targets
-            owners += Array(repeating: r, count: targets.count)
         }
         self.destinations = destinations
-        self.owners = owners
         self.ranges = ranges
         sampleCounters = .allocate(capacity: max(destinations.count, 1))
         sampleCounters.initialize(repeating: 0, count: max(destinations.count, 1))
@@ -49,6 +45,9 @@ public final class ForwardPlan: @unchecked Sendable {
         if every <= 1 { return true }
         return UInt64(flowtap_atomic_fetch_add(UnsafeMutableRawPointer(sampleCounters + d).assumingMemoryBound(to: CUnsignedLongLong.self), 1)) % every == 0
     }
+
+    /// The destinations (indices into `destinations`) of rule `rule`; `rules.rules.count` is the default action.
+    public func destinations(ofRule rule: Int) -> Range<Int> { ranges[rule] }
 
     /// Names of the rules, with the default action last.
     public var ruleNames: [String] { rules.rules.map(\.name) + ["default"] }

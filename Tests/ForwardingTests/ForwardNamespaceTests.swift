@@ -162,12 +162,17 @@ final class ForwardNamespaceTests: XCTestCase {
     }
 
     /// Tap mode: no socket bound, the datagrams taken from the forwarder's interface; the same delivery.
-    func testTapModeDeliversEveryDatagramKeepingSources() throws {
+    func testTapModeDeliversEveryDatagramKeepingSources() throws { try tap(threads: 1) }
+
+    /// The same with two capture rings in a fanout group chosen by address pair.
+    func testTapModeWithTwoThreadsDeliversEveryDatagram() throws { try tap(threads: 2) }
+
+    func tap(threads: Int) throws {
         let traffic = ExporterTraffic(v4: 20, v6: 2)
         var rules = ""
         for e in 0 ..< 20 { rules += "10.1.0.\(11 + e) 2055 10.2.0.2 A\n10.1.0.\(11 + e) 514 10.2.0.2 A\n" }
         rules += "fd00:1::11 514 fd00:2::2 A\nfd00:1::12 514 fd00:2::2 A\n"
-        let run = try run(traffic, rules: rules, arguments: ["-i", "{tap}", "--keep-source"],
+        let run = try run(traffic, rules: rules, arguments: ["-i", "{tap}", "--keep-source", "--threads", String(threads)],
                           nfcapds: ["10.2.0.2"], sinks: ["10.2.0.2:514", "[fd00:2::2]:514"])
         print(run.summary)
         assertSameFlows(run.flows["10.2.0.2"], traffic.flows, "nfcapd")
