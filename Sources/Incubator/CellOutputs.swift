@@ -205,6 +205,10 @@ public final class CellOutputs {
 
     /// A synthetic Ethernet header for frames of other link types (raw IP, Linux cooked, BSD loopback),
     /// else nil and the frame as it is; nil as a whole when there is no IP packet to wrap.
+    /// Made once: a header built per frame would allocate per frame.
+    static let syntheticIPv4: [UInt8] = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]
+    static let syntheticIPv6: [UInt8] = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xDD]
+
     static func ethernet(_ linkType: LinkType, _ bytes: UnsafeRawBufferPointer) -> ([UInt8]?, UnsafeRawBufferPointer)? {
         if linkType == .ethernet { return bytes.count >= 14 ? (nil, bytes) : nil }
         let start: Int
@@ -218,8 +222,7 @@ public final class CellOutputs {
         guard bytes.count > start else { return nil }
         let version = bytes[start] >> 4
         guard version == 4 || version == 6 else { return nil }
-        let header: [UInt8] = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, version == 6 ? 0x86 : 0x08, version == 6 ? 0xDD : 0x00]
-        return (header, UnsafeRawBufferPointer(rebasing: bytes[start...]))
+        return (version == 6 ? syntheticIPv6 : syntheticIPv4, UnsafeRawBufferPointer(rebasing: bytes[start...]))
     }
 
     func queue(_ cell: Int, header: (UInt64, UInt64, UInt64), headerLength: Int, body: UnsafeRawBufferPointer) {
