@@ -5,6 +5,7 @@ import PackageDescription
 //   PacketCore → Wire → Capture, Filters, Defragment, Flows, Reassembly (packets, captures, flow state)
 //   SFTapConfig (YAML), Classify (Vectorscan rules), SFTapCodec (SF-TAP event headers), UnixSockets (event fan-out)
 //   Outputs (JSON records, buffered record files) → Analyzers (HTTP, DNS, TLS, QUIC)
+//   RecordModel (the fields every record of a flow shares: flow_id, Community ID, endpoints)
 //   FlowCore (one flow engine: packet → fragment → flow → stream → events)
 //   Sharding (threads, rings, batches, shard hash)
 //   Abstraction (SF-TAP flow abstraction), FlowDispatch (flows to analyzers), CaptureTools (stats, filter, streams)
@@ -37,6 +38,7 @@ let package = Package(
         .library(name: "FlowCore", targets: ["FlowCore"]),
         .library(name: "Sharding", targets: ["Sharding"]),
         .library(name: "Abstraction", targets: ["Abstraction"]),
+        .library(name: "RecordModel", targets: ["RecordModel"]),
         .library(name: "FlowDispatch", targets: ["FlowDispatch"]),
         .library(name: "CaptureTools", targets: ["CaptureTools"]),
         .library(name: "FlowExport", targets: ["FlowExport"]),
@@ -76,13 +78,14 @@ let package = Package(
         .target(name: "FlowCore", dependencies: ["PacketCore", "Wire", "Capture", "Defragment", "Flows", "Reassembly"], swiftSettings: packetPath),
         .target(name: "Sharding", dependencies: ["PacketCore", "Wire", "Capture", "Flows"], swiftSettings: packetPath),
         .target(name: "Abstraction", dependencies: ["PacketCore", "Flows", "Reassembly", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "UnixSockets", "Sharding"], swiftSettings: packetPath),
-        .target(name: "FlowDispatch", dependencies: ["PacketCore", "Flows", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "Analyzers", "Outputs"], swiftSettings: packetPath),
+        .target(name: "RecordModel", dependencies: ["PacketCore", "Wire", "Flows", "Outputs", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: packetPath),
+        .target(name: "FlowDispatch", dependencies: ["PacketCore", "Flows", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "Analyzers", "Outputs", "RecordModel"], swiftSettings: packetPath),
         .target(name: "FlowExport", dependencies: ["PacketCore"], swiftSettings: packetPath),
         .target(name: "FlowCollect", dependencies: ["PacketCore", "Wire", "Outputs", "FlowExport"], swiftSettings: packetPath),
         .target(name: "Incubator", dependencies: ["PacketCore", "Wire", "Capture", "UnixSockets", "CShims", .product(name: "Yams", package: "Yams")], swiftSettings: packetPath),
         .target(name: "Forwarding", dependencies: ["PacketCore", "CShims", .product(name: "Yams", package: "Yams")], swiftSettings: packetPath),
         .target(name: "FlowRecords", dependencies: [
-            "PacketCore", "Wire", "FlowExport", "Flows", "Reassembly", "FlowCore", "FlowDispatch", "Outputs", .product(name: "Crypto", package: "swift-crypto"),
+            "PacketCore", "Wire", "FlowExport", "Flows", "Reassembly", "FlowCore", "FlowDispatch", "Outputs", "RecordModel",
         ], swiftSettings: packetPath),
         .target(name: "CaptureTools", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Flows", "FlowCore", "Outputs"], swiftSettings: packetPath),
         .target(name: "Engine", dependencies: [
@@ -136,7 +139,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: [
             "TestSupport", "Engine", "Abstraction", "FlowDispatch", "CaptureTools", "FlowCore", "Sharding", "SFTapCodec", "Outputs", "CShims",
             "UnixSockets", "SFTapConfig", "Classify", "Capture", "Filters", "Flows", "Defragment", "Reassembly", "Wire", "PacketCore", "TrafficGen",
-            "FlowRecords", "FlowExport", "FlowCollect",
+            "FlowRecords", "FlowExport", "FlowCollect", "RecordModel",
         ], exclude: ["Golden", "Tunnels"]),
     ],
     swiftLanguageModes: [.v6]

@@ -44,12 +44,10 @@ public struct FlowsSession {
         let lock = Mutex(())
         let write: ((UnsafeRawBufferPointer) -> Void)? = writesRecords ? (shards > 1 ? { line in lock.withLock { _ in output.write(line) } } : { output.write($0) }) : nil
         var sinks: [FlowRecordSink] = []
-        for shard in 0 ..< shards {
+        for _ in 0 ..< shards {
             let sink = FlowRecordSink(emit: write)
             sink.communityIDSeed = communityIDSeed
             sink.interval = Int64(intervalSeconds * 1e9)
-            sink.flowIDStride = UInt64(shards)
-            sink.flowIDOffset = UInt64(shard) &- UInt64(shards) &+ 1
             sink.exporters = try exports.map { destination throws(UDPExporter.SetupError) in try UDPExporter(destination: destination) }
             sinks.append(sink)
         }

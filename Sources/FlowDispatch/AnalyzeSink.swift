@@ -4,6 +4,7 @@ import Analyzers
 import Classify
 import Flows
 import PacketCore
+import RecordModel
 import SFTapConfig
 
 /// Feeds the flow engine's streams to the built-in analyzers (`flowtap analyze`) and hands each JSON record
@@ -75,6 +76,13 @@ public final class AnalyzeSink: FlowEventSink {
 
     struct FlowState {
         var id: UInt64 = 0
+        /// Whether the flow's first packet was seen, and whether endpoint 1 of its key started the flow (as
+        /// flow records decide: the SYN's sender, the SYN-ACK's receiver, else the first packet's sender).
+        var started = false
+        var originatorIsFirst = true
+        /// The shared record fields and the endpoints' text, made once per flow when first needed.
+        var record: RecordFlow?
+        var endpoints: (one: (ip: String, port: UInt16), two: (ip: String, port: UInt16))?
         var route: Route = .undecided
         var clientIsFirst = true
         /// Built-in routing: chunks that started nothing known.
@@ -86,6 +94,9 @@ public final class AnalyzeSink: FlowEventSink {
         /// The flow's bytes now are a tunnel's (after CONNECT or SOCKS): routed by first bytes, whatever the config.
         var inTunnel = false
     }
+
+    /// Community ID seed written in records (0 unless the user chose another, as every tool must agree on it).
+    public var communityIDSeed: UInt16 = 0
 
     /// Built-in routing examines at most this many first bytes of a direction.
     public static let firstBytesLimit = 4096
@@ -177,6 +188,32 @@ public final class AnalyzeSink: FlowEventSink {
         flows[flow.slot] = FlowState(id: flow.id)
     }
 
+    /// Learns who started the flow from its first packet.
+    public func flowPacket(_ flow: FlowView, fromFirst: Bool, packet: FlowPacket, time: Timestamp) {
+        guard flow.slot < flows.count, flows[flow.slot].id == flow.id, !flows[flow.slot].started else { return }
+        flows[flow.slot].started = true
+        flows[flow.slot].originatorIsFirst = packet.tcpFlags & 0x12 == 0x12 ? !fromFirst : fromFirst
+    }
+
+    /// The flow's shared record fields, made at its first record.
+    func record(_ flow: FlowView) -> RecordFlow? {
+        guard flow.slot < flows.count, flows[flow.slot].id == flow.id else { return nil }
+        if let record = flows[flow.slot].record { return record }
+        let record = RecordFlow(key: flow.key, originatorIsFirst: flows[flow.slot].originatorIsFirst, created: flow.created,
+                                communityIDSeed: communityIDSeed)
+        flows[flow.slot].record = record
+        return record
+    }
+
+    /// The endpoints' addresses as text, made once per flow (not per datagram).
+    func endpoints(_ flow: FlowView) -> (one: (ip: String, port: UInt16), two: (ip: String, port: UInt16)) {
+        if flow.slot < flows.count, flows[flow.slot].id == flow.id, let e = flows[flow.slot].endpoints { return e }
+        let key = flow.key
+        let e = (one: (ip: key.address1.description, port: key.port1), two: (ip: key.address2.description, port: key.port2))
+        if flow.slot < flows.count, flows[flow.slot].id == flow.id { flows[flow.slot].endpoints = e }
+        return e
+    }
+
     // MARK: Data
 
     public func flowData(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
@@ -186,7 +223,7 @@ public final class AnalyzeSink: FlowEventSink {
             guard Self.isDNSPort(key.port1) || Self.isDNSPort(key.port2) else {
                 return quicDatagram(flow, fromFirst: fromFirst, bytes: bytes, time: Self.seconds(time), take: nil)
             }
-            dnsDatagram(key, fromFirst: fromFirst, bytes: bytes, time: time)
+            dnsDatagram(flow, fromFirst: fromFirst, bytes: bytes, time: time)
             return
         }
         guard key.ipProtocol == 6, flow.slot < flows.count, flows[flow.slot].id == flow.id, !bytes.isEmpty else { return }
@@ -253,16 +290,21 @@ public final class AnalyzeSink: FlowEventSink {
 
     /// The flow's next bytes are a tunnel's: routed from scratch by their first bytes.
     private func openTunnel(_ flow: FlowView) {
-        let clientIsFirst = flows[flow.slot].clientIsFirst
-        flows[flow.slot] = FlowState(id: flow.id)
-        flows[flow.slot].clientIsFirst = clientIsFirst
-        flows[flow.slot].inTunnel = true
+        var state = FlowState(id: flow.id)
+        state.clientIsFirst = flows[flow.slot].clientIsFirst
+        state.started = flows[flow.slot].started
+        state.originatorIsFirst = flows[flow.slot].originatorIsFirst
+        state.record = flows[flow.slot].record
+        state.endpoints = flows[flow.slot].endpoints
+        state.inTunnel = true
+        flows[flow.slot] = state
     }
 
-    func dnsDatagram(_ key: FlowKey, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
+    func dnsDatagram(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
         counters.dnsDatagrams &+= 1
-        let a = (ip: key.address1.description, port: key.port1), b = (ip: key.address2.description, port: key.port2)
-        dns.datagram(source: fromFirst ? a : b, destination: fromFirst ? b : a, vlan: Self.vlan(key), bytes: bytes, time: Self.seconds(time))
+        let (a, b) = endpoints(flow)
+        dns.datagram(source: fromFirst ? a : b, destination: fromFirst ? b : a, vlan: Self.vlan(flow.key), bytes: bytes, time: Self.seconds(time),
+                     record: record(flow))
     }
 
     /// Built-in routing of an undecided TCP flow's chunk.
@@ -297,8 +339,9 @@ public final class AnalyzeSink: FlowEventSink {
         let key = flow.key
         flows[flow.slot].route = route
         flows[flow.slot].clientIsFirst = clientIsFirst
-        let one = (ip: key.address1.description, port: key.port1), two = (ip: key.address2.description, port: key.port2)
+        let (one, two) = endpoints(flow)
         let client = clientIsFirst ? one : two, server = clientIsFirst ? two : one
+        let record = record(flow)
         let t = Self.seconds(time)
         switch route {
         case .socks:
@@ -306,13 +349,13 @@ public final class AnalyzeSink: FlowEventSink {
         case .http:
             counters.httpFlows &+= 1
             http.open(flow: flow.id, client: HTTPEndpoint(ip: client.ip, port: client.port), server: HTTPEndpoint(ip: server.ip, port: server.port),
-                      vlan: Self.vlan(key), time: t)
+                      vlan: Self.vlan(key), time: t, record: record)
         case .tls:
             counters.tlsFlows &+= 1
-            tls.open(flow: flow.id, client: client, server: server, vlan: Self.vlan(key), time: t)
+            tls.open(flow: flow.id, client: client, server: server, vlan: Self.vlan(key), time: t, record: record)
         case .dns:
             counters.dnsTCPFlows &+= 1
-            dns.open(flow: flow.id, client: client, server: server, vlan: Self.vlan(key), time: t)
+            dns.open(flow: flow.id, client: client, server: server, vlan: Self.vlan(key), time: t, record: record)
         case .undecided, .quic, .none:
             break
         }
@@ -340,12 +383,12 @@ public final class AnalyzeSink: FlowEventSink {
             }
             return
         }
-        gap(flow, fromFirst: fromFirst, length: length)
+        gap(flow, fromFirst: fromFirst, length: length, time: time)
     }
 
-    func gap(_ flow: FlowView, fromFirst: Bool, length: Int) {
+    func gap(_ flow: FlowView, fromFirst: Bool, length: Int, time: Timestamp? = nil) {
         guard flows[flow.slot].route == .http else { return }
-        http.gap(flow: flow.id, fromClient: fromFirst == flows[flow.slot].clientIsFirst, length: length)
+        http.gap(flow: flow.id, fromClient: fromFirst == flows[flow.slot].clientIsFirst, length: length, time: time.map(Self.seconds))
     }
 
     public func flowDestroyed(_ flow: FlowView, reason: DestroyReason, time: Timestamp) {

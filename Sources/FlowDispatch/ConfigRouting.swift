@@ -76,7 +76,7 @@ extension AnalyzeSink {
             return
         }
         switch ruleRoutes[match.ruleIndex] {
-        case .dns: dnsDatagram(key, fromFirst: fromFirst, bytes: bytes, time: time)
+        case .dns: dnsDatagram(flow, fromFirst: fromFirst, bytes: bytes, time: time)
         case .quic: quicDatagram(flow, fromFirst: fromFirst, bytes: bytes, time: Self.seconds(time), take: true)
         default: unanalyzedDatagrams[match.ruleIndex] &+= 1
         }

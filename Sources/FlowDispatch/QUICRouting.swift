@@ -30,8 +30,9 @@ extension AnalyzeSink {
             flows[flow.slot].route = .quic
             flows[flow.slot].clientIsFirst = clientIsFirst
             counters.quicFlows &+= 1
-            let one = (ip: key.address1.description, port: key.port1), two = (ip: key.address2.description, port: key.port2)
-            quic.open(flow: flow.id, client: clientIsFirst ? one : two, server: clientIsFirst ? two : one, vlan: Self.vlan(key), time: time)
+            let (one, two) = endpoints(flow)
+            quic.open(flow: flow.id, client: clientIsFirst ? one : two, server: clientIsFirst ? two : one, vlan: Self.vlan(key), time: time,
+                      record: record(flow))
         }
         guard flows[flow.slot].route == .quic else { return }
         quic.datagram(flow: flow.id, fromClient: fromFirst == flows[flow.slot].clientIsFirst, bytes: bytes, time: time)

@@ -5,6 +5,7 @@ import Flows
 import Outputs
 import PacketCore
 import Reassembly
+import RecordModel
 import Wire
 
 /// One JSON record per flow when it leaves the flow table, in Suricata EVE's `flow` shape (so EVE tooling
@@ -29,7 +30,8 @@ import Wire
 ///   `timeout` (a closed connection leaves the table after lingering, as in Suricata).
 /// - `conn_state` and `history` follow Zeek's definitions (`ConnectionSummary`, `HistoryLetters`).
 /// - `app_proto` is the protocol built-in routing reads from the first bytes (`ServiceGuess`), absent when none.
-/// - `flow_id` is FlowTap's flow ID (unique in a run, in creation order); `community_id` is Community ID v1.
+/// - `flow_id` is `FlowID` (from the key and the first packet's time: the same in `analyze`'s records of the
+///   flow, whatever the thread count); `community_id` is Community ID v1. The shared fields are `RecordFlow`'s.
 ///
 /// Memory: one fixed-size state per flow-table slot (`reserveSlots`), nothing allocated per packet.
 public final class FlowRecordSink: FlowEventSink {
@@ -100,10 +102,6 @@ public final class FlowRecordSink: FlowEventSink {
     private var inputEnded = false
     private var writer = JSONWriter(capacity: 1024)
     private let emit: ((UnsafeRawBufferPointer) -> Void)?
-    /// With several engines (shards), `flow_id` is the engine's flow ID × `flowIDStride` + `flowIDOffset`,
-    /// so IDs stay unique across the run.
-    public var flowIDStride: UInt64 = 1
-    public var flowIDOffset: UInt64 = 0
     /// Community ID seed (0 unless the user chose another, as every tool must agree on it).
     public var communityIDSeed: UInt16 = 0
     /// NetFlow/IPFIX collectors every ended flow is also exported to (two records: one per direction that sent).
@@ -370,22 +368,12 @@ public final class FlowRecordSink: FlowEventSink {
         writer.reset()
         writer.beginObject()
         writer.timestamp("timestamp", s.start)
-        writer.number("flow_id", Int(truncatingIfNeeded: s.id &* flowIDStride &+ flowIDOffset))
+        let shared = RecordFlow(key: key, originatorIsFirst: s.firstIsOrig, created: flow.created, communityIDSeed: communityIDSeed,
+                                icmp: icmp ? (s.icmpType, s.icmpCode) : nil)
+        writer.number("flow_id", Int(truncatingIfNeeded: shared.flowID))
         writer.string("event_type", "flow")
-        writer.address("src_ip", origAddress)
-        if !icmp { writer.number("src_port", Int(origPort)) }
-        writer.address("dest_ip", respAddress)
-        if !icmp { writer.number("dest_port", Int(respPort)) }
-        writer.string("proto", IPProtocol.name(key.ipProtocol))
-        let communityPorts: (UInt16, UInt16) = icmp ? (UInt16(s.icmpType), UInt16(s.icmpCode)) : (origPort, respPort)
-        writer.string("community_id", CommunityID.compute(seed: communityIDSeed, source: origAddress, sourcePort: communityPorts.0,
-                                                          destination: respAddress, destinationPort: communityPorts.1, ipProtocol: key.ipProtocol))
+        writer.members(shared.members)
         if let service = s.service { writer.string("app_proto", service) }
-        if key.vlan != FlowKey.noVLAN {
-            writer.beginArray("vlan")
-            writer.number(nil, Int(key.vlan))
-            writer.endArray()
-        }
         if icmp && s.icmpSeen {
             writer.number("icmp_type", Int(s.icmpType))
             writer.number("icmp_code", Int(s.icmpCode))

@@ -25,6 +25,15 @@ public struct Timestamp: Hashable, Comparable, Sendable {
 
     public static let zero = Timestamp(nanoseconds: 0)
 
+    /// Epoch seconds as the analyzers carry them (whole seconds plus microseconds), rounded to the
+    /// microsecond they came from; a value out of range is the epoch.
+    public init(epochSeconds: Double) {
+        guard epochSeconds.isFinite, abs(epochSeconds) < 9.2e9 else { self.init(nanoseconds: 0); return }
+        let whole = epochSeconds.rounded(.down)
+        let micro = ((epochSeconds - whole) * 1e6).rounded()
+        self.init(seconds: Int64(whole), microseconds: Int64(micro))
+    }
+
     @inlinable public var seconds: Int64 { nanoseconds / 1_000_000_000 }
     @inlinable public var subsecondNanoseconds: Int64 { nanoseconds % 1_000_000_000 }
     @inlinable public var microseconds: Int64 { subsecondNanoseconds / 1000 }

@@ -101,7 +101,7 @@ final class DNSTests: XCTestCase {
         let r = try XCTUnwrap(lines.objects().first)
         XCTAssertEqual(r["type"] as? String, "dns")
         XCTAssertEqual(r["time"] as? Double, 1.5)
-        XCTAssertEqual(r["vlan"] as? Int, 12)
+        XCTAssertEqual(r["vlan"] as? [Int], [12])
         XCTAssertEqual((r["src"] as? [String: Any])?["ip"] as? String, "10.0.0.53")
         XCTAssertEqual((r["dst"] as? [String: Any])?["port"] as? Int, 53000)
         XCTAssertEqual(r["id"] as? Int, 0xBEEF)

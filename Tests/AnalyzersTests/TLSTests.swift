@@ -187,7 +187,7 @@ final class TLSTests: XCTestCase {
                 XCTAssertEqual(lines.all.count, 1, "record \(recordSize) chunk \(chunk)")
                 let r = try XCTUnwrap(lines.objects().first)
                 checkRecord(r)
-                XCTAssertEqual(r["vlan"] as? Int, 100)
+                XCTAssertEqual(r["vlan"] as? [Int], [100])
                 XCTAssertEqual(tls.counters.clientHellos, 1)
                 XCTAssertEqual(tls.counters.serverHellos, 1)
                 XCTAssertEqual(tls.counters.errors, 0)

@@ -9,6 +9,12 @@ import Outputs
 /// them (the header fields, then the sections up to the bad entry, arrays
 /// ending early). Nothing here traps or loops on bad input.
 ///
+/// Every record starts with the shared fields (`JSONWriter.beginRecord`), then
+/// SF-TAP's "type", "time", "src" and "dst" (the message's sender and receiver).
+/// Given the flow's `RecordFlow`, a response is paired with the latest query of
+/// the same flow and message ID and carries "query_time" (the query's time) and
+/// "rtt" (seconds from query to response, as Zeek's dns.log `rtt`).
+///
 /// Limits: a TCP direction buffers at most one message (2 + 65535 bytes),
 /// because every complete message is decoded and dropped at once. At most
 /// `maxFlows` TCP flows are tracked; data for further flows is counted in
@@ -25,6 +31,10 @@ public final class DNSAnalyzer {
         public var byError = [Int](repeating: 0, count: DNSError.allCases.count)
         /// TCP flows refused because `maxFlows` were open.
         public var droppedFlows = 0
+        /// Responses paired with their query (they carry `query_time` and `rtt`).
+        public var pairedResponses = 0
+        /// Queries forgotten unanswered because `maxPendingQueries` were waiting.
+        public var evictedQueries = 0
         public subscript(_ error: DNSError) -> Int { byError[Int(error.rawValue)] }
     }
 
@@ -43,29 +53,43 @@ public final class DNSAnalyzer {
         var client: Endpoint
         var server: Endpoint
         var vlan: Int?
+        var record: RecordFlow?
         var fromClient = Direction()
         var fromServer = Direction()
     }
 
     private var flows: [UInt64: Flow] = [:]
 
-    public init(maxFlows: Int = 65536, emit: @escaping (String) -> Void) {
+    /// Queries waiting for their response, by flow ID and message ID (`pairKey`): the query's time. At most
+    /// `maxPendingQueries`; the oldest is forgotten first (`pendingOrder` is the ring of insertion order).
+    private var pending: [UInt64: Double] = [:]
+    private var pendingOrder: [UInt64]
+    private var pendingNext = 0
+    public let maxPendingQueries: Int
+
+    public init(maxFlows: Int = 65536, maxPendingQueries: Int = 65536, emit: @escaping (String) -> Void) {
         self.maxFlows = maxFlows
+        self.maxPendingQueries = max(1, maxPendingQueries)
         self.emit = emit
         scratch.reserveCapacity(256)
+        pendingOrder = [UInt64](repeating: 0, count: self.maxPendingQueries)
+        pending.reserveCapacity(self.maxPendingQueries)
     }
 
-    /// One UDP datagram (RFC 1035 §4.2.1): a whole message.
-    public func datagram(source: Endpoint, destination: Endpoint, vlan: Int?, bytes: UnsafeRawBufferPointer, time: Double) {
-        message(source: source, destination: destination, vlan: vlan, bytes: bytes, time: time)
+    /// One UDP datagram (RFC 1035 §4.2.1): a whole message. With `record` (the flow's shared record
+    /// fields), a response is paired with its query by flow and message ID.
+    public func datagram(source: Endpoint, destination: Endpoint, vlan: Int?, bytes: UnsafeRawBufferPointer, time: Double,
+                         record: RecordFlow? = nil) {
+        message(source: source, destination: destination, vlan: vlan, record: record, bytes: bytes, time: time)
     }
 
-    public func open(flow: UInt64, client: Endpoint, server: Endpoint, vlan: Int?, time: Double) {
+    /// `record`: the flow's shared record fields (`flow_id`, endpoints, Community ID), written in each record.
+    public func open(flow: UInt64, client: Endpoint, server: Endpoint, vlan: Int?, time: Double, record: RecordFlow? = nil) {
         if flows[flow] == nil && flows.count >= maxFlows {
             counters.droppedFlows += 1
             return
         }
-        flows[flow] = Flow(client: client, server: server, vlan: vlan)
+        flows[flow] = Flow(client: client, server: server, vlan: vlan, record: record)
     }
 
     /// TCP payload of one direction, in order, in any split.
@@ -93,11 +117,11 @@ public final class DNSAnalyzer {
             let length = Int(buffer[0]) << 8 | Int(buffer[1])
             if length < 12 && buffer.count == 2 + length {
                 // Framing stays intact, so report and carry on with the next prefix.
-                errorRecord(.badTCPLength, source: source, destination: destination, vlan: flow.vlan, time: time)
+                errorRecord(.badTCPLength, source: source, destination: destination, vlan: flow.vlan, record: flow.record, time: time)
                 buffer.removeAll(keepingCapacity: true)
             } else if buffer.count == 2 + length {
                 buffer.withUnsafeBytes { raw in
-                    message(source: source, destination: destination, vlan: flow.vlan,
+                    message(source: source, destination: destination, vlan: flow.vlan, record: flow.record,
                             bytes: UnsafeRawBufferPointer(rebasing: raw[2...]), time: time)
                 }
                 buffer.removeAll(keepingCapacity: true)
@@ -115,11 +139,8 @@ public final class DNSAnalyzer {
 
     // MARK: - Records
 
-    private func prefix(source: Endpoint, destination: Endpoint, vlan: Int?, time: Double) {
-        writer.reset()
-        writer.beginObject()
-        writer.string("type", "dns")
-        writer.number("time", time)
+    private func prefix(source: Endpoint, destination: Endpoint, vlan: Int?, record: RecordFlow?, time: Double) {
+        writer.beginRecord("dns", time: time, flow: record, vlan: vlan)
         writer.beginObject("src")
         writer.string("ip", source.ip)
         writer.number("port", Int(source.port))
@@ -128,22 +149,43 @@ public final class DNSAnalyzer {
         writer.string("ip", destination.ip)
         writer.number("port", Int(destination.port))
         writer.endObject()
-        if let vlan { writer.number("vlan", vlan) }
     }
 
-    private func message(source: Endpoint, destination: Endpoint, vlan: Int?, bytes: UnsafeRawBufferPointer, time: Double) {
-        prefix(source: source, destination: destination, vlan: vlan, time: time)
+    /// A query's or response's key in `pending`: the flow and the message ID.
+    private static func pairKey(_ record: RecordFlow, id: UInt16) -> UInt64 { record.flowID &* 0x1_0001 ^ UInt64(id) }
+
+    /// Remembers a query's time, or gives a response its query's time (then forgotten).
+    private func pair(_ record: RecordFlow?, bytes: UnsafeRawBufferPointer, time: Double) -> Double? {
+        guard let record, bytes.count >= 12 else { return nil }
+        let key = Self.pairKey(record, id: bytes.beUInt16(at: 0))
+        guard bytes[2] & 0x80 != 0 else {
+            if pending.updateValue(time, forKey: key) == nil {
+                let old = pendingOrder[pendingNext]
+                if old != 0, pending.removeValue(forKey: old) != nil { counters.evictedQueries += 1 }
+                pendingOrder[pendingNext] = key
+                pendingNext = pendingNext + 1 == pendingOrder.count ? 0 : pendingNext + 1
+            }
+            return nil
+        }
+        guard let queryTime = pending.removeValue(forKey: key) else { return nil }
+        counters.pairedResponses += 1
+        return queryTime
+    }
+
+    private func message(source: Endpoint, destination: Endpoint, vlan: Int?, record: RecordFlow?, bytes: UnsafeRawBufferPointer, time: Double) {
+        let queryTime = pair(record, bytes: bytes, time: time)
+        prefix(source: source, destination: destination, vlan: vlan, record: record, time: time)
         var decoder = DNSMessageWriter(bytes: bytes, scratch: scratch)
         scratch = []
         let error = decoder.write(into: &writer)
         scratch = decoder.scratch
         if let error {
             guard decoder.entries > 0 else {
-                errorRecord(error, source: source, destination: destination, vlan: vlan, time: time)
+                errorRecord(error, source: source, destination: destination, vlan: vlan, record: record, time: time)
                 return
             }
             // Write again, up to the entry that failed, and mark the record.
-            prefix(source: source, destination: destination, vlan: vlan, time: time)
+            prefix(source: source, destination: destination, vlan: vlan, record: record, time: time)
             var partial = DNSMessageWriter(bytes: bytes, scratch: scratch, limit: decoder.entries)
             _ = partial.write(into: &writer)
             scratch = partial.scratch
@@ -153,13 +195,20 @@ public final class DNSAnalyzer {
             emit(writer.line)
             return
         }
+        if let queryTime {
+            writer.number("query_time", queryTime)
+            writer.number("rtt", Self.rounded(time - queryTime))
+        }
         writer.endObject()
         counters.messages += 1
         emit(writer.line)
     }
 
-    private func errorRecord(_ error: DNSError, source: Endpoint, destination: Endpoint, vlan: Int?, time: Double) {
-        prefix(source: source, destination: destination, vlan: vlan, time: time)
+    /// Seconds to the microsecond (the capture's resolution), without a binary fraction's tail.
+    static func rounded(_ seconds: Double) -> Double { (seconds * 1e6).rounded() / 1e6 }
+
+    private func errorRecord(_ error: DNSError, source: Endpoint, destination: Endpoint, vlan: Int?, record: RecordFlow?, time: Double) {
+        prefix(source: source, destination: destination, vlan: vlan, record: record, time: time)
         writer.string("error", error.name)
         writer.endObject()
         countError(error)

@@ -38,7 +38,7 @@ public enum DNSError: UInt8, CaseIterable, Sendable, Error {
 /// and name decompression terminates by construction (see `name(at:)`).
 ///
 /// Shape (SF-TAP `dns/main.cpp`, spec §7): header flags and codes as numbers
-/// ("qr":1), section counts as `*_count`, and per record "name", "type"
+/// ("qr":1) with the RCODE's mnemonic as "rcode_name" ("NXDOMAIN"), section counts as `*_count`, and per record "name", "type"
 /// (number), "type_name" (mnemonic, or "TYPE<n>" per RFC 3597 §5), "class"
 /// (number), "ttl", then the type's RDATA fields. Names are in presentation
 /// form without the trailing dot ("www.example.com"; the root is ".");
@@ -82,6 +82,7 @@ struct DNSMessageWriter {
         w.number("ad", Int((flags >> 5) & 1)) // RFC 4035 §3.2.3
         w.number("cd", Int((flags >> 4) & 1)) // RFC 4035 §3.2.2
         w.number("rc", Int(flags & 0xF))
+        w.string("rcode_name", DNSMessageWriter.rcodeName(flags & 0xF))
         w.number("query_count", count(0))
         w.number("answer_count", count(1))
         w.number("authority_count", count(2))
@@ -119,6 +120,26 @@ struct DNSMessageWriter {
             w.endArray()
         }
         return nil
+    }
+
+    /// The header's RCODE by its IANA mnemonic (RFC 1035 §4.1.1, RFC 2136 §2.2, RFC 8490 §10.2), as Suricata
+    /// and Zeek print it; unassigned codes as "RCODE<n>".
+    static func rcodeName(_ code: UInt16) -> String {
+        switch code {
+        case 0: "NOERROR"
+        case 1: "FORMERR"
+        case 2: "SERVFAIL"
+        case 3: "NXDOMAIN"
+        case 4: "NOTIMP"
+        case 5: "REFUSED"
+        case 6: "YXDOMAIN"
+        case 7: "YXRRSET"
+        case 8: "NXRRSET"
+        case 9: "NOTAUTH"
+        case 10: "NOTZONE"
+        case 11: "DSOTYPENI"
+        default: "RCODE\(code)"
+        }
     }
 
     /// The record sections after the question, in message order (RFC 1035 §4.1).

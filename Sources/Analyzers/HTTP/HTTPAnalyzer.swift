@@ -6,15 +6,18 @@ import Outputs
 // requests and final responses are paired in order (pipelining), and one
 // JSON line is emitted per pair:
 //
-//     {"type":"http","time":T,"vlan"?:N,
+//     {"timestamp",…shared fields…,"type":"http","time":T,
 //      "client":{"ip","port","time","method":{"method","uri","ver"},"header":{…},"trailer"?,"body"?},
-//      "server":{"ip","port","time","response":{"ver","code","msg"},"header":{…},"trailer"?,"body"?}}
+//      "server":{"ip","port","time","response":{"ver","code","status","msg"},"header":{…},"trailer"?,"body"?}}
 //
 // Documented behaviour:
-// - Header names are lower-cased; repeated names are joined with ", " in
-//   first-seen order (RFC 9110 §5.3), except Set-Cookie, always an array of
-//   its values (RFC 6265 §3; SF-TAP joined them, which corrupts cookies).
-// - `"code"` is a string, as the Python analyzer printed it.
+// - Every record starts with the shared fields (`JSONWriter.beginRecord`: timestamp, flow_id, event_type,
+//   src/dest, proto, community_id, vlan), then SF-TAP's "type" and "time".
+// - Header names are lower-cased; a name sent once has a string value, a name
+//   sent several times an array of its values in order (never folded: values
+//   may hold commas), and Set-Cookie is always an array (RFC 6265 §3).
+// - `"code"` is a string, as the Python analyzer printed it; `"status"` is
+//   the same code as a number (EVE's `http.status`).
 // - `"time"` is the capture time of the data carrying the message's first byte.
 // - Bodies (off by default) are base64 (standard alphabet, padded), cut at
 //   `maxBodyBytes` with `"body_truncated":true`. Bytes lost to a gap inside
@@ -52,7 +55,8 @@ import Outputs
 //   "ver":"HTTP/0.9","code":"","msg":"" and empty headers.
 // - Header lines without a colon are skipped (`ignoredHeaderLines`).
 // - Malformed input stops that direction: one error record
-//   `{"type":"http","error":"…","direction":"client"|"server","client":{ip,port},"server":{ip,port}}`
+//   `{…shared fields…,"type":"http","time","error":"…","direction":"client"|"server","client":{ip,port},"server":{ip,port}}`
+//   (its time is that of the latest bytes or gap the flow saw)
 //   and `parseErrors`; the other direction continues. Never a trap.
 // - Memory per flow: one header line buffer (≤ `maxHeaderBytes`), kept body
 //   bytes (≤ `maxBodyBytes` per message) and at most `maxPending` queued
@@ -139,6 +143,9 @@ public final class HTTPAnalyzer {
         let client: HTTPEndpoint
         let server: HTTPEndpoint
         let vlan: Int?
+        let record: RecordFlow?
+        /// The time of the latest bytes or gap seen (an error record's time).
+        var lastTime = 0.0
         var request: HTTPParser
         var response: HTTPParser
         /// Request heads whose final response has not started.
@@ -159,10 +166,12 @@ public final class HTTPAnalyzer {
         /// 1xx interim responses waiting for the final response they precede.
         var interim: [(code: Int, reason: [UInt8], time: Double)] = []
 
-        init(client: HTTPEndpoint, server: HTTPEndpoint, vlan: Int?, options: Options) {
+        init(client: HTTPEndpoint, server: HTTPEndpoint, vlan: Int?, record: RecordFlow?, time: Double, options: Options) {
             self.client = client
             self.server = server
             self.vlan = vlan
+            self.record = record
+            lastTime = time
             request = HTTPParser(role: .request, keepBodies: options.bodies,
                                  maxHeaderBytes: options.maxHeaderBytes, maxBodyBytes: options.maxBodyBytes)
             response = HTTPParser(role: .response, keepBodies: options.bodies,
@@ -177,9 +186,10 @@ public final class HTTPAnalyzer {
 
     public var openFlows: Int { flows.count }
 
-    public func open(flow id: UInt64, client: HTTPEndpoint, server: HTTPEndpoint, vlan: Int?, time: Double) {
+    /// `record`: the flow's shared record fields (`flow_id`, endpoints, Community ID), written in each record.
+    public func open(flow id: UInt64, client: HTTPEndpoint, server: HTTPEndpoint, vlan: Int?, time: Double, record: RecordFlow? = nil) {
         if let old = flows[id] { finish(old) }
-        flows[id] = Flow(client: client, server: server, vlan: vlan, options: options)
+        flows[id] = Flow(client: client, server: server, vlan: vlan, record: record, time: time, options: options)
     }
 
     /// Bytes of a tunnel the analyzer hands back.
@@ -194,6 +204,7 @@ public final class HTTPAnalyzer {
     @discardableResult
     public func data(flow id: UInt64, fromClient: Bool, bytes: UnsafeRawBufferPointer, time: Double) -> Bool {
         guard let flow = flows[id] else { counters.unknownFlows += 1; return false }
+        flow.lastTime = time
         if fromClient { driveClient(flow, bytes, time) } else { driveServer(flow, bytes, time) }
         return flow.handOff != nil
     }
@@ -209,9 +220,10 @@ public final class HTTPAnalyzer {
         return chunks
     }
 
-    public func gap(flow id: UInt64, fromClient: Bool, length: Int) {
+    public func gap(flow id: UInt64, fromClient: Bool, length: Int, time: Double? = nil) {
         guard let flow = flows[id] else { counters.unknownFlows += 1; return }
         guard length > 0 else { return }
+        if let time { flow.lastTime = time }
         if fromClient, flow.held != nil {
             flow.heldGap = true
             return
@@ -540,10 +552,7 @@ public final class HTTPAnalyzer {
     private func error(_ flow: Flow, fromClient: Bool, _ anomaly: HTTPAnomaly) {
         counters.parseErrors += 1
         if anomaly == .resyncFailed { counters.resyncGiveUps += 1 }
-        writer.reset()
-        writer.beginObject()
-        writer.string("type", "http")
-        if let vlan = flow.vlan { writer.number("vlan", vlan) }
+        writer.beginRecord("http", time: flow.lastTime, flow: flow.record, vlan: flow.vlan)
         writer.string("error", anomaly.text)
         writer.string("direction", fromClient ? "client" : "server")
         endpoint("client", flow.client)
@@ -562,12 +571,8 @@ public final class HTTPAnalyzer {
     }
 
     private func record(_ flow: Flow, _ request: HTTPMessage?, _ response: HTTPMessage?) {
-        writer.reset()
-        writer.beginObject()
-        writer.string("type", "http")
         // Every record kind carries a top-level time: here the request's (the response's when alone).
-        if let time = request?.time ?? response?.time { writer.number("time", time) }
-        if let vlan = flow.vlan { writer.number("vlan", vlan) }
+        writer.beginRecord("http", time: request?.time ?? response?.time ?? flow.lastTime, flow: flow.record, vlan: flow.vlan)
         if let request { side("client", flow.client, request) }
         if let response { side("server", flow.server, response) }
         writer.endObject()
@@ -591,6 +596,7 @@ public final class HTTPAnalyzer {
             writer.beginObject("response")
             writer.string("ver", m.isSimple ? Self.http09 : version)
             writer.string("code", m.isSimple ? "" : String(code))
+            if !m.isSimple { writer.number("status", code) }
             writer.string("msg", reason)
             writer.endObject()
             if !m.interim.isEmpty {
@@ -618,26 +624,21 @@ public final class HTTPAnalyzer {
 
     static let setCookie = Array("set-cookie".utf8)
 
-    /// Header fields as an object; repeated names joined with ", ", except Set-Cookie, whose values may
-    /// hold commas (RFC 6265 §3: never folded): always an array of its values, in order.
+    /// Header fields as an object: a name sent once has its value as a string; a name sent several times
+    /// (and Set-Cookie always, RFC 6265 §3) has an array of its values in order, never folded, so no value
+    /// that holds a comma is split or merged.
     private func fields(_ key: String, _ list: [(name: [UInt8], value: [UInt8])]) {
         writer.beginObject(key)
         // Header lists are short: a scan per field is cheaper than hashing every name.
         for i in list.indices where !list[..<i].contains(where: { $0.name == list[i].name }) {
             let name = String(decoding: list[i].name, as: UTF8.self)
-            if list[i].name == Self.setCookie {
-                writer.beginArray(name)
-                for field in list[i...] where field.name == Self.setCookie { writer.string(nil, field.value) }
-                writer.endArray()
-                continue
-            }
-            guard list[(i + 1)...].contains(where: { $0.name == list[i].name }) else {
+            guard list[i].name == Self.setCookie || list[(i + 1)...].contains(where: { $0.name == list[i].name }) else {
                 writer.string(name, list[i].value)
                 continue
             }
-            var value = list[i].value
-            for later in list[(i + 1)...] where later.name == list[i].name { value += [UInt8(ascii: ","), UInt8(ascii: " ")] + later.value }
-            writer.string(name, value)
+            writer.beginArray(name)
+            for field in list[i...] where field.name == list[i].name { writer.string(nil, field.value) }
+            writer.endArray()
         }
         writer.endObject()
     }

@@ -107,6 +107,7 @@ public final class QUICAnalyzer {
         var clientHello: TLSClientHello? = nil
         var serverHello: TLSServerHello? = nil
         var emitted = false
+        var record: RecordFlow? = nil
 
         var finished: Bool { emitted || (fromClient.state != .reading && fromServer.state != .reading) }
     }
@@ -126,12 +127,14 @@ public final class QUICAnalyzer {
         bytes.count >= 7 && bytes[0] & 0x80 != 0 && QUICVersion.isKnown(bytes.beUInt32(at: 1))
     }
 
-    public func open(flow: UInt64, client: Endpoint, server: Endpoint, vlan: Int?, time: Double) {
+    /// `record`: the flow's shared record fields (`flow_id`, endpoints, Community ID), written in its record.
+    public func open(flow: UInt64, client: Endpoint, server: Endpoint, vlan: Int?, time: Double, record: RecordFlow? = nil) {
         if flows[flow] == nil && flows.count >= maxFlows {
             counters.droppedFlows &+= 1
             return
         }
         flows[flow] = Flow(client: client, server: server, vlan: vlan)
+        flows[flow]?.record = record
     }
 
     /// One UDP datagram of the flow.
@@ -316,7 +319,7 @@ public final class QUICAnalyzer {
     }
 
     private func write(_ flow: Flow, time: Double) {
-        writer.beginRecord("quic", time: time, vlan: flow.vlan)
+        writer.beginRecord("quic", time: time, flow: flow.record, vlan: flow.vlan)
         if let version = flow.version { writer.string("version", QUICVersion.name(version.wire)) }
         if let dcid = flow.dcid { writer.string("dcid", Self.hex(dcid)) }
         if flow.retried { writer.bool("retry", true) }

@@ -1,7 +1,7 @@
 import Outputs
 /// TLS analyzer: the ClientHello and ServerHello of each flow, with JA3, JA3S and JA4.
 ///
-/// One record per flow: `{"type":"tls","time","vlan"?,"client":{…},"server":{…}}`,
+/// One record per flow: the shared fields (`JSONWriter.beginRecord`), then `"client":{…},"server":{…}}`,
 /// emitted as soon as both hellos are parsed, or at `close` with whichever was
 /// seen (nothing if neither was). Version, cipher and group values are
 /// decimal numbers as on the wire (JA3's convention), GREASE (RFC 8701)
@@ -10,8 +10,8 @@ import Outputs
 ///
 /// client: ip, port, sni?, alpn[], versions[] (supported_versions), legacy_version,
 ///         ciphers[], extensions[], groups[], ja3, ja3_hash, ja4
-/// server: ip, port, version (supported_versions if sent, else legacy_version),
-///         cipher, alpn?, extensions[], ja3s, ja3s_hash
+/// server: ip, port, version (supported_versions if sent, else legacy_version), version_name?
+///         ("TLS 1.3"), cipher, cipher_name? (IANA's name), alpn?, extensions[], ja3s, ja3s_hash
 /// A direction that failed adds "error" (a `TLSError.name`) to its object.
 ///
 /// Limits: per direction, one record (≤ 2^14 + 2053 bytes) and one hello
@@ -42,6 +42,7 @@ public final class TLSAnalyzer {
         var client: Endpoint
         var server: Endpoint
         var vlan: Int?
+        var record: RecordFlow?
         var fromClient = TLSHelloReader(expectedType: 1)
         var fromServer = TLSHelloReader(expectedType: 2)
         var clientHello: TLSClientHello? = nil
@@ -56,12 +57,13 @@ public final class TLSAnalyzer {
         self.emit = emit
     }
 
-    public func open(flow: UInt64, client: Endpoint, server: Endpoint, vlan: Int?, time: Double) {
+    /// `record`: the flow's shared record fields (`flow_id`, endpoints, Community ID), written in its record.
+    public func open(flow: UInt64, client: Endpoint, server: Endpoint, vlan: Int?, time: Double, record: RecordFlow? = nil) {
         if flows[flow] == nil && flows.count >= maxFlows {
             counters.droppedFlows += 1
             return
         }
-        flows[flow] = Flow(client: client, server: server, vlan: vlan)
+        flows[flow] = Flow(client: client, server: server, vlan: vlan, record: record)
     }
 
     public func data(flow id: UInt64, fromClient: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
@@ -111,7 +113,7 @@ public final class TLSAnalyzer {
     }
 
     private func write(_ flow: Flow, time: Double) {
-        writer.beginRecord("tls", time: time, vlan: flow.vlan)
+        writer.beginRecord("tls", time: time, flow: flow.record, vlan: flow.vlan)
         writer.beginEndpoint("client", ip: flow.client.ip, port: flow.client.port)
         if let hello = flow.clientHello { writer.clientHelloFields(hello) }
         if case .failed(let error) = flow.fromClient.state { writer.string("error", error.name) }

@@ -2,15 +2,6 @@ import Outputs
 /// The parts of a record shared by the TLS and QUIC analyzers, so both describe endpoints, a
 /// ClientHello and a ServerHello the same way (numbers as on the wire, GREASE removed).
 extension JSONWriter {
-    /// Starts a record: `{"type":…,"time":…,"vlan"?:…`.
-    mutating func beginRecord(_ type: String, time: Double, vlan: Int?) {
-        reset()
-        beginObject()
-        string("type", type)
-        number("time", time)
-        if let vlan { number("vlan", vlan) }
-    }
-
     /// Starts an endpoint object: `"client":{"ip":…,"port":…`.
     mutating func beginEndpoint(_ key: String, ip: String, port: UInt16) {
         beginObject(key)
@@ -39,7 +30,9 @@ extension JSONWriter {
     /// version, cipher, alpn?, extensions[], ja3s, ja3s_hash
     mutating func serverHelloFields(_ hello: TLSServerHello) {
         number("version", Int(hello.version))
+        if let name = TLSNames.version(hello.version) { string("version_name", name) }
         number("cipher", Int(hello.cipher))
+        if let name = TLSNames.cipherSuite(hello.cipher) { string("cipher_name", name) }
         if let alpn = hello.alpn { string("alpn", alpn) }
         tlsNumbers("extensions", hello.extensions)
         let ja3s = TLSFingerprint.ja3s(hello)
