@@ -23,9 +23,12 @@ public struct AnalyzeSession {
     /// NetFlow/IPFIX collectors every flow is also exported to (as `flows --export` does).
     public var exports: [ExportDestination] = []
 
+    /// `engineConfig` with `tcpFlowsFromAnyPacket` set, as `flows` sets it: a connection picked up mid-stream
+    /// starts at its first packet (an ACK too) in both commands, so its records share one `flow_id`.
     public init(settings: SFTapSettings?, engineConfig: FlowEngineConfig) {
         self.settings = settings
         self.engineConfig = engineConfig
+        self.engineConfig.tcpFlowsFromAnyPacket = true
     }
 
     /// Flow shards (threads); each flow's records are the same whatever the count.

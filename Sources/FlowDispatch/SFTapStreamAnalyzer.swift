@@ -4,6 +4,7 @@ import FlowCore
 import Analyzers
 import Flows
 import PacketCore
+import RecordModel
 
 /// One built-in analyzer reading an SF-TAP interface stream (`flowtap analyzer`): the events `flowtap
 /// abstract` (or the original SF-TAP) serves on `home/tcp/<if>`, fed in any split, become the same JSON
@@ -86,6 +87,12 @@ public final class SFTapStreamAnalyzer {
         /// First bytes held until they decide the client (`AnalyzeSink.examineFirstBytes`).
         var held: HeldStream?
         var lastSeen = Timestamp.zero
+        /// The flow's CREATED time (TCP) or first datagram's (UDP): with the key, its `flow_id`.
+        var created = Timestamp.zero
+        /// UDP: whether endpoint 1 sent the first datagram seen (the originator, as `analyze` decides).
+        var firstSentFirst: Bool?
+        /// The shared record fields, made once per flow.
+        var record: RecordFlow?
     }
 
     private final class RecordCount { var value: UInt64 = 0 }
@@ -173,7 +180,10 @@ public final class SFTapStreamAnalyzer {
             switch event.kind {
             case .created:
                 if let old = flows.removeValue(forKey: key) { close(key, old, time: event.time) }
-                if let state = newFlow() { flows[key] = state }
+                if var state = newFlow() {
+                    state.created = event.time
+                    flows[key] = state
+                }
             case .data:
                 guard let fromFirst = event.fromFirst else {
                     counters.ignoredEvents &+= 1
@@ -195,9 +205,20 @@ public final class SFTapStreamAnalyzer {
                 return
             }
             counters.datagrams &+= 1
+            sweepIdle(event.time)
+            var record: RecordFlow? = nil
+            // A DNS flow is remembered (as QUIC's are, idle ones forgotten) for its flow ID and originator.
+            if var state = flows[key] ?? newFlow() {
+                if state.record == nil {
+                    state.record = RecordFlow(key: key, originatorIsFirst: fromFirst, created: event.time)
+                }
+                state.lastSeen = event.time
+                record = state.record
+                flows[key] = state
+            }
             let one = (ip: key.address1.description, port: key.port1), two = (ip: key.address2.description, port: key.port2)
             dns.datagram(source: fromFirst ? one : two, destination: fromFirst ? two : one, vlan: AnalyzeSink.vlan(key),
-                         bytes: body, time: AnalyzeSink.seconds(event.time))
+                         bytes: body, time: AnalyzeSink.seconds(event.time), record: record)
         default:
             counters.ignoredEvents &+= 1
         }
@@ -214,17 +235,16 @@ public final class SFTapStreamAnalyzer {
 
     /// One QUIC datagram; flows idle for `udpIdle` are closed first.
     private func datagram(_ key: FlowKey, fromFirst: Bool, _ bytes: UnsafeRawBufferPointer, time: Timestamp) {
-        if time >= nextIdleSweep {
-            closeIdle(before: Timestamp(nanoseconds: time.nanoseconds &- Self.udpIdle.nanoseconds))
-            nextIdleSweep = Timestamp(nanoseconds: time.nanoseconds &+ 1_000_000_000)
-        }
+        sweepIdle(time)
         guard var state = flows[key] ?? newFlow() else { return }
         let t = AnalyzeSink.seconds(time)
         state.lastSeen = time
         let clientIsFirst = state.clientIsFirst ?? (fromFirst == AnalyzeSink.quicSenderIsClient(key: key, fromFirst: fromFirst))
         if state.clientIsFirst == nil {
             state.clientIsFirst = clientIsFirst
-            open(key, id: state.id, clientIsFirst: clientIsFirst, time: t)
+            state.created = time
+            state.firstSentFirst = fromFirst
+            open(key, &state, time: t)
         }
         flows[key] = state
         quic?.datagram(flow: state.id, fromClient: fromFirst == clientIsFirst, bytes: bytes, time: t)
@@ -269,7 +289,7 @@ public final class SFTapStreamAnalyzer {
                 return
             }
             state.clientIsFirst = clientIsFirst
-            open(key, id: state.id, clientIsFirst: clientIsFirst, time: AnalyzeSink.seconds(time))
+            open(key, &state, time: AnalyzeSink.seconds(time))
             if let held = state.held {
                 state.held = nil
                 flows[key] = state
@@ -312,16 +332,29 @@ public final class SFTapStreamAnalyzer {
         }
     }
 
-    private func open(_ key: FlowKey, id: UInt64, clientIsFirst: Bool, time: Double) {
+    /// Opens the analyzer's flow once its client is known. The record's originator (`src`) is the first
+    /// datagram's sender for UDP; for TCP, whose SYN the stream does not show, it is the client.
+    private func open(_ key: FlowKey, _ state: inout FlowState, time: Double) {
         counters.flows &+= 1
+        let id = state.id, clientIsFirst = state.clientIsFirst ?? true
         let one = (ip: key.address1.description, port: key.port1), two = (ip: key.address2.description, port: key.port2)
         let client = clientIsFirst ? one : two, server = clientIsFirst ? two : one
         let vlan = AnalyzeSink.vlan(key)
+        let record = RecordFlow(key: key, originatorIsFirst: state.firstSentFirst ?? clientIsFirst,
+                                created: state.created == .zero ? Timestamp(epochSeconds: time) : state.created)
+        state.record = record
         http?.open(flow: id, client: HTTPEndpoint(ip: client.ip, port: client.port), server: HTTPEndpoint(ip: server.ip, port: server.port),
-                   vlan: vlan, time: time)
-        tls?.open(flow: id, client: client, server: server, vlan: vlan, time: time)
-        dns?.open(flow: id, client: client, server: server, vlan: vlan, time: time)
-        quic?.open(flow: id, client: client, server: server, vlan: vlan, time: time)
+                   vlan: vlan, time: time, record: record)
+        tls?.open(flow: id, client: client, server: server, vlan: vlan, time: time, record: record)
+        dns?.open(flow: id, client: client, server: server, vlan: vlan, time: time, record: record)
+        quic?.open(flow: id, client: client, server: server, vlan: vlan, time: time, record: record)
+    }
+
+    /// Forgets UDP flows idle for `udpIdle`, at most once a second of stream time.
+    private func sweepIdle(_ time: Timestamp) {
+        guard time >= nextIdleSweep else { return }
+        closeIdle(before: Timestamp(nanoseconds: time.nanoseconds &- Self.udpIdle.nanoseconds))
+        nextIdleSweep = Timestamp(nanoseconds: time.nanoseconds &+ 1_000_000_000)
     }
 
     private func close(_ key: FlowKey, _ state: FlowState, time: Timestamp) {

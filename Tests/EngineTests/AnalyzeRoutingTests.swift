@@ -239,7 +239,7 @@ final class AnalyzeRoutingTests: XCTestCase {
             return !elsewhere.contains(Self.name(object))
         }
         XCTAssertEqual(configured.map(\.1).sorted(), expected.sorted())
-        for type in ["http", "tls", "dns"] { XCTAssertTrue(configured.contains { $0.1.hasPrefix("{\"type\":\"\(type)\"") }, type) }
+        for type in ["http", "tls", "dns"] { XCTAssertTrue(configured.contains { $0.1.contains("\"event_type\":\"\(type)\"") }, type) }
         return configured.count
     }
 

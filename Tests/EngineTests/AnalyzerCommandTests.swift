@@ -54,8 +54,8 @@ final class AnalyzerCommandTests: XCTestCase {
         let (out, status) = try Corpus.run(try executable, ["analyze", "-r", capture, "--quiet"])
         XCTAssertEqual(status, 0)
         // The socket analyzers here read the http, tls and dns interfaces; records of other analyzers are not theirs.
-        let types = ["{\"type\":\"http\"", "{\"type\":\"tls\"", "{\"type\":\"dns\""]
-        return out.split(separator: "\n").map(String.init).filter { line in types.contains { line.hasPrefix($0) } }.sorted()
+        let types = ["\"event_type\":\"http\"", "\"event_type\":\"tls\"", "\"event_type\":\"dns\""]
+        return out.split(separator: "\n").map(String.init).filter { line in types.contains { line.contains($0) } }.sorted()
     }
 
     /// Runs `flowtap abstract --out-dir` and returns the directory.
@@ -123,7 +123,7 @@ final class AnalyzerCommandTests: XCTestCase {
             let capture = traces.appendingPathComponent(name).path
             let (all, status) = try Corpus.run(try executable, ["analyze", "-r", capture, "--quiet"])
             XCTAssertEqual(status, 0)
-            let expected = all.split(separator: "\n").map(String.init).filter { $0.hasPrefix("{\"type\":\"quic\"") }.sorted()
+            let expected = all.split(separator: "\n").map(String.init).filter { $0.contains("\"event_type\":\"quic\"") }.sorted()
             let dir = scratch("quic-out")
             let home = dir + "-home"
             let config = try config(home: home, binary: false) // written to home + ".yaml"

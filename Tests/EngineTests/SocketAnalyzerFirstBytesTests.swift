@@ -44,6 +44,11 @@ final class SocketAnalyzerFirstBytesTests: XCTestCase {
         for (f, flow) in flows.enumerated() {
             let view = FlowView(key: flow.key, id: UInt64(f + 1), slot: f, created: Self.time(f, 0))
             sink.flowCreated(view, time: view.created)
+            // As the engine does, the flow's first packet (here the first chunk's) comes before its data.
+            if let first = flow.chunks.first {
+                sink.flowPacket(view, fromFirst: first.fromClient == flow.clientIsFirst,
+                                packet: FlowPacket(frameLength: 0, ipLength: 0, payloadLength: first.bytes.count), time: view.created)
+            }
             for (i, chunk) in flow.chunks.enumerated() {
                 chunk.bytes.withUnsafeBytes {
                     sink.flowData(view, fromFirst: chunk.fromClient == flow.clientIsFirst, bytes: $0, time: Self.time(f, i + 1))

@@ -51,8 +51,8 @@ final class LiveFlowsTests: XCTestCase {
     }
 }
 
-/// `flows --threads N` writes the same record for every flow as one thread (all but `flow_id`, which
-/// stays unique), on impaired generated traffic.
+/// `flows --threads N` writes the same record for every flow as one thread, `flow_id` included (it is
+/// computed from the flow, not from a thread's counter), on impaired generated traffic.
 final class FlowsThreadsTests: XCTestCase {
     func testRecordsDoNotDependOnTheThreadCount() throws {
         let path = try FlowExportTests.generatedCapture(sessions: 1500, seed: 95, vlanFraction: 0.1)
@@ -68,10 +68,11 @@ final class FlowsThreadsTests: XCTestCase {
             var byFlow: [String: String] = [:]
             var ids: Set<Int> = []
             for line in try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n") {
-                var r = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-                ids.insert(r.removeValue(forKey: "flow_id") as? Int ?? -1)
+                let r = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                let id = try XCTUnwrap(r["flow_id"] as? Int)
+                ids.insert(id)
                 let text = String(decoding: try JSONSerialization.data(withJSONObject: r, options: .sortedKeys), as: UTF8.self)
-                byFlow["\(r["src_ip"]!)|\(r["src_port"] ?? "")|\(r["dest_ip"]!)|\(r["dest_port"] ?? "")|\(r["proto"]!)|\(r["vlan"] ?? "")|\(r["timestamp"]!)"] = text
+                byFlow["\(id)|\(r["src_ip"]!)|\(r["src_port"] ?? "")|\(r["dest_ip"]!)|\(r["dest_port"] ?? "")|\(r["proto"]!)|\(r["vlan"] ?? "")|\(r["timestamp"]!)"] = text
             }
             XCTAssertEqual(ids.count, byFlow.count, "flow IDs unique with \(shards) threads")
             return byFlow
