@@ -12,7 +12,7 @@ import PackageDescription
 //   Engine (every pipeline: inputs → shards → flow engine → a sink; the sessions the commands run)
 //   flowtap (CLI: parses options, calls Engine); flowtap-bench (benchmarks, beside the product)
 // TrafficGen builds synthetic captures (Wire's builder + Capture's writer).
-// CLibpcap, CVectorscan and CZlib are system-library shims; CShims holds the C helpers.
+// CLibpcap, CVectorscan, CZlib and CHiredis are system-library shims; CShims holds the C helpers.
 let packetPath: [SwiftSetting] = [
     .unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
@@ -57,6 +57,7 @@ let package = Package(
         .systemLibrary(name: "CLibpcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         .systemLibrary(name: "CVectorscan", pkgConfig: "libhs", providers: [.apt(["libvectorscan-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .target(name: "CShims"),
         .target(name: "PacketCore", swiftSettings: packetPath),
         .target(name: "Wire", dependencies: ["PacketCore"], swiftSettings: packetPath),
@@ -69,7 +70,7 @@ let package = Package(
         .target(name: "Classify", dependencies: ["PacketCore", "CVectorscan", "SFTapConfig"], swiftSettings: packetPath),
         .target(name: "SFTapCodec", dependencies: ["PacketCore", "Flows", "CShims"], swiftSettings: packetPath),
         .target(name: "UnixSockets", dependencies: ["PacketCore"], swiftSettings: packetPath),
-        .target(name: "Outputs", dependencies: ["PacketCore"], swiftSettings: packetPath),
+        .target(name: "Outputs", dependencies: ["PacketCore", "CZlib", "CHiredis"], swiftSettings: packetPath),
         .target(name: "Analyzers", dependencies: [
             "PacketCore", "Outputs", .product(name: "Crypto", package: "swift-crypto"),
             // AES.permute: the single-block AES of QUIC header protection (RFC 9001 §5.4.3).

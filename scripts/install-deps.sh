@@ -3,9 +3,9 @@
 # use as oracles. Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-build_deps=(libpcap-dev libvectorscan-dev zlib1g-dev pkg-config)
+build_deps=(libpcap-dev libvectorscan-dev zlib1g-dev libhiredis-dev pkg-config)
 # Oracles for differential tests and peers for benchmarks; tests skip cleanly without them.
-oracle_deps=(tcpdump tshark tcpflow libndpi-bin softflowd nfdump fprobe pmacct tcpreplay socat time python3 python3-pip iproute2 curl openssl)
+oracle_deps=(tcpdump tshark tcpflow libndpi-bin softflowd nfdump fprobe pmacct tcpreplay socat redis-server time python3 python3-pip iproute2 curl openssl)
 # Python oracles from PyPI: Corelight's Community ID reference implementation.
 python_deps=(communityid)
 

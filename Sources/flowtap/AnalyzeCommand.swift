@@ -62,8 +62,8 @@ struct AnalyzeCommand: ParsableCommand {
             help: ArgumentHelp("SF-TAP YAML configuration: route flows by its rules' interfaces, as abstract classifies them.", valueName: "file"))
     var config: String?
 
-    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write records to this file instead of standard output.", valueName: "file"))
-    var output: String?
+    @OptionGroup(title: "Outputs")
+    var output: OutputOptions
 
     @Option(name: [.customShort("w")], help: .hidden)
     var packetsOutput: String?

@@ -34,8 +34,8 @@ struct CollectCommand: ParsableCommand {
 
     @OptionGroup var filter: FilterOptions
 
-    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write records to this file instead of standard output.", valueName: "file"))
-    var output: String?
+    @OptionGroup(title: "Outputs")
+    var output: OutputOptions
 
     @Option(name: .customLong("template-timeout"), help: ArgumentHelp("Forget a template not refreshed for this many seconds (of packet time with -r).", valueName: "seconds"))
     var templateTimeout = 1800

@@ -39,8 +39,8 @@ struct FlowsCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Flow shards (threads); each flow's record is the same whatever the count. Default 1.", valueName: "n"))
     var threads = 1
 
-    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write records to this file instead of standard output.", valueName: "file"))
-    var output: String?
+    @OptionGroup(title: "Outputs")
+    var output: OutputOptions
 
     @Option(name: .customLong("export"), help: ArgumentHelp("Export flows to a collector: ipfix://HOST:PORT, netflow9://HOST:PORT or netflow5://HOST:PORT. Repeat for several.", valueName: "url"))
     var exports: [String] = []
@@ -66,7 +66,7 @@ struct FlowsCommand: ParsableCommand {
             session.intervalSeconds = interval
         }
         session.exports = try parseExports(exports)
-        session.writesRecords = exports.isEmpty || output != nil
+        session.writesRecords = exports.isEmpty || !output.outputs.isEmpty
         guard (1 ... 256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
         session.shards = threads
         if let interface = input.interface {

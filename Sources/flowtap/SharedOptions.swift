@@ -155,20 +155,93 @@ func parseExports(_ texts: [String]) throws -> [ExportDestination] {
     }
 }
 
-/// A record-writing command's run: opens `output` (standard output when nil; refused when it is one of
-/// `inputs`), stops cleanly on SIGINT/SIGTERM, runs `body` and prints the summary it returns.
-func writeRecords(_ command: String, to output: String?, inputs: [String], _ body: (RecordWriter) throws -> String) throws {
+/// Where and how a record-writing command writes (analyze, flows, collect): one output layer for all.
+struct OutputOptions: ParsableArguments {
+    @Option(name: [.customShort("o"), .customLong("output")],
+            help: ArgumentHelp("""
+                Write records here: a file path, '-' for standard output, or \
+                redis://[USER:PASSWORD@]HOST:PORT[/DB]?key=K&mode=stream|list|publish (stream: XADD with MAXLEN ~ maxlen=N, \
+                default 1000000; list: RPUSH; publish: PUBLISH; a key with {type} gives each record type its own key). \
+                Repeat for several outputs; default standard output.
+                """, valueName: "path|url"))
+    var outputs: [String] = []
+
+    @Option(help: ArgumentHelp("Start a new output file before a record would take it past this many bytes (suffixes k, M, G). Rotated files are named PATH-<UTC time>-<sequence>.EXT.", valueName: "bytes"))
+    var rotateSize: String?
+
+    @Option(help: ArgumentHelp("Start a new output file when the current one has been open this many seconds (checked at each record).", valueName: "seconds"))
+    var rotateInterval: Double?
+
+    @Flag(help: "Compress each closed output file to NAME.gz (in the background) and remove the uncompressed one.")
+    var rotateGzip = false
+
+    @Option(help: ArgumentHelp("Bytes of records each Redis output holds while its server is slow or away (suffixes k, M, G; default 64M).", valueName: "bytes"))
+    var outputQueue: String?
+
+    @Option(help: ArgumentHelp("When a Redis output's queue is full: 'wait' (nothing lost; capture waits) or 'drop' (records dropped and counted). Default: wait when reading files, drop when capturing live.", valueName: "wait|drop"))
+    var whenFull: String?
+
+    static func bytes(_ text: String, option: String) throws -> UInt64 {
+        let units: [Character: UInt64] = ["k": 1 << 10, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        var digits = Substring(text), scale: UInt64 = 1
+        if let last = text.last, let unit = units[last] { digits = digits.dropLast(); scale = unit }
+        guard let n = UInt64(digits), n > 0, n <= UInt64.max / scale else {
+            throw ValidationError("\(option) \(text): write a positive number of bytes, optionally with k, M or G (e.g. 100M)")
+        }
+        return n * scale
+    }
+
+    func destinations() throws -> [RecordDestination] {
+        do {
+            return try outputs.map { text throws(RecordOutputError) in try RecordDestination.parse(text) }
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func options() throws -> RecordOutputOptions {
+        var options = RecordOutputOptions()
+        options.rotation.maxBytes = try rotateSize.map { try Self.bytes($0, option: "--rotate-size") }
+        if let rotateInterval {
+            guard rotateInterval > 0 else { throw ValidationError("--rotate-interval \(rotateInterval): write a positive number of seconds") }
+            options.rotation.interval = rotateInterval
+        }
+        options.rotation.gzip = rotateGzip
+        if rotateGzip && !options.rotation.rotates {
+            throw ValidationError("--rotate-gzip compresses closed files; give --rotate-size or --rotate-interval as well")
+        }
+        if let outputQueue { options.queueBytes = Int(try Self.bytes(outputQueue, option: "--output-queue")) }
+        switch whenFull {
+        case nil: break
+        case "wait": options.waitWhenFull = true
+        case "drop": options.waitWhenFull = false
+        case let other?: throw ValidationError("--when-full \(other): write 'wait' or 'drop'")
+        }
+        options.interrupted = { StopSignal.requested }
+        return options
+    }
+}
+
+/// A record-writing command's run: opens its outputs (standard output when none; a file that is one of
+/// `inputs` is refused), stops cleanly on SIGINT/SIGTERM, reopens its files on SIGHUP, runs `body` and
+/// prints the summary it returns and what each output wrote and dropped.
+func writeRecords(_ command: String, to outputs: OutputOptions, inputs: [String], _ body: (RecordWriter) throws -> String) throws {
     let writer: RecordWriter
     do {
-        writer = try RecordWriter(path: output, inputs: inputs)
+        writer = try RecordWriter(destinations: try outputs.destinations(), options: try outputs.options(), inputs: inputs)
+    } catch let error as ValidationError {
+        throw fail(command, error.message)
     } catch {
         throw fail(command, error)
     }
     StopSignal.install()
+    RecordReopenSignal.install()
     do {
         writeStandardError(try body(writer))
         try writer.finish()
+        writeStandardError(writer.summary)
     } catch {
+        writeStandardError(writer.summary)
         throw fail(command, error)
     }
 }
