@@ -9,7 +9,7 @@ import CHiredis
 /// - Full queue: with `waitWhenFull` (capture files: nothing is lost) the writer waits for room, giving
 ///   up only when `interrupted()` says the command is stopping; otherwise (live capture) the record is
 ///   dropped and counted (`droppedQueueFull`).
-/// - Server gone: the sender reconnects with backoff (0.1 s doubling to 5 s). Records of a batch whose
+/// - Server gone: the sender reconnects with backoff (0.1 s doubling to `maxBackoff`, 2 s). Records of a batch whose
 ///   replies did not come back are counted as `droppedUnconfirmed` (the server may or may not have kept
 ///   them); an error reply counts one record as `rejected`.
 /// - At exit the queue is sent for at most `drainSeconds`; what is left is `droppedAtExit`.
@@ -42,6 +42,9 @@ final class RedisOutput: @unchecked Sendable {
     private var counters = Counters()
     private var lastError: String?
     private var thread: OutputThread?
+
+    /// The longest wait between connection attempts (seconds); the first is 0.1 s, doubling.
+    static let maxBackoff = 2.0
 
     /// Records per pipelined batch, and bytes.
     static let batchRecords = 512
@@ -110,9 +113,16 @@ final class RedisOutput: @unchecked Sendable {
                         lock.unlock()
                         return
                     }
-                    lock.wait(seconds: backoff)
+                    // New records wake the lock too: wait out the whole backoff (or until stopping).
+                    let retry = monotonicSeconds() + backoff
+                    var now = monotonicSeconds()
+                    while now < retry && !(stopping && monotonicSeconds() >= deadline) {
+                        lock.wait(seconds: retry - now)
+                        now = monotonicSeconds()
+                        if stopping && deadline == .infinity { deadline = now + drainSeconds }
+                    }
                     lock.unlock()
-                    backoff = min(backoff * 2, 5)
+                    backoff = min(backoff * 2, Self.maxBackoff)
                     continue
                 }
                 backoff = 0.1
