@@ -82,13 +82,13 @@ let package = Package(
         .target(name: "RecordModel", dependencies: ["PacketCore", "Wire", "Flows", "Outputs", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: packetPath),
         .target(name: "FlowDispatch", dependencies: ["PacketCore", "Flows", "FlowCore", "Classify", "SFTapConfig", "SFTapCodec", "Analyzers", "Outputs", "RecordModel"], swiftSettings: packetPath),
         .target(name: "FlowExport", dependencies: ["PacketCore"], swiftSettings: packetPath),
-        .target(name: "FlowCollect", dependencies: ["PacketCore", "Wire", "Outputs", "FlowExport"], swiftSettings: packetPath),
+        .target(name: "FlowCollect", dependencies: ["PacketCore", "Wire", "Outputs", "FlowExport", "RecordModel"], swiftSettings: packetPath),
         .target(name: "Incubator", dependencies: ["PacketCore", "Wire", "Capture", "UnixSockets", "CShims", .product(name: "Yams", package: "Yams")], swiftSettings: packetPath),
         .target(name: "Forwarding", dependencies: ["PacketCore", "CShims", .product(name: "Yams", package: "Yams")], swiftSettings: packetPath),
         .target(name: "FlowRecords", dependencies: [
             "PacketCore", "Wire", "FlowExport", "Flows", "Reassembly", "FlowCore", "FlowDispatch", "Outputs", "RecordModel",
         ], swiftSettings: packetPath),
-        .target(name: "CaptureTools", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Flows", "FlowCore", "Outputs"], swiftSettings: packetPath),
+        .target(name: "CaptureTools", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Flows", "FlowCore", "Outputs", "RecordModel"], swiftSettings: packetPath),
         .target(name: "Engine", dependencies: [
             "PacketCore", "Wire", "Capture", "Filters", "Defragment", "Flows", "Reassembly", "Classify", "SFTapConfig", "SFTapCodec",
             "UnixSockets", "Outputs", "Analyzers", "FlowCore", "Sharding", "Abstraction", "FlowDispatch", "CaptureTools", "FlowRecords",

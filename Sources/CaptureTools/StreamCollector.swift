@@ -24,6 +24,8 @@ public struct StreamCollector: FlowEventSink {
         public var trailingGapBytes: [Int] = [0, 0]
         public var truncatedBytes: [Int] = [0, 0]
         public var reason: DestroyReason = .timeout
+        /// Whether endpoint 1 sent the flow's first packet (the originator, `src` in the record).
+        public var firstSentFirst: Bool?
         public var destroyed: Timestamp = .zero
     }
 
@@ -39,6 +41,12 @@ public struct StreamCollector: FlowEventSink {
 
     public mutating func flowCreated(_ flow: FlowView, time: Timestamp) {
         open[flow.id] = Flow(view: flow)
+    }
+
+    /// The first packet names the originator, as flow records decide it (the SYN's sender, a SYN-ACK's receiver).
+    public mutating func flowPacket(_ flow: FlowView, fromFirst: Bool, packet: FlowPacket, time: Timestamp) {
+        guard open[flow.id]?.firstSentFirst == nil else { return }
+        open[flow.id]?.firstSentFirst = packet.tcpFlags & 0x12 == 0x12 ? !fromFirst : fromFirst
     }
 
     public mutating func flowData(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {

@@ -1,5 +1,7 @@
 import Flows
+import Outputs
 import PacketCore
+import RecordModel
 
 /// What `flowtap streams` writes of a finished flow: one JSON line, and the file name of each
 /// direction's bytes.
@@ -15,13 +17,22 @@ extension StreamCollector.Flow {
         }
     }
 
-    /// Endpoints in SF-TAP order (ip1 is the lower address, then port), bytes and gap bytes per
-    /// direction, datagrams for UDP and ICMP, bytes past the keep limit, and why the flow ended.
+    /// The shared record fields (timestamp of the flow's start, flow_id, event_type "stream", src/dest with
+    /// the originator as src, proto, community_id, vlan when tagged), then the endpoints in SF-TAP order (ip1
+    /// is the lower address, then port), bytes and gap bytes per direction, datagrams for UDP and ICMP, bytes
+    /// past the keep limit, and why the flow ended.
     public var summaryLine: String {
         let k = view.key
-        var line = "{\"id\":\(view.id),\"l3\":\"\(k.isIPv6 ? "ipv6" : "ipv4")\",\"l4\":\"\(Self.l4Name(k.ipProtocol))\""
+        let shared = RecordFlow(key: k, originatorIsFirst: firstSentFirst ?? true, created: view.created)
+        var writer = JSONWriter(capacity: 256)
+        writer.beginObject()
+        writer.timestamp("timestamp", view.created)
+        writer.number("flow_id", Int(truncatingIfNeeded: shared.flowID))
+        writer.string("event_type", "stream")
+        writer.members(shared.members)
+        var line = String(decoding: writer.bytes, as: UTF8.self)
+        line += ",\"id\":\(view.id),\"l3\":\"\(k.isIPv6 ? "ipv6" : "ipv4")\",\"l4\":\"\(Self.l4Name(k.ipProtocol))\""
         line += ",\"ip1\":\"\(k.address1)\",\"port1\":\(k.port1),\"ip2\":\"\(k.address2)\",\"port2\":\(k.port2)"
-        line += ",\"vlan\":\(k.vlan == FlowKey.noVLAN ? "-1" : String(k.vlan))"
         line += ",\"bytes1\":\(streams[0].count),\"bytes2\":\(streams[1].count)"
         line += ",\"gap1\":\(gapBytes[0]),\"gap2\":\(gapBytes[1])"
         if k.ipProtocol != 6 { line += ",\"datagrams1\":\(datagramCount[0]),\"datagrams2\":\(datagramCount[1])" }

@@ -18,8 +18,11 @@ public struct StreamsSession {
         public var description: String
     }
 
+    /// `engineConfig` with `tcpFlowsFromAnyPacket` set, as `flows` and `analyze` set it: a connection picked up
+    /// mid-stream starts at its first packet, so its record's `flow_id` is the one the other commands give it.
     public init(engineConfig: FlowEngineConfig, directory: String?) {
         self.engineConfig = engineConfig
+        self.engineConfig.tcpFlowsFromAnyPacket = true
         self.directory = directory
     }
 

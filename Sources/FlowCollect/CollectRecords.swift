@@ -1,5 +1,6 @@
 import FlowExport
 import Outputs
+import RecordModel
 import PacketCore
 import Wire
 
@@ -33,8 +34,9 @@ extension FlowCollector {
     func writeHeader(type: String, _ c: MessageContext, timestamp: Timestamp, templateID: UInt16?) {
         writer.reset()
         writer.beginObject()
-        writer.string("type", type)
         writer.timestamp("timestamp", timestamp)
+        writer.string("event_type", type)
+        writer.string("type", type)
         writer.string("exporter", c.exporterText)
         writer.number("exporter_port", Int(c.port))
         writer.number("version", Int(c.version))
@@ -52,6 +54,14 @@ extension FlowCollector {
         if f.hasDestination { writer.address("dest_ip", f.destination) }
         if f.hasProtocol && !icmp { writer.number("dest_port", Int(f.destinationPort)) }
         if f.hasProtocol { writer.string("proto", IPProtocol.name(f.ipProtocol)) }
+        if f.hasSource && f.hasDestination && f.hasProtocol {
+            // The Community ID of the flow the record describes (one direction of it, as exported), so a
+            // collected record joins the analyzers' and flows' records of the same connection.
+            let typeCode = f.icmpTypeCode ?? f.destinationPort
+            writer.string("community_id", CommunityID.compute(source: f.source, sourcePort: icmp ? typeCode >> 8 : f.sourcePort,
+                                                            destination: f.destination, destinationPort: icmp ? typeCode & 0xFF : f.destinationPort,
+                                                            ipProtocol: f.ipProtocol))
+        }
         writer.beginObject("netflow")
         if f.hasPackets { writer.number("pkts", Int(clamping: f.packets)) }
         if f.hasBytes { writer.number("bytes", Int(clamping: f.bytes)) }

@@ -6,12 +6,12 @@ import Wire
 /// Decodes what flow exporters send — NetFlow v5, NetFlow v9 (RFC 3954), IPFIX (RFC 7011) and sFlow v5 —
 /// into one JSON line per record:
 ///
-///     {"type":"netflow","timestamp","exporter","exporter_port","version","observation_domain","template_id"?,
+///     {"timestamp","event_type":"netflow","type":"netflow","exporter","exporter_port","version","observation_domain","template_id"?,
 ///      "src_ip","src_port","dest_ip","dest_port","proto",
 ///      "netflow":{"pkts","bytes","start","end","tcp_flags"?,"tos"?,"input"?,"output"?,"next_hop"?,"src_as"?,"dst_as"?,
 ///                 "src_mask"?,"dst_mask"?,"vlan"?,"icmp_type"?,"icmp_code"?,"flow_end_reason"?,"direction"?,"biflow_direction"?}}
 ///     {"type":"netflow_options",…,"fields":{"<element ID>":value,…}}
-///     {"type":"sflow",…} (see `SFlowDecoder.swift`)
+///     {"timestamp","event_type":"sflow","type":"sflow",…} (see `SFlowDecoder.swift`)
 ///
 /// Each datagram is recognised by its content (version field and lengths that agree), so any port works.
 /// Templates are kept per exporter session (`TemplateKey`) in a bounded `TemplateCache`. A data set whose

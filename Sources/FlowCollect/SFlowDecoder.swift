@@ -6,7 +6,7 @@ import Wire
 /// raw packet header decoded by FlowTap's packet decoder, and counter samples with the generic interface
 /// counters. Other sample and record formats, and every enterprise's, are skipped by their length.
 ///
-///     {"type":"sflow","timestamp","exporter","exporter_port","version":5,"agent","sub_agent","sequence",
+///     {"timestamp","event_type":"sflow","type":"sflow","exporter","exporter_port","version":5,"agent","sub_agent","sequence",
 ///      "sample_type":"flow","sample_sequence","source_id","sampling_rate","sample_pool","drops","input","output",
 ///      "src_ip"?,"src_port"?,"dest_ip"?,"dest_port"?,"proto"?,
 ///      "sflow":{"frame_length","stripped","header_protocol","header_length","vlan"?,"tcp_flags"?}}
@@ -58,8 +58,9 @@ extension FlowCollector {
     private func sflowHeader(_ h: SFlowHeader, _ c: MessageContext, sampleType: String, sampleSequence: UInt32, sourceID: UInt32) {
         writer.reset()
         writer.beginObject()
-        writer.string("type", "sflow")
         writer.timestamp("timestamp", c.time)
+        writer.string("event_type", "sflow")
+        writer.string("type", "sflow")
         writer.string("exporter", c.exporterText)
         writer.number("exporter_port", Int(c.port))
         writer.number("version", 5)
