@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_deps=(libpcap-dev libvectorscan-dev zlib1g-dev libhiredis-dev pkg-config)
 # Oracles for differential tests and peers for benchmarks; tests skip cleanly without them.
-oracle_deps=(tcpdump tshark tcpflow libndpi-bin softflowd nfdump fprobe pmacct tcpreplay socat redis-server time python3 python3-pip iproute2 curl openssl)
+oracle_deps=(tcpdump tshark tcpflow libndpi-bin softflowd nfdump fprobe pmacct tcpreplay socat redis-server time python3 python3-pip iproute2 curl openssl python3-jsonschema)
 # Python oracles from PyPI: Corelight's Community ID reference implementation.
 python_deps=(communityid)
 

@@ -22,6 +22,8 @@ public struct AnalyzeSession {
     public var input = PipelineInput()
     /// NetFlow/IPFIX collectors every flow is also exported to (as `flows --export` does).
     public var exports: [ExportDestination] = []
+    /// Community ID seed written in records (every tool comparing IDs must use the same).
+    public var communityIDSeed: UInt16 = 0
 
     /// `engineConfig` with `tcpFlowsFromAnyPacket` set, as `flows` sets it: a connection picked up mid-stream
     /// starts at its first packet (an ACK too) in both commands, so its records share one `flow_id`.
@@ -36,8 +38,13 @@ public struct AnalyzeSession {
 
     /// Builds a sink (compiling the config's rules, when there is a config): throws when they do not compile.
     public func makeSink(emit: @escaping (String) -> Void) throws -> AnalyzeSink {
-        if let settings { return try AnalyzeSink(bodies: bodies, analyzerFlows: analyzerFlows, settings: settings, emit: emit) }
-        return AnalyzeSink(bodies: bodies, analyzerFlows: analyzerFlows, emit: emit)
+        let sink = if let settings {
+            try AnalyzeSink(bodies: bodies, analyzerFlows: analyzerFlows, settings: settings, emit: emit)
+        } else {
+            AnalyzeSink(bodies: bodies, analyzerFlows: analyzerFlows, emit: emit)
+        }
+        sink.communityIDSeed = communityIDSeed
+        return sink
     }
 
     /// Rules that do not compile, named after the config.

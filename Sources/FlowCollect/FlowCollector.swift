@@ -7,7 +7,7 @@ import Wire
 /// into one JSON line per record:
 ///
 ///     {"timestamp","event_type":"netflow","type":"netflow","exporter","exporter_port","version","observation_domain","template_id"?,
-///      "src_ip","src_port","dest_ip","dest_port","proto",
+///      "src_ip","src_port","dest_ip","dest_port","proto","community_id",
 ///      "netflow":{"pkts","bytes","start","end","tcp_flags"?,"tos"?,"input"?,"output"?,"next_hop"?,"src_as"?,"dst_as"?,
 ///                 "src_mask"?,"dst_mask"?,"vlan"?,"icmp_type"?,"icmp_code"?,"flow_end_reason"?,"direction"?,"biflow_direction"?}}
 ///     {"type":"netflow_options",…,"fields":{"<element ID>":value,…}}

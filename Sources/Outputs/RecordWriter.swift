@@ -14,6 +14,11 @@ public struct RecordOutputOptions: Sendable {
     public var drainSeconds = 10.0
     /// Whether the command is stopping; a writer waiting for room gives up then.
     public var interrupted: @Sendable () -> Bool = { false }
+    /// Where outputs say that a connection was lost or came back, and what they drop while it happens.
+    public var log: @Sendable (String) -> Void = { text in
+        var text = text
+        text.withUTF8 { _ = writeAll(2, UnsafeRawBufferPointer($0)) }
+    }
 
     public init() {}
 }
@@ -59,7 +64,8 @@ public final class RecordWriter {
                     }
                     files.append(try RecordFile(path: path, rotation: options.rotation))
                 case .redis(let target):
-                    let output = RedisOutput(target: target, queueLimit: options.queueBytes, waitWhenFull: wait, interrupted: options.interrupted)
+                    let output = RedisOutput(target: target, queueLimit: options.queueBytes, waitWhenFull: wait, interrupted: options.interrupted,
+                                             log: options.log)
                     output.drainSeconds = options.drainSeconds
                     redis.append(output)
                 }

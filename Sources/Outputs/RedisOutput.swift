@@ -14,6 +14,8 @@ import CHiredis
 ///   them); an error reply counts one record as `rejected`.
 /// - At exit the queue is sent for at most `drainSeconds`; what is left is `droppedAtExit`.
 /// - Every record is one command (`XADD`, `RPUSH` or `PUBLISH`), so it is never half-written.
+/// - `log` hears when the connection is lost and comes back, and, at most every `reportInterval` seconds
+///   while records are being dropped, how many and why (the exit summary has the totals).
 final class RedisOutput: @unchecked Sendable {
     struct Counters: Sendable {
         var queued: UInt64 = 0
@@ -33,6 +35,11 @@ final class RedisOutput: @unchecked Sendable {
     var drainSeconds = 10.0
     /// Whether the command is stopping (SIGINT/SIGTERM): a writer waiting for room gives up.
     let interrupted: @Sendable () -> Bool
+    let log: @Sendable (String) -> Void
+    var reportInterval = 10.0
+    private var reported = Counters()
+    private var lastReport = 0.0
+    private var lostAt: Double?
 
     private let lock = OutputLock()
     private var queue: [[UInt8]] = []
@@ -50,11 +57,13 @@ final class RedisOutput: @unchecked Sendable {
     static let batchRecords = 512
     static let batchBytes = 4 << 20
 
-    init(target: RedisTarget, queueLimit: Int, waitWhenFull: Bool, interrupted: @escaping @Sendable () -> Bool) {
+    init(target: RedisTarget, queueLimit: Int, waitWhenFull: Bool, interrupted: @escaping @Sendable () -> Bool,
+         log: @escaping @Sendable (String) -> Void) {
         self.target = target
         self.queueLimit = max(1 << 16, queueLimit)
         self.waitWhenFull = waitWhenFull
         self.interrupted = interrupted
+        self.log = log
         thread = OutputThread { [unowned self] in self.send() }
     }
 
@@ -98,9 +107,17 @@ final class RedisOutput: @unchecked Sendable {
         var backoff = 0.1
         var deadline = Double.infinity
         while true {
+            reportDrops()
             if context == nil {
                 context = connect()
+                if context != nil, let since = lostAt {
+                    lostAt = nil
+                    log("flowtap: output \(target.description): connected again after \(Int((monotonicSeconds() - since).rounded())) s\n")
+                }
                 if context == nil {
+                    if lostAt == nil && counters.connections > 0 {
+                        lostAt = monotonicSeconds()
+                    }
                     lock.lock()
                     counters.failedConnects &+= 1
                     if stopping && deadline == .infinity { deadline = monotonicSeconds() + drainSeconds }
@@ -154,14 +171,32 @@ final class RedisOutput: @unchecked Sendable {
             counters.confirmed &+= confirmed
             counters.rejected &+= rejected
             counters.droppedUnconfirmed &+= unconfirmed
+            var lost: String? = nil
             if unconfirmed > 0 {
                 lastError = Self.errorText(context!)
+                lost = lastError
                 redisFree(context)
                 context = nil
             }
             lock.unlock()
+            if let lost {
+                lostAt = monotonicSeconds()
+                log("flowtap: output \(target.description): connection lost (\(lost)); reconnecting, records queue meanwhile\n")
+            }
         }
         if let context { redisFree(context) }
+    }
+
+    /// Says how many records were dropped since the last report, at most every `reportInterval` seconds.
+    private func reportDrops() {
+        let now = monotonicSeconds()
+        guard now - lastReport >= reportInterval else { return }
+        lastReport = now
+        let c = snapshot.counters
+        let dropped = c.dropped - reported.dropped
+        guard dropped > 0 else { return }
+        log("flowtap: output \(target.description): \(dropped) records dropped in the last \(Int(reportInterval)) s (queue full \(c.droppedQueueFull - reported.droppedQueueFull), connection lost before the server confirmed \(c.droppedUnconfirmed - reported.droppedUnconfirmed), refused by the server \(c.rejected - reported.rejected))\n")
+        reported = c
     }
 
     /// Connects, authenticates and selects the database; nil (and `lastError`) when it cannot.

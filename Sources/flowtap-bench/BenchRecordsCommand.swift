@@ -71,6 +71,8 @@ struct BenchRecordsCommand: ParsableCommand {
                 // "-c none": with a control socket softflowd waits on it after the capture's end instead of exiting.
                 [$0, "-r", file, "-n", "127.0.0.1:9", "-v", "10", "-6", "-d", "-m", "1000000", "-p", scratch + "/softflowd.pid", "-c", "none"]
             }, note: softflowd == nil ? "not installed (Debian: softflowd)" : nil),
+            Row(label: "flowtap analyze --threads 2", command: [executable, "analyze", "-r", file, "-o", "/dev/null", "--quiet", "--threads", "2"]),
+            Row(label: "flowtap flows --threads 2", command: [executable, "flows", "-r", file, "-o", "/dev/null", "--quiet", "--threads", "2"]),
         ]
         let progress = isatty(2) != 0
         for round in 0 ..< runs {
@@ -88,7 +90,8 @@ struct BenchRecordsCommand: ParsableCommand {
             }
         }
         if progress { writeStandardError("\r\u{1B}[K") }
-        let ndpiCPU = rows[3].cpu.isEmpty ? nil : BenchLoops.median(rows[3].cpu)
+        let ndpiRow = rows.first { $0.label == "ndpiReader -q" }
+        let ndpiCPU = ndpiRow.flatMap { $0.cpu.isEmpty ? nil : BenchLoops.median($0.cpu) }
         print("\(file): \(packets) packets; medians of \(runs) rounds, same run")
         print("command                     CPU s    wall s   packets/CPU-s   vs ndpiReader   peak RSS MiB")
         for row in rows {
@@ -103,6 +106,14 @@ struct BenchRecordsCommand: ParsableCommand {
                   + "  " + String(format3: cpu).leftPadded(6) + "  " + String(format3: wall).leftPadded(8)
                   + "  " + String(Int(rate)).leftPadded(14) + "  " + ratio.leftPadded(14)
                   + "  " + String(format3: Double(BenchLoops.median(row.rss.map(Double.init))) / 1024).leftPadded(12))
+        }
+        // 1 → 2 threads: the wall-time speed-up of each command (a shared machine makes CPU the steadier figure
+        // above; this one needs both cores idle).
+        for command in ["analyze", "flows"] {
+            guard let one = rows.first(where: { $0.label == "flowtap \(command)" }), let two = rows.first(where: { $0.label == "flowtap \(command) --threads 2" }),
+                  !one.wall.isEmpty, !two.wall.isEmpty else { continue }
+            let speedUp = BenchLoops.median(one.wall) / max(BenchLoops.median(two.wall), 1e-9)
+            print("\(command) 1 → 2 threads: wall \(String(format3: BenchLoops.median(one.wall))) s → \(String(format3: BenchLoops.median(two.wall))) s, speed-up \(String(format3: speedUp))×")
         }
     }
 }

@@ -74,6 +74,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(help: "Include HTTP bodies (base64).")
     var bodies = false
 
+    @Option(name: .customLong("community-id-seed"), help: "Community ID seed (every tool comparing IDs must use the same).")
+    var communityIDSeed: UInt16 = 0
+
     @OptionGroup(title: "Flow engine (each overrides the default, or the config's global value)")
     var engine: EngineOptions
 
@@ -94,6 +97,7 @@ struct AnalyzeCommand: ParsableCommand {
         var session = AnalyzeSession(settings: settings, engineConfig: engine.applied(to: settings.map { FlowEngineConfig(abstracting: $0) } ?? FlowEngineConfig()))
         session.configName = config
         session.bodies = bodies
+        session.communityIDSeed = communityIDSeed
         session.input = try input.pipelineInput(quiet: quiet)
         session.exports = try parseExports(exports)
         guard (1 ... 256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }

@@ -32,13 +32,14 @@ final class FlowExportTests: XCTestCase {
 
     /// A seeded generated capture in the temporary directory: IPv4 and 30% IPv6 sessions, `vlanFraction`
     /// of them tagged, with the generator's impairment mix or (`impaired: false`) every TCP connection whole.
-    static func generatedCapture(sessions: Int = 2500, seed: UInt64, vlanFraction: Double = 0.2, impaired: Bool = true) throws -> String {
+    static func generatedCapture(sessions: Int = 2500, seed: UInt64, vlanFraction: Double = 0.2, impaired: Bool = true, fragments: Bool = true) throws -> String {
         var options = TrafficGenerator.Options()
         options.sessions = sessions
         options.seed = seed
         options.ipv6Fraction = 0.3
         options.vlanFraction = vlanFraction
         if impaired { options.impairments = .mix }
+        if !fragments { options.impairments.fragment = 0 }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-generated-\(getpid())-\(seed).pcap").path
         let writer = try PcapWriter(path: path, linkType: .ethernet)
         _ = try TrafficGenerator(options: options).generate { try writer.write(timestamp: $0, bytes: $1) }

@@ -9,11 +9,12 @@ import XCTest
 /// Every loopback TCP connection must come out whole (CREATED, both directions' data, DESTROYED)
 /// on the http socket, which holds only if both directions of each flow reach the same worker.
 final class ShardedLiveCaptureTests: XCTestCase {
-    static func loopback(port: UInt16) -> sockaddr_in {
+    /// 127.0.0.`host`:`port` (every 127/8 address is on the loopback interface).
+    static func loopback(port: UInt16, host: UInt32 = 1) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        address.sin_addr.s_addr = (UInt32(0x7F00_0000) | host).bigEndian
         return address
     }
 
@@ -43,6 +44,8 @@ final class ShardedLiveCaptureTests: XCTestCase {
         server.start()
         for i in 0 ..< count {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            // Each client from its own loopback address: live threads share flows out by address pair.
+            XCTAssertEqual(Self.withSockaddr(Self.loopback(port: 0, host: 2 + UInt32(i % 250))) { bind(fd, $0, $1) }, 0)
             XCTAssertEqual(Self.withSockaddr(Self.loopback(port: port)) { connect(fd, $0, $1) }, 0)
             let request = Array("GET /item/\(i) HTTP/1.1\r\nHost: live.test\r\n\r\n".utf8)
             _ = write(fd, request, request.count)
@@ -136,7 +139,7 @@ final class ShardedLiveCaptureTests: XCTestCase {
             XCTAssertTrue(kinds.contains("data1") && kinds.contains("data2"), "\(flow): \(kinds)")
         }
         XCTAssertEqual(uris.count, connections, "uris \(uris.sorted()); events \(events.map { "\($0.key): \($0.value)" }.sorted()); \(report)")
-        // Both workers took part: thirty flows hashed over two handles all landing on one is a 2^-29 chance.
+        // Both workers took part: thirty address pairs hashed over two handles all landing on one is a 2^-29 chance.
         let perWorker = try XCTUnwrap(report.range(of: #"packets per worker: [0-9]+, [0-9]+"#, options: .regularExpression).map { String(report[$0]) }, report)
         let counts = perWorker.dropFirst("packets per worker: ".count).split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) ?? 0 }
         XCTAssertEqual(counts.count, 2)

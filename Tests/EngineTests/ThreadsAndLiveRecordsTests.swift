@@ -113,6 +113,29 @@ final class AnalyzeThreadsTests: XCTestCase {
         }
     }
 
+    /// The same on every nDPI capture: with 2 threads each capture's records, flow_id included, equal one thread's.
+    func testRecordsDoNotDependOnTheThreadCountOnTheCorpus() throws {
+        let dir = try Corpus.require("ndpi-4.2/pcap")
+        var total = 0
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() where name.hasSuffix(".pcap") || name.hasSuffix(".pcapng") {
+            func lines(_ shards: Int) throws -> [String] {
+                let out = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-analyze-corpus-\(getpid())-\(shards).json").path
+                defer { try? FileManager.default.removeItem(atPath: out) }
+                var session = AnalyzeSession(settings: nil, engineConfig: FlowEngineConfig())
+                session.shards = shards
+                let writer = try RecordWriter(path: out)
+                _ = try session.run(files: [dir.appendingPathComponent(name).path], output: writer)
+                try writer.finish()
+                return try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init).sorted()
+            }
+            let one = try lines(1)
+            XCTAssertEqual(try lines(2), one, name)
+            total += one.count
+        }
+        print("nDPI corpus: \(total) records, the same with 1 and 2 threads")
+        XCTAssertGreaterThan(total, 1000)
+    }
+
     func testLiveLoopbackExchangesBecomeRecords() throws {
         for threads in [1, 2] {
             let port = UInt16(20_000 + Int(getpid()) % 20_000 + 10 + threads)
