@@ -50,8 +50,7 @@ final class AnalyzeNamespaceTests: XCTestCase {
         let analyzer = Process()
         analyzer.executableURL = URL(fileURLWithPath: ip)
         analyzer.arguments = ["netns", "exec", "\(name)-i", Self.flowtap, "analyze", "-i", "\(name)i0", "--threads", String(threads), "-o", out]
-        _ = FileManager.default.createFile(atPath: errors, contents: nil)
-        analyzer.standardError = FileHandle(forWritingAtPath: errors)
+        analyzer.standardError = Corpus.outputHandle(errors)
         try analyzer.run()
         usleep(1_000_000)
         let (replayed, replayStatus) = try Corpus.run(ip, ["netns", "exec", "\(name)-s", tcpreplay, "-q", "-i", "\(name)s0", "--pps", "4000", input])

@@ -46,10 +46,8 @@ final class ForwardNamespaceTests: XCTestCase {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: ip)
         p.arguments = ["netns", "exec", namespace] + arguments
-        _ = FileManager.default.createFile(atPath: output ?? "/dev/null", contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: output ?? "/dev/null")
-        if let errors { _ = FileManager.default.createFile(atPath: errors, contents: nil) }
-        p.standardError = FileHandle(forWritingAtPath: errors ?? "/dev/null")
+        p.standardOutput = Corpus.outputHandle(output ?? "/dev/null")
+        p.standardError = Corpus.outputHandle(errors ?? "/dev/null")
         try p.run()
         return p
     }

@@ -19,8 +19,7 @@ final class IncubateLiveTests: XCTestCase {
         p.executableURL = URL(fileURLWithPath: ip)
         p.arguments = ["netns", "exec", namespace] + arguments
         p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        _ = FileManager.default.createFile(atPath: errors, contents: nil)
-        p.standardError = FileHandle(forWritingAtPath: errors)
+        p.standardError = Corpus.outputHandle(errors)
         try p.run()
         return p
     }

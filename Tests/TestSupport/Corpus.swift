@@ -80,3 +80,12 @@ public enum Corpus {
         return (String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self), process.terminationStatus)
     }
 }
+
+extension Corpus {
+    /// `path` opened for a child's output, created or emptied in place with open(2). FileManager's
+    /// createFile writes a new file and renames it over the path, which would replace /dev/null itself.
+    public static func outputHandle(_ path: String) -> FileHandle {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        return fd >= 0 ? FileHandle(fileDescriptor: fd, closeOnDealloc: true) : FileHandle.nullDevice
+    }
+}
