@@ -41,11 +41,18 @@ public struct StreamCollector: FlowEventSink {
 
     public mutating func flowCreated(_ flow: FlowView, time: Timestamp) {
         open[flow.id] = Flow(view: flow)
+        awaitingFirstPacket = flow.id
     }
 
+    /// The flow created last, until its first packet names its originator.
+    var awaitingFirstPacket: UInt64?
+
     /// The first packet names the originator, as flow records decide it (the SYN's sender, a SYN-ACK's receiver).
+    /// The engine hands a flow's first packet right after creating it, so only that flow is looked up: one
+    /// comparison per packet, not a dictionary access.
     public mutating func flowPacket(_ flow: FlowView, fromFirst: Bool, packet: FlowPacket, time: Timestamp) {
-        guard open[flow.id]?.firstSentFirst == nil else { return }
+        guard awaitingFirstPacket == flow.id else { return }
+        awaitingFirstPacket = nil
         open[flow.id]?.firstSentFirst = packet.tcpFlags & 0x12 == 0x12 ? !fromFirst : fromFirst
     }
 

@@ -37,11 +37,11 @@ public struct AnalyzeSession {
     public var shards = 1
 
     /// Builds a sink (compiling the config's rules, when there is a config): throws when they do not compile.
-    public func makeSink(emit: @escaping (String) -> Void) throws -> AnalyzeSink {
+    public func makeSink(lines: @escaping RecordLines) throws -> AnalyzeSink {
         let sink = if let settings {
-            try AnalyzeSink(bodies: bodies, analyzerFlows: analyzerFlows, settings: settings, emit: emit)
+            try AnalyzeSink(bodies: bodies, analyzerFlows: analyzerFlows, settings: settings, lines: lines)
         } else {
-            AnalyzeSink(bodies: bodies, analyzerFlows: analyzerFlows, emit: emit)
+            AnalyzeSink(bodies: bodies, analyzerFlows: analyzerFlows, lines: lines)
         }
         sink.communityIDSeed = communityIDSeed
         return sink
@@ -68,12 +68,12 @@ public struct AnalyzeSession {
     /// they write through one lock (a record at a time, not a packet).
     private func run(output: RecordWriter, _ body: (Pipeline<FlowSinkPair<AnalyzeSink, FlowRecordSink?>>) throws(CaptureError) -> Void) throws -> String {
         let lock = Mutex(())
-        let emit: (String) -> Void = shards > 1 ? { line in lock.withLock { _ in output.write(line) } } : { output.write($0) }
+        let lines: RecordLines = shards > 1 ? { line in lock.withLock { _ in output.write(line) } } : { output.write($0) }
         var sinks: [AnalyzeSink] = []
         var records: [FlowRecordSink?] = []
         for _ in 0 ..< max(1, shards) {
             do {
-                sinks.append(try makeSink(emit: emit))
+                sinks.append(try makeSink(lines: lines))
             } catch {
                 throw SetupError(description: "\(configName ?? "config"): \(error)")
             }

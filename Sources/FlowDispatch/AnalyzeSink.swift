@@ -122,26 +122,38 @@ public final class AnalyzeSink: FlowEventSink {
     /// The DNS, TLS and QUIC analyzers each track at most this many flows at once by default.
     public static let defaultAnalyzerFlows = 65_536
 
+    /// `lines` receives each record, its newline included, valid during the call (no String is made).
+    public convenience init(bodies: Bool = false, analyzerFlows: Int = defaultAnalyzerFlows, lines: @escaping RecordLines) {
+        self.init(bodies: bodies, analyzerFlows: analyzerFlows, classification: nil, classifier: nil, lines: lines)
+    }
+
+    /// Records as `String` lines (tests and tools).
     public convenience init(bodies: Bool = false, analyzerFlows: Int = defaultAnalyzerFlows, emit: @escaping (String) -> Void) {
-        self.init(bodies: bodies, analyzerFlows: analyzerFlows, classification: nil, classifier: nil, emit: emit)
+        self.init(bodies: bodies, analyzerFlows: analyzerFlows, lines: { emit(String(decoding: $0, as: UTF8.self)) })
     }
 
     /// Routing by an SF-TAP config's classification (see the type's description).
     public convenience init(bodies: Bool = false, analyzerFlows: Int = defaultAnalyzerFlows, settings: SFTapSettings,
-                            emit: @escaping (String) -> Void) throws(ClassifierError) {
+                            lines: @escaping RecordLines) throws(ClassifierError) {
         let classification = SFTapClassification(settings: settings)
         self.init(bodies: bodies, analyzerFlows: analyzerFlows, classification: classification, classifier: try classification.makeClassifier(),
-                  emit: emit)
+                  lines: lines)
     }
 
-    private init(bodies: Bool, analyzerFlows: Int, classification: SFTapClassification?, classifier: Classifier?, emit: @escaping (String) -> Void) {
+    /// Records as `String` lines (tests and tools).
+    public convenience init(bodies: Bool = false, analyzerFlows: Int = defaultAnalyzerFlows, settings: SFTapSettings,
+                            emit: @escaping (String) -> Void) throws(ClassifierError) {
+        try self.init(bodies: bodies, analyzerFlows: analyzerFlows, settings: settings, lines: { emit(String(decoding: $0, as: UTF8.self)) })
+    }
+
+    private init(bodies: Bool, analyzerFlows: Int, classification: SFTapClassification?, classifier: Classifier?, lines: @escaping RecordLines) {
         var options = HTTPAnalyzer.Options()
         options.bodies = bodies
         options.handOffTunnels = true
-        http = HTTPAnalyzer(options: options, emit: emit)
-        tls = TLSAnalyzer(maxFlows: analyzerFlows, emit: emit)
-        dns = DNSAnalyzer(maxFlows: analyzerFlows, emit: emit)
-        quic = QUICAnalyzer(maxFlows: analyzerFlows, emit: emit)
+        http = HTTPAnalyzer(options: options, lines: lines)
+        tls = TLSAnalyzer(maxFlows: analyzerFlows, lines: lines)
+        dns = DNSAnalyzer(maxFlows: analyzerFlows, lines: lines)
+        quic = QUICAnalyzer(maxFlows: analyzerFlows, lines: lines)
         self.classifier = classifier
         ruleNames = classification?.rules.map(\.name) ?? []
         ruleInterfaces = classification?.rules.map(\.interface) ?? []

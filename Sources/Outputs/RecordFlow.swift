@@ -18,6 +18,9 @@ public struct RecordFlow: Sendable, Equatable {
     }
 }
 
+/// Where an analyzer hands each record: its bytes and newline, valid during the call (no String is made).
+public typealias RecordLines = (UnsafeRawBufferPointer) -> Void
+
 extension JSONWriter {
     /// Pre-rendered members (`"a":1,"b":2`) inside the open object.
     public mutating func members(_ raw: [UInt8]) {

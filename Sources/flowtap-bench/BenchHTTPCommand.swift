@@ -87,7 +87,7 @@ struct BenchHTTPCommand: ParsableCommand {
         var rates: [Double] = [], packetRates: [Double] = []
         var paired = 0
         for _ in 0 ..< runs {
-            let sink = AnalyzeSink { _ in }
+            let sink = AnalyzeSink(lines: { _ in })
             let start = MonotonicClock.seconds()
             try Pipeline(sink: sink).run(files: [path])
             sink.http.closeAll(time: 0)

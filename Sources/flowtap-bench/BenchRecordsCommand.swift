@@ -96,13 +96,13 @@ struct BenchRecordsCommand: ParsableCommand {
         print("command                     CPU s    wall s   packets/CPU-s   vs ndpiReader   peak RSS MiB")
         for row in rows {
             guard row.note == nil, !row.cpu.isEmpty else {
-                print(row.label.padding(toLength: 26, withPad: " ", startingAt: 0) + "  skipped: \(row.note ?? "no run")")
+                print(row.label.padding(toLength: 28, withPad: " ", startingAt: 0) + "  skipped: \(row.note ?? "no run")")
                 continue
             }
             let cpu = BenchLoops.median(row.cpu), wall = BenchLoops.median(row.wall)
             let rate = Double(packets) / max(cpu, 1e-9)
             let ratio = ndpiCPU.map { String(format3: $0 / max(cpu, 1e-9)) + "×" } ?? "—"
-            print(row.label.padding(toLength: 26, withPad: " ", startingAt: 0)
+            print(row.label.padding(toLength: 28, withPad: " ", startingAt: 0)
                   + "  " + String(format3: cpu).leftPadded(6) + "  " + String(format3: wall).leftPadded(8)
                   + "  " + String(Int(rate)).leftPadded(14) + "  " + ratio.leftPadded(14)
                   + "  " + String(format3: Double(BenchLoops.median(row.rss.map(Double.init))) / 1024).leftPadded(12))

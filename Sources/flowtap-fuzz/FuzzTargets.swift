@@ -169,7 +169,7 @@ enum FuzzTarget: String, CaseIterable {
     }
 
     static func http(_ input: UnsafeRawBufferPointer) {
-        let analyzer = HTTPAnalyzer(options: .init(bodies: true)) { _ in }
+        let analyzer = HTTPAnalyzer(options: .init(bodies: true), lines: { _ in })
         analyzer.open(flow: 1, client: HTTPEndpoint(ip: "10.0.0.1", port: 40000), server: HTTPEndpoint(ip: "10.0.0.2", port: 80), vlan: nil, time: 0)
         var time = 0.0
         chunks(input) { fromClient, chunk in
@@ -184,7 +184,7 @@ enum FuzzTarget: String, CaseIterable {
     }
 
     static func dns(_ input: UnsafeRawBufferPointer) {
-        let analyzer = DNSAnalyzer { _ in }
+        let analyzer = DNSAnalyzer(lines: { _ in })
         analyzer.datagram(source: ("10.0.0.1", 5353), destination: ("10.0.0.2", 53), vlan: nil, bytes: input, time: 1)
         analyzer.open(flow: 1, client: ("10.0.0.1", 40000), server: ("10.0.0.2", 53), vlan: nil, time: 0)
         chunks(input) { fromClient, chunk in analyzer.data(flow: 1, fromClient: fromClient, bytes: chunk, time: 2) }
@@ -192,14 +192,14 @@ enum FuzzTarget: String, CaseIterable {
     }
 
     static func tls(_ input: UnsafeRawBufferPointer) {
-        let analyzer = TLSAnalyzer { _ in }
+        let analyzer = TLSAnalyzer(lines: { _ in })
         analyzer.open(flow: 1, client: ("10.0.0.1", 40000), server: ("10.0.0.2", 443), vlan: nil, time: 0)
         chunks(input) { fromClient, chunk in analyzer.data(flow: 1, fromClient: fromClient, bytes: chunk, time: 1) }
         analyzer.close(flow: 1)
     }
 
     static func quic(_ input: UnsafeRawBufferPointer) {
-        let analyzer = QUICAnalyzer { _ in }
+        let analyzer = QUICAnalyzer(lines: { _ in })
         analyzer.open(flow: 1, client: ("10.0.0.1", 40000), server: ("10.0.0.2", 443), vlan: nil, time: 0)
         analyzer.datagram(flow: 1, fromClient: true, bytes: input, time: 1)
         chunks(input) { fromClient, chunk in analyzer.datagram(flow: 1, fromClient: fromClient, bytes: chunk, time: 2) }

@@ -418,7 +418,7 @@ final class DNSTests: XCTestCase {
     }
 
     func testFlowLimit() {
-        let dns = DNSAnalyzer(maxFlows: 2) { _ in }
+        let dns = DNSAnalyzer(maxFlows: 2, lines: { _ in })
         for id in 0 ..< 4 { dns.open(flow: UInt64(id), client: client, server: server, vlan: nil, time: 0) }
         XCTAssertEqual(dns.counters.droppedFlows, 2)
         dns.close(flow: 0)

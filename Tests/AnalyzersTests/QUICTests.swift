@@ -505,7 +505,7 @@ final class QUICTests: XCTestCase {
                 let h = header + [0x40 | UInt8(length >> 8), UInt8(length & 0xFF), 0x00, UInt8(round & 0xFF)]
                 datagram = QUICInitialProtection.seal(header: h, pnLength: 2, packetNumber: UInt64(round & 0xFF), payload: plain, keys: keys.client)!
             }
-            let a = QUICAnalyzer { _ in }
+            let a = QUICAnalyzer(lines: { _ in })
             a.open(flow: 1, client: (ip: "a", port: 1), server: (ip: "b", port: 443), vlan: nil, time: 0)
             datagram.withUnsafeBytes {
                 a.datagram(flow: 1, fromClient: round % 3 != 0, bytes: $0, time: 0)

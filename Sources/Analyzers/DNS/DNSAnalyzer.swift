@@ -41,7 +41,7 @@ public final class DNSAnalyzer {
     public private(set) var counters = Counters()
     public let maxFlows: Int
 
-    private let emit: (String) -> Void
+    private let emit: RecordLines
     private var writer = JSONWriter()
     private var scratch: [UInt8] = []
 
@@ -67,13 +67,19 @@ public final class DNSAnalyzer {
     private var pendingNext = 0
     public let maxPendingQueries: Int
 
-    public init(maxFlows: Int = 65536, maxPendingQueries: Int = 65536, emit: @escaping (String) -> Void) {
+    /// `lines` receives each record, its newline included, valid during the call.
+    public init(maxFlows: Int = 65536, maxPendingQueries: Int = 65536, lines: @escaping RecordLines) {
         self.maxFlows = maxFlows
         self.maxPendingQueries = max(1, maxPendingQueries)
-        self.emit = emit
+        self.emit = lines
         scratch.reserveCapacity(256)
         pendingOrder = [UInt64](repeating: 0, count: self.maxPendingQueries)
         pending.reserveCapacity(self.maxPendingQueries)
+    }
+
+    /// Records as `String` lines (tests and tools); `lines:` hands the bytes without making a String.
+    public convenience init(maxFlows: Int = 65536, maxPendingQueries: Int = 65536, emit: @escaping (String) -> Void) {
+        self.init(maxFlows: maxFlows, maxPendingQueries: maxPendingQueries, lines: { emit(String(decoding: $0, as: UTF8.self)) })
     }
 
     /// One UDP datagram (RFC 1035 §4.2.1): a whole message. With `record` (the flow's shared record
@@ -192,7 +198,7 @@ public final class DNSAnalyzer {
             writer.string("error", error.name)
             writer.endObject()
             countError(error)
-            emit(writer.line)
+            writer.withLine(emit)
             return
         }
         if let queryTime {
@@ -201,7 +207,7 @@ public final class DNSAnalyzer {
         }
         writer.endObject()
         counters.messages += 1
-        emit(writer.line)
+        writer.withLine(emit)
     }
 
     /// Seconds to the microsecond (the capture's resolution), without a binary fraction's tail.
@@ -212,7 +218,7 @@ public final class DNSAnalyzer {
         writer.string("error", error.name)
         writer.endObject()
         countError(error)
-        emit(writer.line)
+        writer.withLine(emit)
     }
 
     private func countError(_ error: DNSError) {

@@ -127,7 +127,7 @@ public final class HTTPAnalyzer {
 
     public private(set) var counters = HTTPCounters()
     public let options: Options
-    private let emit: (String) -> Void
+    private let emit: RecordLines
     private var flows: [UInt64: Flow] = [:]
     private var writer = JSONWriter()
 
@@ -179,10 +179,17 @@ public final class HTTPAnalyzer {
         }
     }
 
-    public init(options: Options = .init(), emit: @escaping (String) -> Void) {
+    /// `lines` receives each record, its newline included, valid during the call.
+    public init(options: Options = .init(), lines: @escaping RecordLines) {
         self.options = options
-        self.emit = emit
+        self.emit = lines
     }
+
+    /// Records as `String` lines (tests and tools); `lines:` hands the bytes without making a String.
+    public convenience init(options: Options = .init(), emit: @escaping (String) -> Void) {
+        self.init(options: options, lines: { emit(String(decoding: $0, as: UTF8.self)) })
+    }
+
 
     public var openFlows: Int { flows.count }
 
@@ -559,7 +566,7 @@ public final class HTTPAnalyzer {
         endpoint("server", flow.server)
         writer.endObject()
         counters.records += 1
-        emit(writer.line)
+        writer.withLine(emit)
         pair(flow)
     }
 
@@ -577,7 +584,7 @@ public final class HTTPAnalyzer {
         if let response { side("server", flow.server, response) }
         writer.endObject()
         counters.records += 1
-        emit(writer.line)
+        writer.withLine(emit)
     }
 
     private func side(_ key: String, _ e: HTTPEndpoint, _ m: HTTPMessage) {

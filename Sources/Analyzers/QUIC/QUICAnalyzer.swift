@@ -62,7 +62,7 @@ public final class QUICAnalyzer {
     public private(set) var counters = Counters()
     public let maxFlows: Int
 
-    private let emit: (String) -> Void
+    private let emit: RecordLines
     private var writer = JSONWriter()
     /// The unprotected header of the packet being opened (AEAD associated data).
     private var header: [UInt8] = []
@@ -114,11 +114,18 @@ public final class QUICAnalyzer {
 
     private var flows: [UInt64: Flow] = [:]
 
-    public init(maxFlows: Int = 65536, emit: @escaping (String) -> Void) {
+    /// `lines` receives each record, its newline included, valid during the call.
+    public init(maxFlows: Int = 65536, lines: @escaping RecordLines) {
         self.maxFlows = maxFlows
-        self.emit = emit
+        self.emit = lines
         header.reserveCapacity(64)
     }
+
+    /// Records as `String` lines (tests and tools); `lines:` hands the bytes without making a String.
+    public convenience init(maxFlows: Int = 65536, emit: @escaping (String) -> Void) {
+        self.init(maxFlows: maxFlows, lines: { emit(String(decoding: $0, as: UTF8.self)) })
+    }
+
 
     /// Whether a datagram starts with a long header (RFC 9000 §17.2) of a version whose
     /// Initial packets this analyzer decrypts; a cheap test for routing.
@@ -347,7 +354,7 @@ public final class QUICAnalyzer {
 
         writer.endObject()
         counters.records &+= 1
-        emit(writer.line)
+        writer.withLine(emit)
     }
 
     static func hex(_ bytes: [UInt8]) -> [UInt8] { bytes.withUnsafeBytes { DNSMessageWriter.hex($0) } }

@@ -35,7 +35,7 @@ public final class TLSAnalyzer {
     public private(set) var counters = Counters()
     public let maxFlows: Int
 
-    private let emit: (String) -> Void
+    private let emit: RecordLines
     private var writer = JSONWriter()
 
     private struct Flow {
@@ -52,10 +52,17 @@ public final class TLSAnalyzer {
 
     private var flows: [UInt64: Flow] = [:]
 
-    public init(maxFlows: Int = 65536, emit: @escaping (String) -> Void) {
+    /// `lines` receives each record, its newline included, valid during the call.
+    public init(maxFlows: Int = 65536, lines: @escaping RecordLines) {
         self.maxFlows = maxFlows
-        self.emit = emit
+        self.emit = lines
     }
+
+    /// Records as `String` lines (tests and tools); `lines:` hands the bytes without making a String.
+    public convenience init(maxFlows: Int = 65536, emit: @escaping (String) -> Void) {
+        self.init(maxFlows: maxFlows, lines: { emit(String(decoding: $0, as: UTF8.self)) })
+    }
+
 
     /// `record`: the flow's shared record fields (`flow_id`, endpoints, Community ID), written in its record.
     public func open(flow: UInt64, client: Endpoint, server: Endpoint, vlan: Int?, time: Double, record: RecordFlow? = nil) {
@@ -126,6 +133,6 @@ public final class TLSAnalyzer {
 
         writer.endObject()
         counters.records += 1
-        emit(writer.line)
+        writer.withLine(emit)
     }
 }
