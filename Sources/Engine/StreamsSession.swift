@@ -20,6 +20,9 @@ public struct StreamsSession {
 
     /// `engineConfig` with `tcpFlowsFromAnyPacket` set, as `flows` and `analyze` set it: a connection picked up
     /// mid-stream starts at its first packet, so its record's `flow_id` is the one the other commands give it.
+    /// Community ID seed written in records (every tool comparing IDs must use the same).
+    public var communityIDSeed: UInt16 = 0
+
     public init(engineConfig: FlowEngineConfig, directory: String?) {
         self.engineConfig = engineConfig
         self.engineConfig.tcpFlowsFromAnyPacket = true
@@ -31,10 +34,12 @@ public struct StreamsSession {
         if let directory, mkdir(directory, 0o755) != 0 && errno != EEXIST {
             throw Failure(description: "cannot create \(directory): \(errorText(errno))")
         }
-        let directory = self.directory
+        let directory = self.directory, seed = communityIDSeed
         var writeFailure: String?
+        var writer = JSONWriter(capacity: 1024)
         let sink = StreamCollector { flow in
-            output.write(flow.summaryLine + "\n")
+            flow.writeRecord(into: &writer, communityIDSeed: seed)
+            writer.withLine { output.write($0) }
             guard let directory, writeFailure == nil else { return }
             for d in 0 ..< 2 where !flow.streams[d].isEmpty {
                 let path = directory + "/" + flow.fileName(fromFirst: d == 0)

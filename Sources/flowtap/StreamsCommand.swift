@@ -33,6 +33,9 @@ struct StreamsCommand: ParsableCommand {
     @OptionGroup(title: "Flow engine")
     var engine: EngineOptions
 
+    @Option(name: .customLong("community-id-seed"), help: "Community ID seed (every tool comparing IDs must use the same).")
+    var communityIDSeed: UInt16 = 0
+
     @Flag(help: "Never show the progress line, even on a terminal.")
     var quiet = false
 
@@ -43,6 +46,7 @@ struct StreamsCommand: ParsableCommand {
     func run() throws {
         var session = StreamsSession(engineConfig: engine.applied(to: FlowEngineConfig()), directory: output ?? outputDirectory)
         session.input = try input.pipelineInput(quiet: quiet)
+        session.communityIDSeed = communityIDSeed
         StopSignal.install()
         do {
             let writer = try RecordWriter(path: nil)
