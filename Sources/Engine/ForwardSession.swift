@@ -88,7 +88,7 @@ public struct ForwardSession: Sendable {
         var lastStats = Self.seconds()
         while !StopSignal.requested && !stop() {
             usleep(50_000)
-            if ReloadSignal.take() {
+            if HangupSignal.take() {
                 do {
                     let next = ForwardPlan(try loadRules())
                     try Self.checkRawSockets(next)

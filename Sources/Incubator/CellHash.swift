@@ -28,15 +28,7 @@ public enum CellHash {
 
     /// murmur3's 64-bit finaliser: every input bit reaches the top bits the cell is taken from.
     @inline(__always)
-    static func mix(_ x: UInt64) -> UInt64 {
-        var h = x
-        h ^= h >> 33
-        h = h &* 0xFF51_AFD7_ED55_8CCD
-        h ^= h >> 33
-        h = h &* 0xC4CE_B9FE_1A85_EC53
-        h ^= h >> 33
-        return h
-    }
+    static func mix(_ x: UInt64) -> UInt64 { murmur3Finalize(x) }
 
     /// The original incubator's choice: `((sport ^ dport) >> 8) % cells`, addresses ignored; packets
     /// without ports (non-first fragments, ICMP) count as ports 0, so they go to cell 0 as they did there.

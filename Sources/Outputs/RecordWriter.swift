@@ -93,10 +93,7 @@ public final class RecordWriter {
 
     /// Appends one record's bytes (its newline included).
     public func write(_ bytes: UnsafeRawBufferPointer) {
-        if RecordReopenSignal.flag != 0 {
-            RecordReopenSignal.flag = 0
-            reopen()
-        }
+        if HangupSignal.take() { reopen() }
         for file in files { file.append(bytes) }
         guard !redis.isEmpty else { return }
         let record = bytes.last == UInt8(ascii: "\n") ? UnsafeRawBufferPointer(rebasing: bytes.dropLast()) : bytes
@@ -157,12 +154,3 @@ public final class RecordWriter {
     }
 }
 
-/// SIGHUP asks a record-writing command to reopen its output files (for logrotate); the writer takes the
-/// flag before its next record.
-public enum RecordReopenSignal {
-    nonisolated(unsafe) static var flag: sig_atomic_t = 0
-
-    public static func install() {
-        signal(SIGHUP) { _ in RecordReopenSignal.flag = 1 }
-    }
-}

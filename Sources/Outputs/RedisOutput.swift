@@ -279,21 +279,17 @@ final class RedisOutput: @unchecked Sendable {
         return (confirmed, rejected, 0)
     }
 
-    private static let xadd = Array("XADD".utf8), rpush = Array("RPUSH".utf8), publish = Array("PUBLISH".utf8)
-    private static let maxlen = Array("MAXLEN".utf8), about = Array("~".utf8), star = Array("*".utf8), field = Array("record".utf8)
+    /// The command's words around the key and the record, made once: `XADD`, then after the key
+    /// `MAXLEN ~ N * record` (or `* record`); `RPUSH`; `PUBLISH`.
+    private lazy var verb: [UInt8] = Array((target.mode == .stream ? "XADD" : target.mode == .list ? "RPUSH" : "PUBLISH").utf8)
+    private lazy var afterKey: [[UInt8]] = target.mode != .stream ? []
+        : (target.maxLength > 0 ? ["MAXLEN", "~", String(target.maxLength)] : []).map { Array($0.utf8) } + [Array("*".utf8), Array("record".utf8)]
+    private lazy var fixedKey: [UInt8] = Array(target.key.utf8)
 
-    /// The command for one record.
+    /// The command for one record: the verb, the key (per type only with `{type}`), the fixed words, the record.
     private func arguments(_ record: [UInt8]) -> [[UInt8]] {
-        let key = target.keyPerType ? Self.key(target.key, type: RecordType.of(record)) : Array(target.key.utf8)
-        switch target.mode {
-        case .stream:
-            if target.maxLength > 0 {
-                return [Self.xadd, key, Self.maxlen, Self.about, Array(String(target.maxLength).utf8), Self.star, Self.field, record]
-            }
-            return [Self.xadd, key, Self.star, Self.field, record]
-        case .list: return [Self.rpush, key, record]
-        case .publish: return [Self.publish, key, record]
-        }
+        let key = target.keyPerType ? Self.key(target.key, type: RecordType.of(record)) : fixedKey
+        return [verb, key] + afterKey + [record]
     }
 
     /// The key with `{type}` replaced by the record's type ("unknown" when it has none).
@@ -321,23 +317,29 @@ final class RedisOutput: @unchecked Sendable {
         withPointers(parts) { argv, lengths in redisCommandArgv(context, Int32(parts.count), argv, lengths) }
     }
 
-    /// The C argument vectors hiredis takes, valid during `body`.
+    /// The C argument vectors hiredis takes, pointing at the parts' own storage (nothing copied), valid
+    /// during `body`: each part's buffer is lent in turn, nested, until all are.
     private static func withPointers<R>(_ parts: [[UInt8]], _ body: (UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
         let argv = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: parts.count)
         let lengths = UnsafeMutablePointer<Int>.allocate(capacity: parts.count)
         defer { argv.deallocate(); lengths.deallocate() }
-        // Each part is copied to a C buffer that outlives the call (hiredis formats the command at once).
-        var buffers: [UnsafeMutableRawPointer] = []
-        defer { for b in buffers { b.deallocate() } }
-        for (i, part) in parts.enumerated() {
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, part.count), alignment: 1)
-            part.withUnsafeBytes { if let base = $0.baseAddress { buffer.copyMemory(from: base, byteCount: part.count) } }
-            buffers.append(buffer)
-            argv[i] = UnsafePointer(buffer.assumingMemoryBound(to: CChar.self))
-            lengths[i] = part.count
+        func lend(_ i: Int) -> R {
+            guard i < parts.count else { return body(argv, lengths) }
+            return parts[i].withUnsafeBufferPointer { buffer in
+                // An empty part still needs a valid pointer; hiredis reads none of its bytes.
+                argv[i] = buffer.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) } ?? UnsafePointer(emptyPart)
+                lengths[i] = buffer.count
+                return lend(i + 1)
+            }
         }
-        return body(argv, lengths)
+        return lend(0)
     }
+
+    nonisolated(unsafe) private static let emptyPart: UnsafeMutablePointer<CChar> = {
+        let p = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
+        p.pointee = 0
+        return p
+    }()
 }
 
 /// A record's type, read from its JSON text: the value of `"event_type"`, else of `"type"`.

@@ -21,7 +21,7 @@ public enum FlowID {
         h = mix(h, UInt64(key.port1) << 48 | UInt64(key.port2) << 32 | UInt64(key.vlan) << 16 | UInt64(key.ipProtocol) << 8 | UInt64(key.hop))
         h = mix(h, UInt64(bitPattern: created.nanoseconds))
         // Zero is never an ID (a reader may treat it as absent).
-        let id = finalize(h) & mask
+        let id = murmur3Finalize(h) & mask
         return id == 0 ? 1 : id
     }
 
@@ -34,17 +34,5 @@ public enum FlowID {
         var x = h ^ k
         x = (x << 27) | (x >> 37)
         return x &* 5 &+ 0x52DC_E729
-    }
-
-    /// MurmurHash3's 64-bit finaliser: every input bit affects every output bit.
-    @inline(__always)
-    static func finalize(_ h: UInt64) -> UInt64 {
-        var x = h
-        x ^= x >> 33
-        x = x &* 0xFF51_AFD7_ED55_8CCD
-        x ^= x >> 33
-        x = x &* 0xC4CE_B9FE_1A85_EC53
-        x ^= x >> 33
-        return x
     }
 }

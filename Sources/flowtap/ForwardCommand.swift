@@ -80,7 +80,7 @@ struct ForwardCommand: ParsableCommand {
             return
         }
         StopSignal.install()
-        ReloadSignal.install()
+        HangupSignal.install()
         do {
             writeStandardError(try session.run())
         } catch {

@@ -235,7 +235,7 @@ func writeRecords(_ command: String, to outputs: OutputOptions, inputs: [String]
         throw fail(command, error)
     }
     StopSignal.install()
-    RecordReopenSignal.install()
+    HangupSignal.install()
     do {
         writeStandardError(try body(writer))
         try writer.finish()

@@ -47,11 +47,8 @@ final class AnalyzeNamespaceTests: XCTestCase {
         let errors = out + ".err"
         defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: errors) }
 
-        let analyzer = Process()
-        analyzer.executableURL = URL(fileURLWithPath: ip)
-        analyzer.arguments = ["netns", "exec", "\(name)-i", Self.flowtap, "analyze", "-i", "\(name)i0", "--threads", String(threads), "-o", out]
-        analyzer.standardError = Corpus.outputHandle(errors)
-        try analyzer.run()
+        let analyzer = try Namespaces.start(ip: ip, "\(name)-i", [Self.flowtap, "analyze", "-i", "\(name)i0", "--threads", String(threads), "-o", out],
+                                            errors: errors)
         usleep(1_000_000)
         let (replayed, replayStatus) = try Corpus.run(ip, ["netns", "exec", "\(name)-s", tcpreplay, "-q", "-i", "\(name)s0", "--pps", "4000", input])
         XCTAssertEqual(replayStatus, 0, replayed)

@@ -111,7 +111,7 @@ final class ForwardLoopbackTests: XCTestCase {
         let port = TestSocket.freePort()
         let path = writeRules("rules:\n  - port: \(port)\n    to: 127.0.0.1:\(first.port)\n")
         defer { unlink(path) }
-        ReloadSignal.install()
+        HangupSignal.install()
         let forwarder = RunningForwarder(ForwardSession(rulesPath: path, listen: ["127.0.0.1:\(port)"]))
         let exporter = TestSocket()
         let total = 3000

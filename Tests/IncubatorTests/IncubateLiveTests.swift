@@ -15,13 +15,7 @@ final class IncubateLiveTests: XCTestCase {
 
     /// `arguments` run in `namespace`, standard error to `errors`.
     static func start(_ ip: String, _ namespace: String, _ arguments: [String], errors: String = "/dev/null") throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ip)
-        p.arguments = ["netns", "exec", namespace] + arguments
-        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        p.standardError = Corpus.outputHandle(errors)
-        try p.run()
-        return p
+        try Namespaces.start(ip: ip, namespace, arguments, errors: errors)
     }
 
     /// The namespaces of scripts/incubate-netns.sh for three cells, and a scratch directory; both removed by the returned cleanup.

@@ -105,7 +105,7 @@ final class RotationTests: XCTestCase {
     func testHangupReopensTheFile() throws {
         let dir = directory("hup")
         let path = dir.appendingPathComponent("r.json").path
-        RecordReopenSignal.install()
+        HangupSignal.install()
         defer { signal(SIGHUP, SIG_DFL) }
         let writer = try RecordWriter(destinations: [.file(path)])
         let records = Self.records(20, seed: 5)

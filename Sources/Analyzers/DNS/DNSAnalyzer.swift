@@ -60,10 +60,17 @@ public final class DNSAnalyzer {
 
     private var flows: [UInt64: Flow] = [:]
 
-    /// Queries waiting for their response, by flow ID and message ID (`pairKey`): the query's time. At most
-    /// `maxPendingQueries`; the oldest is forgotten first (`pendingOrder` is the ring of insertion order).
-    private var pending: [UInt64: Double] = [:]
-    private var pendingOrder: [UInt64]
+    /// A query awaiting its response: the flow and the message ID (a flow ID is never 0, so the zero key is
+    /// no query's and marks an empty slot of `pendingOrder`).
+    private struct PendingKey: Hashable {
+        var flow: UInt64
+        var id: UInt16
+    }
+
+    /// Queries waiting for their response: the query's time. At most `maxPendingQueries`; the oldest is
+    /// forgotten first (`pendingOrder` is the ring of insertion order).
+    private var pending: [PendingKey: Double] = [:]
+    private var pendingOrder: [PendingKey]
     private var pendingNext = 0
     public let maxPendingQueries: Int
 
@@ -73,7 +80,7 @@ public final class DNSAnalyzer {
         self.maxPendingQueries = max(1, maxPendingQueries)
         self.emit = lines
         scratch.reserveCapacity(256)
-        pendingOrder = [UInt64](repeating: 0, count: self.maxPendingQueries)
+        pendingOrder = [PendingKey](repeating: PendingKey(flow: 0, id: 0), count: self.maxPendingQueries)
         pending.reserveCapacity(self.maxPendingQueries)
     }
 
@@ -157,17 +164,15 @@ public final class DNSAnalyzer {
         writer.endObject()
     }
 
-    /// A query's or response's key in `pending`: the flow and the message ID.
-    private static func pairKey(_ record: RecordFlow, id: UInt16) -> UInt64 { record.flowID &* 0x1_0001 ^ UInt64(id) }
 
     /// Remembers a query's time, or gives a response its query's time (then forgotten).
     private func pair(_ record: RecordFlow?, bytes: UnsafeRawBufferPointer, time: Double) -> Double? {
         guard let record, bytes.count >= 12 else { return nil }
-        let key = Self.pairKey(record, id: bytes.beUInt16(at: 0))
+        let key = PendingKey(flow: record.flowID, id: bytes.beUInt16(at: 0))
         guard bytes[2] & 0x80 != 0 else {
             if pending.updateValue(time, forKey: key) == nil {
                 let old = pendingOrder[pendingNext]
-                if old != 0, pending.removeValue(forKey: old) != nil { counters.evictedQueries += 1 }
+                if old.flow != 0, pending.removeValue(forKey: old) != nil { counters.evictedQueries += 1 }
                 pendingOrder[pendingNext] = key
                 pendingNext = pendingNext + 1 == pendingOrder.count ? 0 : pendingNext + 1
             }
