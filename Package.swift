@@ -10,6 +10,7 @@ import PackageDescription
 //   Sharding (threads, rings, batches, shard hash)
 //   Abstraction (SF-TAP flow abstraction), FlowDispatch (flows to analyzers), CaptureTools (stats, filter, streams)
 //   Engine (every pipeline: inputs → shards → flow engine → a sink; the sessions the commands run)
+//   Telemetry (metrics, status JSON and the dashboard over HTTP, on its own thread)
 //   flowtap (CLI: parses options, calls Engine); flowtap-bench (benchmarks, beside the product)
 // TrafficGen builds synthetic captures (Wire's builder + Capture's writer).
 // CLibpcap, CVectorscan, CZlib and CHiredis are system-library shims; CShims holds the C helpers.
@@ -45,6 +46,7 @@ let package = Package(
         .library(name: "FlowCollect", targets: ["FlowCollect"]),
         .library(name: "Forwarding", targets: ["Forwarding"]),
         .library(name: "Incubator", targets: ["Incubator"]),
+        .library(name: "Telemetry", targets: ["Telemetry"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "TrafficGen", targets: ["TrafficGen"]),
     ],
@@ -52,6 +54,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibpcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
@@ -89,17 +93,23 @@ let package = Package(
             "PacketCore", "Wire", "FlowExport", "Flows", "Reassembly", "FlowCore", "FlowDispatch", "Outputs", "RecordModel",
         ], swiftSettings: packetPath),
         .target(name: "CaptureTools", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Flows", "FlowCore", "Outputs", "RecordModel"], swiftSettings: packetPath),
+        // Off the packet path: snapshots the packet threads publish, served over HTTP on its own thread.
+        .target(name: "Telemetry", dependencies: [
+            "PacketCore", "Outputs",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .target(name: "Engine", dependencies: [
             "PacketCore", "Wire", "Capture", "Filters", "Defragment", "Flows", "Reassembly", "Classify", "SFTapConfig", "SFTapCodec",
             "UnixSockets", "Outputs", "Analyzers", "FlowCore", "Sharding", "Abstraction", "FlowDispatch", "CaptureTools", "FlowRecords",
-            "FlowExport", "FlowCollect", "Forwarding", "Incubator", "CShims",
+            "FlowExport", "FlowCollect", "Forwarding", "Incubator", "CShims", "Telemetry",
         ], swiftSettings: packetPath),
         .target(name: "TrafficGen", dependencies: ["PacketCore", "Wire", "Capture"], swiftSettings: packetPath),
         .executableTarget(
             name: "flowtap",
             dependencies: [
                 "Engine", "Capture", "CaptureTools", "Defragment", "Filters", "FlowCore", "FlowDispatch", "FlowExport", "Incubator", "Outputs", "PacketCore",
-                "SFTapConfig", "TrafficGen", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "SFTapConfig", "Telemetry", "TrafficGen", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: packetPath
         ),

@@ -9,6 +9,7 @@ import FlowExport
 import FlowRecords
 import PacketCore
 import SFTapConfig
+import Telemetry
 import UnixSockets
 
 /// `flowtap abstract` in sockets mode: the interface sockets under the config's home, the pcap
@@ -34,6 +35,8 @@ public final class AbstractSession {
         /// NetFlow/IPFIX collectors every captured flow is also exported to (each worker thread exports as
         /// its own exporter session; injected flows are not exported).
         public var exports: [ExportDestination] = []
+        /// Where `--http` reads counters and flows (nil: no endpoint).
+        public var telemetry: TelemetryHub?
 
         public init() {}
     }
@@ -50,10 +53,14 @@ public final class AbstractSession {
     /// The flow records each engine exports from (`--export`): the inline engine's, then each worker's.
     var exportRecords: [FlowRecordSink] = []
     var channels: [EventChannel] = []
+    /// The one capture handle of live capture without worker shards.
+    var inlineCapture: LiveCapture?
     var parsers: [ConnectionID: CaptureFormatParser] = [:]
     var injectedPackets: UInt64 = 0
     var injectionErrors: UInt64 = 0
     var lastReport = 0.0
+    var telemetryClock = TelemetryClock(interval: 0.5)
+    var shardTelemetry: PipelineTelemetry<FlowSinkPair<Abstractor<EventChannel>, FlowRecordSink?>>?
     /// An error met between packets (a socket poll): ends the run and is thrown at its end.
     var failure: (any Error)?
 
@@ -117,6 +124,8 @@ public final class AbstractSession {
             inline.engine.finish()
             for records in exportRecords { records.flushExports() }
             drain()
+            publishTelemetry()
+            shardTelemetry?.publishAll()
             writeStandardError(report(final: true))
             server.close()
         }
@@ -137,6 +146,7 @@ public final class AbstractSession {
             inline.onTick = { [unowned self] in tick() }
             if let name = options.interface {
                 let capture = try LiveCapture(interface: name, filter: options.filterExpression, immediate: true)
+                inlineCapture = capture
                 writeStandardError("flowtap abstract: capturing on \(name); SIGINT or SIGTERM stops\n")
                 try inline.run(live: capture)
             } else {
@@ -163,6 +173,48 @@ public final class AbstractSession {
             lastReport = MonotonicClock.seconds()
             writeStandardError(report(final: false))
         }
+        if options.telemetry != nil && telemetryClock.isDue() { publishTelemetry() }
+    }
+
+    /// This thread's part of the `--http` snapshot: the inline engine (injected packets, or every
+    /// packet with one thread), the sockets, injection and loopback7. Worker shards publish their own.
+    func publishTelemetry() {
+        guard let hub = options.telemetry else { return }
+        let input = options.interface ?? (options.files.isEmpty ? "injected" : "file")
+        var s = FlowTelemetry.snapshot(engine: inline.engine, input: input)
+        Self.add(abstractor: abstractor.counters, to: &s)
+        let l = injector.counters
+        s.counter("flowtap_injected_packets_total", "Packets read from the pcap injection socket.", injectedPackets)
+        s.counter("flowtap_injection_errors_total", "Injection connections closed for a malformed pcap stream.", injectionErrors)
+        s.counter("flowtap_loopback7_events_total", "Events injected through the loopback7 socket.", l.events)
+        s.counter("flowtap_loopback7_dropped_total", "Loopback7 events dropped, by reason.", l.droppedHopLimit, ["reason": "hop_limit"])
+        s.counter("flowtap_loopback7_dropped_total", "Loopback7 events dropped, by reason.", l.droppedFlowLimit, ["reason": "flow_limit"])
+        s.counter("flowtap_loopback7_dropped_total", "Loopback7 events dropped, by reason.", l.malformed, ["reason": "malformed"])
+        for channel in channels.indices {
+            s.counter("flowtap_events_dropped_total", "Events dropped, by output and reason.", self.channels[channel].eventsDropped,
+                      labels: [MetricLabel(name: "output", value: "worker \(channel)"), MetricLabel(name: "reason", value: "handover_full")])
+        }
+        var table = StatusTable(title: "SF-TAP interface sockets", columns: ["socket", "readers", "events", "bytes", "dropped events", "dropped bytes"])
+        for o in server.outputStatistics {
+            let label = [MetricLabel(name: "output", value: o.path)]
+            s.gauge("flowtap_socket_readers", "Readers connected to an interface socket.", Double(o.readers), labels: label)
+            s.counter("flowtap_events_total", "Events written to an interface socket.", o.eventsPublished, labels: label)
+            s.counter("flowtap_event_bytes_total", "Bytes of events written to an interface socket.", o.bytesPublished, labels: label)
+            s.counter("flowtap_events_dropped_total", "Events dropped, by output and reason.", o.eventsDropped, labels: label + [MetricLabel(name: "reason", value: "slow_reader")])
+            table.rows.append([o.path, "\(o.readers)", "\(o.eventsPublished)", "\(o.bytesPublished)", "\(o.eventsDropped)", "\(o.bytesDropped)"])
+        }
+        s.tables.append(table)
+        if shards == nil, let capture = inlineCapture { s.add(capture: capture.statistics, input: input) }
+        hub.publish(s, part: 0)
+    }
+
+    static func add(abstractor c: AbstractorCounters, to s: inout TelemetrySnapshot) {
+        s.counter("flowtap_abstract_events_total", "Events the abstractor made (CREATED, DATA, DESTROYED).", c.events)
+        s.counter("flowtap_abstract_tcp_flows_total", "TCP flows by classification outcome.", c.tcpFlowsClassified, ["result": "classified"])
+        s.counter("flowtap_abstract_tcp_flows_total", "TCP flows by classification outcome.", c.tcpFlowsUnclassified, ["result": "unclassified"])
+        s.counter("flowtap_abstract_tcp_flows_total", "TCP flows by classification outcome.", c.tcpFlowsGivenUp, ["result": "given_up"])
+        s.counter("flowtap_abstract_udp_datagrams_unclassified_total", "UDP datagrams no rule matched.", c.udpDatagramsUnclassified)
+        s.counter("flowtap_abstract_output_errors_total", "Events an output refused.", c.outputErrors)
     }
 
     /// Capture files or a live interface through worker shards; this thread serves the sockets and
@@ -188,6 +240,15 @@ public final class AbstractSession {
         var captures: [LiveCapture] = []
         if let name = options.interface {
             captures = try LiveShards(command: "abstract", interface: name, filter: options.filterExpression, shards: options.shards).captures
+        }
+        if let hub = options.telemetry {
+            let handles = captures, input = options.interface ?? "file"
+            shardTelemetry = PipelineTelemetry(hub: hub, pipeline: runner, input: input) { shard, engine, s in
+                Self.add(abstractor: engine.sink.first.counters, to: &s)
+                if shard < handles.count { s.add(capture: handles[shard].statistics, input: input) }
+            }
+        }
+        if options.interface != nil {
             let handles = captures
             run = BackgroundRun { try runner.run(live: handles) }
         } else {

@@ -5,6 +5,7 @@ import FlowExport
 import FlowRecords
 import Outputs
 import PacketCore
+import Telemetry
 import SFTapConfig
 import Synchronization
 
@@ -35,6 +36,8 @@ public struct AnalyzeSession {
 
     /// Flow shards (threads); each flow's records are the same whatever the count.
     public var shards = 1
+    /// Where `--http` reads counters and flows (nil: no endpoint).
+    public var telemetry: TelemetryHub?
 
     /// Builds a sink (compiling the config's rules, when there is a config): throws when they do not compile.
     public func makeSink(lines: @escaping RecordLines) throws -> AnalyzeSink {
@@ -61,12 +64,12 @@ public struct AnalyzeSession {
     /// fanout group; every open flow's records are written when it stops.
     public func run(interface: String, filter: String?, output: RecordWriter) throws -> String {
         let live = try LiveShards(command: "analyze", interface: interface, filter: filter, shards: shards)
-        return try run(output: output) { pipeline throws(CaptureError) in try live.run(pipeline) }
+        return try run(output: output, input: interface, captures: live.captures) { pipeline throws(CaptureError) in try live.run(pipeline) }
     }
 
     /// One sink per shard (analyzers are per flow, so a shard's flows need no other); with several,
     /// they write through one lock (a record at a time, not a packet).
-    private func run(output: RecordWriter, _ body: (Pipeline<FlowSinkPair<AnalyzeSink, FlowRecordSink?>>) throws(CaptureError) -> Void) throws -> String {
+    private func run(output: RecordWriter, input: String = "file", captures: [LiveCapture] = [], _ body: (Pipeline<FlowSinkPair<AnalyzeSink, FlowRecordSink?>>) throws(CaptureError) -> Void) throws -> String {
         let lock = Mutex(())
         let lines: RecordLines = shards > 1 ? { line in lock.withLock { _ in output.write(line) } } : { output.write($0) }
         var sinks: [AnalyzeSink] = []
@@ -81,8 +84,16 @@ public struct AnalyzeSession {
             records.append(try AbstractSession.exportSink(exports))
         }
         let pipeline = Pipeline(config: engineConfig, sinks: zip(sinks, records).map { FlowSinkPair($0, $1) })
-        input.apply(to: pipeline)
+        self.input.apply(to: pipeline)
+        let published = telemetry.map { hub in
+            PipelineTelemetry(hub: hub, pipeline: pipeline, input: input) { shard, engine, s in
+                Self.addAnalyzerMetrics(engine.sink.first, to: &s)
+                if shard < captures.count { s.add(capture: captures[shard].statistics, input: input) }
+                if shard == 0 { lock.withLock { _ in s.add(outputs: output.statistics) } }
+            }
+        }
         try body(pipeline)
+        published?.publishAll()
         for r in records.compactMap({ $0 }) { r.flushExports() }
         for sink in sinks { sink.http.closeAll(time: 0) }
         output.flush()
@@ -93,6 +104,28 @@ public struct AnalyzeSession {
         }
         for r in records.compactMap({ $0 }) { for exporter in r.exporters { report += exporter.summary + "\n" } }
         return report
+    }
+
+    /// One shard's analyzers: flows each took, records, parse errors, and flows over a limit.
+    static func addAnalyzerMetrics(_ sink: AnalyzeSink, to s: inout TelemetrySnapshot) {
+        func u<T: BinaryInteger>(_ value: T) -> UInt64 { UInt64(truncatingIfNeeded: value) }
+        let flows: [(String, UInt64)] = [("http", u(sink.counters.httpFlows)), ("tls", u(sink.counters.tlsFlows)), ("dns_tcp", u(sink.counters.dnsTCPFlows)), ("quic", u(sink.counters.quicFlows))]
+        for (name, value) in flows {
+            s.counter("flowtap_analyzer_flows_total", "Flows an analyzer took, by protocol.", value, labels: [MetricLabel(name: "protocol", value: name)])
+        }
+        s.counter("flowtap_analyzer_dns_datagrams_total", "UDP datagrams the DNS analyzer took.", u(sink.counters.dnsDatagrams))
+        let records: [(String, UInt64)] = [("http", u(sink.http.counters.transactions)), ("dns", u(sink.dns.counters.messages)), ("quic", u(sink.quic.counters.records))]
+        for (name, value) in records {
+            s.counter("flowtap_analyzer_records_total", "Records (transactions, messages) the analyzers produced, by protocol.", value, labels: [MetricLabel(name: "protocol", value: name)])
+        }
+        let errors: [(String, UInt64)] = [("http", u(sink.http.counters.parseErrors)), ("dns", u(sink.dns.counters.errors)), ("quic", u(sink.quic.counters.errors))]
+        for (name, value) in errors {
+            s.counter("flowtap_analyzer_errors_total", "Messages an analyzer could not parse, by protocol.", value, labels: [MetricLabel(name: "protocol", value: name)])
+        }
+        let dropped: [(String, UInt64)] = [("dns", u(sink.dns.counters.droppedFlows)), ("tls", u(sink.tls.counters.droppedFlows)), ("quic", u(sink.quic.counters.droppedFlows))]
+        for (name, value) in dropped {
+            s.counter("flowtap_analyzer_flows_dropped_total", "Flows an analyzer left out because its flow limit was reached, by protocol.", value, labels: [MetricLabel(name: "protocol", value: name)])
+        }
     }
 
     static func report(sinks: [AnalyzeSink], engine: FlowEngineCounters, filteredOut: UInt64, configName: String?) -> String {

@@ -8,6 +8,7 @@ import FlowCollect
 import Forwarding
 import Outputs
 import PacketCore
+import Telemetry
 import Wire
 
 /// `flowtap collect`: NetFlow/IPFIX/sFlow datagrams from capture files or UDP sockets through one
@@ -18,6 +19,10 @@ public struct CollectSession {
     public var maxTemplates = 65536
     /// The receive buffer each `--listen` socket asks for (the kernel caps it at `net.core.rmem_max`).
     public var receiveBufferBytes: Int32 = 16 << 20
+    /// Where `--http` reads counters (nil: no endpoint).
+    public var telemetry: TelemetryHub?
+    /// Exporters the status page lists by name; the rest are added up as "others".
+    static let exportersListed = 1024
 
     public init() {}
 
@@ -65,7 +70,21 @@ public struct CollectSession {
         var received: UInt64 = 0
         // Each socket's kernel drop counter (SO_RXQ_OVFL), as the last datagram carried it.
         var drops = [UInt32](repeating: 0, count: sockets.count)
+        var receivedBytes: UInt64 = 0
+        var exporters: [IPAddress: TrafficShare] = [:]
+        var others = TrafficShare(name: "others", packets: 0, bytes: 0, flows: 0)
+        var clock = telemetry?.makeClock()
+        func publish() {
+            guard let hub = telemetry else { return }
+            var dropped: UInt64 = 0
+            for (i, fd) in sockets.enumerated() { dropped += max(UInt64(drops[i]), ForwardSockets.kernelDrops(fd) ?? 0) }
+            var s = Self.snapshot(collector, received: received, bytes: receivedBytes, kernelDrops: dropped, input: addresses.joined(separator: ","))
+            s.talkers = Array((exporters.values.sorted { $0.bytes > $1.bytes } + (others.packets > 0 ? [others] : [])).prefix(10))
+            s.add(outputs: output.statistics)
+            hub.publish(s)
+        }
         while !StopSignal.requested && !stop() {
+            if clock?.isDue() == true { publish() }
             let ready = poll(&fds, nfds_t(fds.count), 100)
             if ready <= 0 { output.flush(); continue }
             for i in fds.indices where fds[i].revents & Int16(POLLIN) != 0 {
@@ -78,13 +97,23 @@ public struct CollectSession {
                     if got < 0 { break }
                     let n = Int(got)
                     received &+= 1
+                    receivedBytes &+= UInt64(n)
                     let (exporter, port) = Self.address(storage)
+                    if telemetry != nil {
+                        let share = TrafficShare(name: "", packets: 1, bytes: UInt64(n), flows: 0)
+                        if exporters[exporter] != nil || exporters.count < Self.exportersListed {
+                            exporters[exporter, default: TrafficShare(name: exporter.description, packets: 0, bytes: 0, flows: 0)].add(share)
+                        } else {
+                            others.add(share)
+                        }
+                    }
                     buffer.withUnsafeBytes { collector.collect(UnsafeRawBufferPointer(rebasing: $0[0 ..< n]), exporter: exporter, port: port, time: .wallClock()) }
                 }
             }
         }
         collector.finish()
         output.flush()
+        publish()
         // The counter rides on received datagrams, so drops after the last one are read from the kernel's table.
         var dropped: UInt64 = 0
         for (i, fd) in sockets.enumerated() { dropped += max(UInt64(drops[i]), ForwardSockets.kernelDrops(fd) ?? 0) }
@@ -147,6 +176,30 @@ public struct CollectSession {
             throw ListenError(description: "--listen \(text): bind: \(reason)")
         }
         return fd
+    }
+
+    /// The `--http` snapshot: datagrams by protocol, records, templates and every loss.
+    static func snapshot(_ collector: FlowCollector, received: UInt64, bytes: UInt64, kernelDrops: UInt64, input: String) -> TelemetrySnapshot {
+        var s = TelemetrySnapshot()
+        let n = collector.counters, t = collector.templates.counters
+        s.packets = received
+        s.bytes = bytes
+        s.counter("flowtap_packets_total", "Datagrams received.", received, ["input": input])
+        s.counter("flowtap_bytes_total", "Bytes of the datagrams received.", bytes, ["input": input])
+        s.counter("flowtap_collect_dropped_total", "Datagrams or sets lost, by reason.", kernelDrops, ["reason": "kernel"])
+        s.counter("flowtap_collect_dropped_total", "Datagrams or sets lost, by reason.", n.malformed, ["reason": "malformed"])
+        s.counter("flowtap_collect_dropped_total", "Datagrams or sets lost, by reason.", n.setsWithoutTemplate, ["reason": "no_template"])
+        s.counter("flowtap_collect_dropped_total", "Datagrams or sets lost, by reason.", n.notFlowExport, ["reason": "not_flow_export"])
+        let kinds: [(String, UInt64)] = [("netflow5", n.netflow5), ("netflow9", n.netflow9), ("ipfix", n.ipfix), ("sflow", n.sflow)]
+        for (kind, value) in kinds {
+            s.counter("flowtap_collect_datagrams_total", "Flow export datagrams, by protocol.", value, labels: [MetricLabel(name: "protocol", value: kind)])
+        }
+        s.protocols = kinds.filter { $0.1 > 0 }.map { TrafficShare(name: $0.0, packets: $0.1, bytes: 0, flows: 0) }
+        s.counter("flowtap_collect_records_total", "Flow records decoded (sFlow samples included).", n.records)
+        s.counter("flowtap_collect_template_records_total", "Template records received.", n.templateRecords)
+        s.gauge("flowtap_collect_templates", "Templates kept.", Double(collector.templates.count))
+        s.counter("flowtap_collect_templates_evicted_total", "Templates evicted with the cache full, or expired.", t.evicted &+ t.expired)
+        return s
     }
 
     static func summary(_ c: FlowCollector) -> String {

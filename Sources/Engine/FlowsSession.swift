@@ -5,6 +5,7 @@ import FlowExport
 import FlowRecords
 import Outputs
 import PacketCore
+import Telemetry
 
 /// `flowtap flows`: capture files through one flow engine into `FlowRecordSink`, one JSON flow record
 /// per line to `output`, written as each flow leaves the flow table.
@@ -20,6 +21,8 @@ public struct FlowsSession {
     public var writesRecords = true
     /// Flow shards (threads); each flow's record is the same whatever the count.
     public var shards = 1
+    /// Where `--http` reads counters and flows (nil: no endpoint).
+    public var telemetry: TelemetryHub?
 
     /// `engineConfig` with `tcpFlowsFromAnyPacket` set: a record counts every packet of its connection.
     public init(engineConfig: FlowEngineConfig) {
@@ -36,10 +39,10 @@ public struct FlowsSession {
     /// kernel fanout group; every open flow is written when it stops.
     public func run(interface: String, filter: String?, output: RecordWriter) throws -> String {
         let live = try LiveShards(command: "flows", interface: interface, filter: filter, shards: shards)
-        return try run(output: output) { pipeline throws(CaptureError) in try live.run(pipeline) }
+        return try run(output: output, input: interface, captures: live.captures) { pipeline throws(CaptureError) in try live.run(pipeline) }
     }
 
-    private func run(output: RecordWriter, _ body: (Pipeline<FlowRecordSink>) throws(CaptureError) -> Void) throws -> String {
+    private func run(output: RecordWriter, input: String = "file", captures: [LiveCapture] = [], _ body: (Pipeline<FlowRecordSink>) throws(CaptureError) -> Void) throws -> String {
         // Shards write records from their own threads: one lock around the writer (a record per flow, not per packet).
         let lock = Mutex(())
         let write: ((UnsafeRawBufferPointer) -> Void)? = writesRecords ? (shards > 1 ? { line in lock.withLock { _ in output.write(line) } } : { output.write($0) }) : nil
@@ -52,8 +55,16 @@ public struct FlowsSession {
             sinks.append(sink)
         }
         let pipeline = Pipeline(config: engineConfig, sinks: sinks)
-        input.apply(to: pipeline)
+        self.input.apply(to: pipeline)
+        let published = telemetry.map { hub in
+            PipelineTelemetry(hub: hub, pipeline: pipeline, input: input) { shard, engine, s in
+                s.counter("flowtap_flow_records_total", "Flow records written (interval records included).", engine.sink.counters.records &+ engine.sink.counters.intervalRecords)
+                if shard < captures.count { s.add(capture: captures[shard].statistics, input: input) }
+                if shard == 0 { lock.withLock { _ in s.add(outputs: output.statistics) } }
+            }
+        }
         try body(pipeline)
+        published?.publishAll()
         for sink in sinks { sink.flushExports() }
         output.flush()
         let c = pipeline.counters

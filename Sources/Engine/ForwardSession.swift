@@ -6,6 +6,7 @@ import Forwarding
 import PacketCore
 import Sharding
 import Synchronization
+import Telemetry
 import Wire
 
 /// `flowtap forward`: UDP datagrams from exporters relayed to collectors by rules (gForwarder's rule
@@ -25,6 +26,8 @@ public struct ForwardSession: Sendable {
     public var tapInterface: String?
     /// Tap mode: the capture filter (default `udp`).
     public var tapFilter: String?
+    /// Where `--http` reads counters (nil: no endpoint).
+    public var telemetry: TelemetryHub?
 
     public init(rulesPath: String, listen: [String]) {
         self.rulesPath = rulesPath
@@ -86,8 +89,17 @@ public struct ForwardSession: Sendable {
             }
         }
         var lastStats = Self.seconds()
+        var clock = telemetry?.makeClock()
+        func publish() {
+            guard let hub = telemetry else { return }
+            var kernelDrops = workers.reduce(UInt64(0)) { $0 + $1.kernelDrops() }
+            for capture in captures { kernelDrops += capture.statistics?.droppedByKernel ?? 0 }
+            let (current, c) = shared.counters()
+            hub.publish(Self.snapshot(current, c, kernelDrops: kernelDrops, input: tapInterface ?? listen.joined(separator: ",")))
+        }
         while !StopSignal.requested && !stop() {
             usleep(50_000)
+            if clock?.isDue() == true { publish() }
             if HangupSignal.take() {
                 do {
                     let next = ForwardPlan(try loadRules())
@@ -109,6 +121,7 @@ public struct ForwardSession: Sendable {
         var kernelDrops = workers.reduce(UInt64(0)) { $0 + $1.kernelDrops() }
         for capture in captures { kernelDrops += capture.statistics?.droppedByKernel ?? 0 }
         let (current, counters) = shared.counters()
+        publish()
         var summary = Self.summary(current, counters, kernelDrops: kernelDrops)
         if !captures.isEmpty { summary = tapCounters.total.summary + summary }
         return summary
@@ -204,6 +217,45 @@ public struct ForwardSession: Sendable {
         var t = timespec()
         clock_gettime(CLOCK_MONOTONIC, &t)
         return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    /// The `--http` snapshot: totals, by kind, per rule and per destination with every loss by reason.
+    static func snapshot(_ plan: ForwardPlan, _ c: ForwardCounters, kernelDrops: UInt64, input: String) -> TelemetrySnapshot {
+        var s = TelemetrySnapshot()
+        s.packets = c.received
+        s.bytes = c.receivedBytes
+        s.counter("flowtap_packets_total", "Datagrams received from exporters.", c.received, ["input": input])
+        s.counter("flowtap_bytes_total", "Bytes of the datagrams received from exporters.", c.receivedBytes, ["input": input])
+        s.counter("flowtap_forward_dropped_total", "Datagrams not forwarded, by reason.", kernelDrops, ["reason": "kernel"])
+        s.counter("flowtap_forward_dropped_total", "Datagrams not forwarded, by reason.", c.unmatched, ["reason": "unmatched"])
+        s.counter("flowtap_forward_dropped_total", "Datagrams not forwarded, by reason.", c.truncated, ["reason": "too_long"])
+        for kind in PayloadKind.allCases {
+            s.counter("flowtap_forward_datagrams_by_kind_total", "Datagrams received, by what they carry.", c.kinds[Int(kind.rawValue)], labels: [MetricLabel(name: "kind", value: "\(kind)")])
+        }
+        var rules = StatusTable(title: "Rules", columns: ["rule", "datagrams", "bytes"])
+        var destinations = StatusTable(title: "Destinations", columns: ["destination", "forwarded", "bytes", "sampled out", "lost"])
+        var exporters: [TrafficShare] = []
+        for (r, name) in plan.ruleNames.enumerated() {
+            let label = [MetricLabel(name: "rule", value: name)]
+            s.counter("flowtap_forward_rule_datagrams_total", "Datagrams a rule matched.", c.rules[r].datagrams, labels: label)
+            rules.rows.append([name, String(c.rules[r].datagrams), String(c.rules[r].bytes)])
+            exporters.append(TrafficShare(name: "rule \(name)", packets: c.rules[r].datagrams, bytes: c.rules[r].bytes, flows: 0))
+            for d in plan.destinations(ofRule: r) {
+                let dc = c.destinations[d]
+                let dl = label + [MetricLabel(name: "destination", value: "\(plan.destinations[d])")]
+                s.counter("flowtap_forward_datagrams_total", "Datagrams forwarded to a destination.", dc.forwarded, labels: dl)
+                s.counter("flowtap_forward_bytes_total", "Bytes forwarded to a destination.", dc.bytes, labels: dl)
+                s.counter("flowtap_forward_sampled_out_total", "Datagrams a destination's sampling left out (on purpose, not lost).", dc.sampledOut, labels: dl)
+                for (reason, value) in [("refused", dc.refused), ("unreachable", dc.unreachable), ("too_long", dc.tooLong), ("family_mismatch", dc.familyMismatch), ("other", dc.otherErrors)] {
+                    s.counter("flowtap_forward_destination_dropped_total", "Datagrams a destination did not get, by reason.", value, labels: dl + [MetricLabel(name: "reason", value: reason)])
+                }
+                destinations.rows.append(["\(plan.destinations[d])", String(dc.forwarded), String(dc.bytes), String(dc.sampledOut), String(dc.lost)])
+            }
+        }
+        s.protocols = PayloadKind.allCases.map { TrafficShare(name: "\($0)", packets: c.kinds[Int($0.rawValue)], bytes: 0, flows: 0) }.filter { $0.packets > 0 }
+        s.talkers = exporters.sorted { $0.bytes > $1.bytes }
+        s.tables = [rules, destinations]
+        return s
     }
 
     /// The summary: totals, then each rule and its destinations with every way a datagram was not delivered.

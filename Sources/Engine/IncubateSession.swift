@@ -7,6 +7,7 @@ import Incubator
 import PacketCore
 import Sharding
 import Synchronization
+import Telemetry
 
 /// A stop flag the tap threads poll.
 final class TapRun: Sendable {
@@ -22,6 +23,8 @@ public struct IncubateSession {
     public var selection = Incubator.Selection.flow
     public var dropNonIP = false
     public var fragments = FragmentCells()
+    /// Where `--http` reads counters (tap and bridge modes; nil: no endpoint).
+    public var telemetry: TelemetryHub?
 
     public init(cells: [CellSpec]) { self.cells = cells }
 
@@ -62,10 +65,14 @@ public struct IncubateSession {
         let outputs = try CellOutputs(cells, blocking: false)
         let incubators = captures.map { _ in Incubator(outputs: outputs, selection: selection, dropNonIP: dropNonIP, fragments: fragments) }
         let running = TapRun()
-        let handles = zip(captures, incubators).map { capture, incubator in
-            startThread {
+        let hub = telemetry
+        let handles = zip(captures, incubators).enumerated().map { i, pair in
+            let (capture, incubator) = pair
+            return startThread {
                 var queued = false
+                var clock = hub?.makeClock()
                 while !running.stopped {
+                    if let hub, clock!.isDue() { hub.publish(Self.snapshot(incubator, capture: capture, input: interface), part: 1 + i) }
                     guard let record = try? capture.next(waitMilliseconds: queued ? 0 : 100) else {
                         if queued { outputs.flush(); queued = false }
                         continue
@@ -74,11 +81,14 @@ public struct IncubateSession {
                     queued = true
                 }
                 incubator.finish()
+                hub?.publish(Self.snapshot(incubator, capture: capture, input: interface), part: 1 + i)
             }
         }
         var lastStats = MonotonicClock.seconds()
+        var clock = hub?.makeClock()
         while !StopSignal.requested && !stop() {
             usleep(50_000)
+            if let hub, clock!.isDue() { hub.publish(Self.snapshot(cells: outputs), part: 0) }
             if let statsInterval, MonotonicClock.seconds() - lastStats >= statsInterval {
                 lastStats = MonotonicClock.seconds()
                 log(Self.summary(incubators, kernelDrops: captures.reduce(0) { $0 + ($1.statistics?.droppedByKernel ?? 0) }))
@@ -87,6 +97,7 @@ public struct IncubateSession {
         running.stop()
         for handle in handles { pthread_join(handle, nil) }
         try outputs.close()
+        hub?.publish(Self.snapshot(cells: outputs), part: 0)
         return Self.summary(incubators, kernelDrops: captures.reduce(0) { $0 + ($1.statistics?.droppedByKernel ?? 0) })
     }
 
@@ -125,7 +136,23 @@ public struct IncubateSession {
             }
             return s + Self.summary(incubator)
         }
+        var clock = telemetry?.makeClock()
+        func publish() {
+            guard let hub = telemetry else { return }
+            var s = Self.snapshot(incubator, capture: nil, input: "\(first)+\(second)")
+            for side in 0 ..< 2 {
+                s.add(capture: sides[side].statistics, input: names[side])
+                let label = [MetricLabel(name: "from", value: names[side]), MetricLabel(name: "to", value: names[1 - side])]
+                s.counter("flowtap_bridge_frames_total", "Frames the bridge forwarded.", bridged[side], labels: label)
+                s.counter("flowtap_bridge_dropped_total", "Frames the bridge could not forward.", failed[side], labels: label)
+            }
+            let cells = Self.snapshot(cells: outputs)
+            s.metrics += cells.metrics
+            s.tables += cells.tables
+            hub.publish(s, part: 0)
+        }
         while !StopSignal.requested && !stop() {
+            if clock?.isDue() == true { publish() }
             var busy = false
             for side in 0 ..< 2 {
                 for _ in 0 ..< 64 {
@@ -149,7 +176,43 @@ public struct IncubateSession {
         }
         incubator.finish()
         try outputs.close()
+        publish()
         return report()
+    }
+
+    /// One tap thread's part of the `--http` snapshot (read on that thread).
+    static func snapshot(_ incubator: Incubator, capture: LiveCapture?, input: String) -> TelemetrySnapshot {
+        var s = TelemetrySnapshot()
+        let c = incubator.counters
+        s.packets = c.frames
+        s.bytes = c.bytes
+        s.counter("flowtap_packets_total", "Frames the incubator split over the cells.", c.frames, ["input": input])
+        s.counter("flowtap_bytes_total", "Bytes of the frames the incubator split.", c.bytes, ["input": input])
+        s.counter("flowtap_incubator_non_ip_frames_total", "Frames that were not IP (to cell 0, or dropped with --drop-non-ip).", c.nonIP)
+        s.counter("flowtap_incubator_dropped_total", "Frames the incubator dropped on purpose, by reason.", c.nonIPDropped, ["reason": "non_ip"])
+        s.counter("flowtap_ip_fragments_total", "IP fragments seen.", c.fragments)
+        let f = incubator.fragments.counters
+        s.counter("flowtap_incubator_fragments_without_first_total", "Fragments sent before or without their first fragment (cell chosen by addresses).", f.withoutFirst)
+        s.counter("flowtap_incubator_fragment_datagrams_forgotten_total", "Fragmented datagrams forgotten with the fragment table full.", f.evicted)
+        s.add(capture: capture?.statistics, input: input)
+        return s
+    }
+
+    /// The cells' own counters and table (under the cells' lock).
+    static func snapshot(cells: CellOutputs) -> TelemetrySnapshot {
+        var s = TelemetrySnapshot()
+        var table = StatusTable(title: "Cells", columns: ["cell", "frames", "bytes", "dropped", "last error"])
+        for (i, k) in cells.lockedCounters.enumerated() {
+            let label = [MetricLabel(name: "cell", value: String(i)), MetricLabel(name: "target", value: cells.specs[i].description)]
+            s.counter("flowtap_cell_frames_total", "Frames delivered to a cell.", k.frames, labels: label)
+            s.counter("flowtap_cell_bytes_total", "Bytes delivered to a cell.", k.bytes, labels: label)
+            for (reason, value) in [("send_failed", k.failed), ("other_link_type", k.otherLinkType), ("not_ethernet", k.notEthernet), ("queue_full", k.full)] {
+                s.counter("flowtap_cell_dropped_total", "Frames a cell did not get, by reason.", value, labels: label + [MetricLabel(name: "reason", value: reason)])
+            }
+            table.rows.append(["\(i) \(cells.specs[i])", String(k.frames), String(k.bytes), String(k.dropped), k.lastError ?? ""])
+        }
+        s.tables.append(table)
+        return s
     }
 
     /// Frames in, per cell, per drop reason, non-IP frames and the fragment table.

@@ -25,6 +25,8 @@ public struct FlowEngineConfig: Sendable {
 /// Counters of the flow engine, beside those of its parts.
 public struct FlowEngineCounters: Sendable, Equatable {
     public var packets: UInt64 = 0
+    /// Captured frames' original lengths, summed.
+    public var bytes: UInt64 = 0
     public var nonIP: UInt64 = 0
     public var fragments: UInt64 = 0
     public var reassembledDatagrams: UInt64 = 0
@@ -138,6 +140,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
     /// Processes one captured packet.
     public func process(_ record: PacketRecord) {
         counters.packets &+= 1
+        counters.bytes &+= UInt64(truncatingIfNeeded: record.originalLength)
         now = record.timestamp
         if !externalClock && (now.nanoseconds >= lastExpiry &+ 1_000_000_000 || lastExpiry == .min) {
             expire(now: now)
@@ -178,7 +181,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
             let (key, fromFirst) = FlowKey.make(source: p.source, sourcePort: p.sourcePort, destination: p.destination,
                                                 destinationPort: p.destinationPort, ipProtocol: IPProtocol.udp, vlan: vlan)
             let slot = findOrCreate(key, time: time, timeoutClass: Self.classUDP)
-            table.touch(slot, time: time)
+            table.touch(slot, time: time, frameLength: frameLength)
             sinkStorage.pointee.flowPacket(view(slot), fromFirst: fromFirst, packet: Self.counted(p, frameLength: frameLength), time: time)
             let payload = Self.clamped(bytes, p.payloadOffset, p.payloadCapturedLength)
             sinkStorage.pointee.flowData(view(slot), fromFirst: fromFirst, bytes: payload, time: time)
@@ -187,7 +190,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
             let (key, fromFirst) = FlowKey.make(source: p.source, sourcePort: 0, destination: p.destination,
                                                 destinationPort: 0, ipProtocol: proto, vlan: vlan)
             let slot = findOrCreate(key, time: time, timeoutClass: Self.classICMP)
-            table.touch(slot, time: time)
+            table.touch(slot, time: time, frameLength: frameLength)
             sinkStorage.pointee.flowPacket(view(slot), fromFirst: fromFirst, packet: Self.counted(p, frameLength: frameLength), time: time)
             // The whole ICMP message, header included, as SF-TAP delivers it.
             let end = p.transportOffset + min(p.payloadCapturedLength, p.payloadLength)
@@ -215,7 +218,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
                     || (linger != .closed && (flags.contains(.syn) || (resetBySender && p.payloadCapturedLength > 0)))
                 guard restarts else {
                     counters.tcpAfterClose &+= 1
-                    table.touch(found, time: time)
+                    table.touch(found, time: time, frameLength: frameLength)
                     sinkStorage.pointee.flowPacket(view(found), fromFirst: fromFirst, packet: Self.counted(p, frameLength: frameLength), time: time)
                     return
                 }
@@ -232,7 +235,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
             slot = create(key, time: time, timeoutClass: Self.classTCP)
             reassembler.open(slot: slot)
         }
-        table.touch(slot, time: time)
+        table.touch(slot, time: time, frameLength: frameLength)
         sinkStorage.pointee.flowPacket(view(slot), fromFirst: fromFirst, packet: Self.counted(p, frameLength: frameLength), time: time)
         if flags.contains(.fin) || flags.contains(.rst) { table.setTimeoutClass(slot, Self.classTCPClosing) }
         let payload = Self.clamped(bytes, p.payloadOffset, min(p.payloadCapturedLength, p.payloadLength))
@@ -364,6 +367,7 @@ extension FlowEngineCounters {
     /// Adds another shard's counters.
     public mutating func add(_ o: FlowEngineCounters) {
         packets &+= o.packets
+        bytes &+= o.bytes
         nonIP &+= o.nonIP
         fragments &+= o.fragments
         reassembledDatagrams &+= o.reassembledDatagrams

@@ -19,7 +19,7 @@ public struct FlowTableConfig: Sendable {
 /// it is more than half full. Each timeout class keeps an LRU list ordered by
 /// last activity, so expiry pops from list heads in O(1) per expired flow.
 ///
-/// Memory: an entry is 80 bytes and the index 4 bytes per bucket (at most
+/// Memory: an entry is 88 bytes and the index 4 bytes per bucket (at most
 /// half full, so 8 to 16 bytes per flow). Entries are reserved for `maxFlows`
 /// at once (up to `reservedEntriesLimit`): address space only, pages become
 /// resident as slots are first used, and the array is never copied to grow,
@@ -27,16 +27,21 @@ public struct FlowTableConfig: Sendable {
 /// flows (slots are reused) and never past `maxFlows`; nothing is allocated
 /// per packet once grown.
 public final class FlowTable {
-    /// Fields in this order pack into 80 bytes: the small ones fill the key's tail, the 8-byte ones follow.
+    /// Fields in this order pack into 88 bytes: the small ones fill the key's tail, the 8-byte ones follow.
     public struct Entry: Sendable {
         public var key: FlowKey
         public var timeoutClass: UInt8
         var live: Bool
         var previous: Int32
         var next: Int32
+        /// Frames in both directions (wraps at 2^32; for the dashboard's top flows, not for records).
+        public var packets: UInt32
         public var id: UInt64
         public var created: Timestamp
         public var lastSeen: Timestamp
+        /// Frame bytes in both directions (the dashboard's top flows and talkers): added where
+        /// `lastSeen` is written, in the same entry.
+        public var bytes: UInt64
     }
 
     /// At most this many entries are reserved up front (1.3 GB of address space); a table allowed
@@ -82,6 +87,9 @@ public final class FlowTable {
 
     public var isFull: Bool { count >= config.maxFlows }
 
+    /// Whether `slot` holds a flow (slots of removed flows wait on the free list).
+    public func isLive(_ slot: Int) -> Bool { entries[slot].live }
+
     /// The least recently active flow of any class (the eviction victim).
     public var leastRecentlyActive: Int? {
         var best: Int32 = -1
@@ -96,7 +104,7 @@ public final class FlowTable {
         precondition(count < config.maxFlows, "FlowTable.insert on a full table")
         if 2 * (count + 1) > index.count { growIndex() }
         let slot: Int32
-        let entry = Entry(key: key, timeoutClass: timeoutClass, live: true, previous: -1, next: -1, id: nextID, created: time, lastSeen: time)
+        let entry = Entry(key: key, timeoutClass: timeoutClass, live: true, previous: -1, next: -1, packets: 0, id: nextID, created: time, lastSeen: time, bytes: 0)
         nextID &+= 1
         if let reused = freeSlots.popLast() {
             slot = reused
@@ -114,10 +122,12 @@ public final class FlowTable {
         return Int(slot)
     }
 
-    /// Marks activity at `time` (packet time; never moves backwards).
+    /// Marks activity at `time` (packet time; never moves backwards) by a frame of `frameLength` bytes.
     @inline(__always)
-    public func touch(_ slot: Int, time: Timestamp) {
+    public func touch(_ slot: Int, time: Timestamp, frameLength: Int = 0) {
         if entries[slot].lastSeen < time { entries[slot].lastSeen = time }
+        entries[slot].packets &+= 1
+        entries[slot].bytes &+= UInt64(truncatingIfNeeded: frameLength)
         let s = Int32(slot)
         guard tails[Int(entries[slot].timeoutClass)] != s else { return }
         unlink(s)

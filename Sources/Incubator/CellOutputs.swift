@@ -44,6 +44,8 @@ public final class CellOutputs {
     var pcapngWriters: [PcapngWriter?]
     let paths: [String]
     public private(set) var counters: [CellCounters]
+    /// `counters` read under the cells' lock, for another thread than the senders (the telemetry endpoint).
+    public var lockedCounters: [CellCounters] { lock.withLock { _ in counters } }
     /// Per cell with batched sends: its batch, and the frame lengths queued (for the counters).
     var batches: [OpaquePointer?]
     var queuedLengths: [[Int]]

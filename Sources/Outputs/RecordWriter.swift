@@ -122,6 +122,26 @@ public final class RecordWriter {
         files.reduce(0) { $0 &+ $1.recordsLost } &+ redis.reduce(0) { $0 &+ $1.snapshot.counters.dropped }
     }
 
+    /// What one output has done so far (the telemetry endpoint's per-output metrics). Read on the
+    /// thread that writes records (or under its lock).
+    public struct OutputStatistics: Sendable {
+        public var name: String
+        public var records: UInt64
+        public var dropped: [(reason: String, count: UInt64)]
+        public var queued: Int
+    }
+
+    public var statistics: [OutputStatistics] {
+        var all: [OutputStatistics] = files.map { OutputStatistics(name: $0.name, records: $0.records, dropped: [("write_error", $0.recordsLost)], queued: 0) }
+        for output in redis {
+            let (c, _, queued) = output.snapshot
+            all.append(OutputStatistics(name: output.target.description, records: c.confirmed,
+                                        dropped: [("queue_full", c.droppedQueueFull), ("unconfirmed", c.droppedUnconfirmed), ("rejected", c.rejected), ("unsent_at_exit", c.droppedAtExit)],
+                                        queued: queued))
+        }
+        return all
+    }
+
     /// Flushes, sends what Redis queues (within the drain time) and closes; throws the first write error,
     /// naming the output.
     public func finish() throws(Failure) {

@@ -35,6 +35,7 @@ struct AbstractCommand: ParsableCommand {
           flowtap abstract -c examples/flowtap.yaml -r capture.pcap --wait-readers
           sudo flowtap abstract -c fabs.yaml -i eth0 --threads 4
           flowtap abstract -c fabs.yaml      # serve home/pcap for injected captures
+          sudo flowtap abstract -c fabs.yaml -i eth0 --http 127.0.0.1:9100   # metrics and dashboard
         """
     )
 
@@ -75,6 +76,9 @@ struct AbstractCommand: ParsableCommand {
     @OptionGroup(title: "Flow engine (each overrides the config's global value)")
     var engine: EngineOptions
 
+    @OptionGroup(title: "Monitoring (sockets mode)")
+    var monitoring: HTTPOptions
+
     @Flag(help: "Ignore unknown config keys with a warning, as SF-TAP does (by default they are errors naming the nearest known key).")
     var lenient = false
 
@@ -91,6 +95,7 @@ struct AbstractCommand: ParsableCommand {
         if statsInterval < 0 { throw ValidationError("--stats-interval must be 0 or more") }
         if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
         if count == 0 { throw ValidationError("--count must be at least 1") }
+        if monitoring.http != nil && directory != nil { throw ValidationError("--http serves sockets mode; -o DIR ends with the input (drop one of them)") }
     }
 
     func run() throws {
@@ -111,6 +116,9 @@ struct AbstractCommand: ParsableCommand {
             options.input = pipelineInput
             options.filterExpression = filter.text
             options.exports = exportDestinations
+            let endpoint = try monitoring.start(command: "abstract")
+            defer { endpoint?.stop() }
+            options.telemetry = endpoint?.hub
             do {
                 try AbstractSession(settings: settings, engineConfig: engineConfig, options: options).run()
             } catch {

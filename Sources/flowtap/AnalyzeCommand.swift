@@ -40,6 +40,7 @@ struct AnalyzeCommand: ParsableCommand {
           flowtap analyze -r capture.pcap 'tcp port 80 or udp port 53'
           flowtap analyze -r capture.pcap -c 100000 --require-syn
           flowtap analyze -i eth0 --threads 2 -o records.jsonl 'tcp port 80 or udp port 53'
+          flowtap analyze -i eth0 -o records.jsonl --http 127.0.0.1:9100   # metrics and dashboard
           flowtap analyze -r capture.pcap | jq 'select(.type=="tls") | .client.sni'
           flowtap analyze -r capture.pcap | jq 'select(.type=="quic") | [.sni, .ja4]'
 
@@ -83,6 +84,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(help: "Ignore unknown config keys with a warning, as SF-TAP does (by default they are errors naming the nearest known key).")
     var lenient = false
 
+    @OptionGroup(title: "Monitoring")
+    var monitoring: HTTPOptions
+
     @Flag(help: "Never show the progress line, even on a terminal.")
     var quiet = false
 
@@ -102,6 +106,9 @@ struct AnalyzeCommand: ParsableCommand {
         session.exports = try parseExports(exports)
         guard (1 ... 256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
         session.shards = threads
+        let endpoint = try monitoring.start(command: "analyze")
+        defer { endpoint?.stop() }
+        session.telemetry = endpoint?.hub
         if let interface = input.interface {
             try writeRecords("analyze", to: output, inputs: []) { try session.run(interface: interface, filter: input.filter.text, output: $0) }
         } else {

@@ -46,11 +46,15 @@ struct CollectCommand: ParsableCommand {
     @Flag(help: "Never show the progress line, even on a terminal.")
     var quiet = false
 
+    @OptionGroup(title: "Monitoring (with --listen)")
+    var monitoring: HTTPOptions
+
     func validate() throws {
         if read.files.isEmpty == listen.isEmpty { throw ValidationError("give either capture files with -r FILE or sockets with --listen ADDR:PORT") }
         if !listen.isEmpty && (filter.text != nil || count != nil) { throw ValidationError("a filter and -c apply to -r only") }
         if templateTimeout < 1 { throw ValidationError("--template-timeout must be at least 1 second") }
         if maxTemplates < 1 { throw ValidationError("--max-templates must be at least 1") }
+        if monitoring.http != nil && listen.isEmpty { throw ValidationError("--http serves --listen mode; -r ends with its files") }
     }
 
     func run() throws {
@@ -60,6 +64,9 @@ struct CollectCommand: ParsableCommand {
         session.input.packetLimit = count
         session.templateLifetimeSeconds = templateTimeout
         session.maxTemplates = maxTemplates
+        let endpoint = try monitoring.start(command: "collect")
+        defer { endpoint?.stop() }
+        session.telemetry = endpoint?.hub
         if listen.isEmpty {
             try writeRecords("collect", to: output, inputs: read.files) { try session.run(files: read.files, output: $0) }
         } else {

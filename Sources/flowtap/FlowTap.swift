@@ -1,4 +1,5 @@
 import ArgumentParser
+import PacketCore
 
 @main
 struct FlowTap: ParsableCommand {
@@ -28,7 +29,7 @@ struct FlowTap: ParsableCommand {
         names a config, and a tcpdump expression (-f, or the words after the options) filters packets. \
         Benchmarks are a separate program, flowtap-bench.
         """,
-        version: "0.1.0",
+        version: FlowTapVersion.current,
         subcommands: [AnalyzeCommand.self, FlowsCommand.self, CollectCommand.self, ForwardCommand.self, IncubateCommand.self, AbstractCommand.self, AnalyzerCommand.self, StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self]
     )
 }

@@ -20,6 +20,7 @@ struct FlowsCommand: ParsableCommand {
         Examples:
           flowtap flows -r capture.pcap
           flowtap flows -i eth0 --threads 2 -o flows.jsonl 'not port 22'
+          flowtap flows -i eth0 -o flows.jsonl --http 127.0.0.1:9100   # metrics and dashboard
           flowtap flows -r capture.pcap -o flows.jsonl 'tcp'
           flowtap flows -r capture.pcap | jq -c 'select(.flow.conn_state=="REJ") | [.src_ip, .dest_ip, .dest_port]'
           flowtap flows -r capture.pcap | jq -s 'group_by(.app_proto) | map({app: .[0].app_proto, flows: length})'
@@ -54,6 +55,9 @@ struct FlowsCommand: ParsableCommand {
     @OptionGroup(title: "Flow engine")
     var engine: EngineOptions
 
+    @OptionGroup(title: "Monitoring")
+    var monitoring: HTTPOptions
+
     @Flag(help: "Never show the progress line, even on a terminal.")
     var quiet = false
 
@@ -69,6 +73,9 @@ struct FlowsCommand: ParsableCommand {
         session.writesRecords = exports.isEmpty || !output.outputs.isEmpty
         guard (1 ... 256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
         session.shards = threads
+        let endpoint = try monitoring.start(command: "flows")
+        defer { endpoint?.stop() }
+        session.telemetry = endpoint?.hub
         if let interface = input.interface {
             try writeRecords("flows", to: output, inputs: []) { try session.run(interface: interface, filter: input.filter.text, output: $0) }
         } else {

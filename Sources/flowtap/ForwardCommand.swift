@@ -53,6 +53,9 @@ struct ForwardCommand: ParsableCommand {
     @Flag(name: .customLong("check"), help: "Read the rule file, print what it says, and exit (0 when it is valid).")
     var check = false
 
+    @OptionGroup(title: "Monitoring")
+    var monitoring: HTTPOptions
+
     func validate() throws {
         if listen.isEmpty && interface == nil && !check {
             throw ValidationError("give at least one --listen ADDRESS:PORT (e.g. --listen 0.0.0.0:2055), or -i IFACE for tap mode")
@@ -81,6 +84,9 @@ struct ForwardCommand: ParsableCommand {
         }
         StopSignal.install()
         HangupSignal.install()
+        let endpoint = try monitoring.start(command: "forward")
+        defer { endpoint?.stop() }
+        session.telemetry = endpoint?.hub
         do {
             writeStandardError(try session.run())
         } catch {

@@ -67,6 +67,9 @@ struct IncubateCommand: ParsableCommand {
 
     @OptionGroup var filter: FilterOptions
 
+    @OptionGroup(title: "Monitoring (tap and bridge modes)")
+    var monitoring: HTTPOptions
+
     @Flag(help: "Never show the progress line, even on a terminal.")
     var quiet = false
 
@@ -78,6 +81,7 @@ struct IncubateCommand: ParsableCommand {
         if let bridge, bridge.split(separator: ",").count != 2 { throw ValidationError("--bridge takes two interfaces: --bridge eth1,eth2") }
         if cells.isEmpty && config == nil { throw ValidationError("give the cells with --cell SPEC, cell 0 first (e.g. --cell file:c0.pcap --cell file:c1.pcap), or a config with -C FILE") }
         if hash != "flow" && hash != "sftap" { throw ValidationError("--hash is flow or sftap") }
+        if monitoring.http != nil && !read.files.isEmpty { throw ValidationError("--http serves tap (-i) and bridge modes; -r ends with its files") }
     }
 
     func run() throws {
@@ -96,6 +100,9 @@ struct IncubateCommand: ParsableCommand {
         if interface == nil { session.input.filter = try filter.compiled() }
         session.input.packetLimit = count
         StopSignal.install()
+        let endpoint = try monitoring.start(command: "incubate")
+        defer { endpoint?.stop() }
+        session.telemetry = endpoint?.hub
         do {
             if let bridge {
                 let pair = bridge.split(separator: ",").map(String.init)

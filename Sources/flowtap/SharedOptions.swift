@@ -1,4 +1,5 @@
 import ArgumentParser
+import Telemetry
 import Defragment
 import Filters
 import FlowCore
@@ -243,5 +244,28 @@ func writeRecords(_ command: String, to outputs: OutputOptions, inputs: [String]
     } catch {
         writeStandardError(writer.summary)
         throw fail(command, error)
+    }
+}
+
+/// `--http ADDR:PORT` on the long-running commands.
+struct HTTPOptions: ParsableArguments {
+    @Option(name: .customLong("http"),
+            help: ArgumentHelp("Serve Prometheus metrics (/metrics), a JSON status (/api/v1/status) and a live dashboard (/) on this address, e.g. 127.0.0.1:9100 or [::1]:9100 (port 0: the kernel picks one and the startup line says which). There is no authentication: bind to localhost or put a proxy in front.",
+                               valueName: "addr:port"))
+    var http: String?
+
+    func validate() throws {
+        if let http {
+            do { _ = try TelemetryServer.parse(address: http) } catch { throw ValidationError(error.description) }
+        }
+    }
+
+    /// Binds the endpoint (nil without --http); a bind failure names the address.
+    func start(command: String) throws -> TelemetryEndpoint? {
+        do {
+            return try TelemetryEndpoint.start(command: command, address: http)
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 }
