@@ -147,6 +147,7 @@ let package = Package(
         ]),
         .testTarget(name: "ForwardingTests", dependencies: ["TestSupport", "Forwarding", "Engine", "PacketCore", "Wire", "Capture"]),
         .testTarget(name: "OutputsTests", dependencies: ["TestSupport", "Outputs", "PacketCore"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["TestSupport", "Telemetry", "PacketCore"]),
         .testTarget(name: "EngineTests", dependencies: [
             "TestSupport", "Engine", "Abstraction", "FlowDispatch", "CaptureTools", "FlowCore", "Sharding", "SFTapCodec", "Outputs", "CShims",
             "UnixSockets", "SFTapConfig", "Classify", "Capture", "Filters", "Flows", "Defragment", "Reassembly", "Wire", "PacketCore", "TrafficGen",

@@ -61,6 +61,7 @@ td.n, th.n { text-align:right; }
 <script>
 "use strict";
 const $ = id => document.getElementById(id);
+const seen = new Set();
 const units = (v, base, suffix) => {
   const k = base; const names = ["", "k", "M", "G", "T"]; let i = 0;
   while (Math.abs(v) >= k && i < names.length - 1) { v /= k; i++; }
@@ -124,7 +125,10 @@ function render(s) {
     ["endpoint", "endpoint", "proto", "packets", "bytes", "duration"], i => i >= 3) : `<div class="empty">no flows yet</div>`;
   $("tables").innerHTML = s.tables.map(t => `<section class="panel"><h2>${esc(t.title)}</h2>` +
     (t.rows.length ? table(t.rows, t.columns, i => i > 0) : `<div class="empty">none</div>`) + `</section>`).join("");
+  // For tests and the curious: how many updates arrived and how many different packet counts they showed.
   document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
+  seen.add(s.packets);
+  document.body.dataset.distinctPackets = String(seen.size);
 }
 
 async function poll() {

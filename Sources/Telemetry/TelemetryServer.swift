@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -44,6 +47,7 @@ public final class TelemetryServer: Sendable {
     public init(host: String, port: Int, hub: TelemetryHub, limits: Limits = Limits()) throws {
         self.hub = hub
         self.limits = limits
+        Self.raiseDescriptorLimit(to: limits.maxConnections + 1024)
         let statistics = Statistics()
         self.statistics = statistics
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -74,6 +78,15 @@ public final class TelemetryServer: Sendable {
         }
         boundAddress = channel.localAddress?.ipAddress ?? host
         boundPort = channel.localAddress?.port ?? port
+    }
+
+    /// The connection limit needs descriptors beyond the usual soft limit of 1024 (capture handles,
+    /// sockets and files need theirs too): the soft limit is raised toward the hard one.
+    static func raiseDescriptorLimit(to wanted: Int) {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < rlim_t(wanted) else { return }
+        limit.rlim_cur = min(limit.rlim_max, rlim_t(wanted))
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
     }
 
     /// Stops accepting, closes every connection and ends the thread.
