@@ -10,6 +10,7 @@ import PackageDescription
 //   Sharding (threads, rings, batches, shard hash)
 //   Abstraction (SF-TAP flow abstraction), FlowDispatch (flows to analyzers), CaptureTools (stats, filter, streams)
 //   Engine (every pipeline: inputs → shards → flow engine → a sink; the sessions the commands run)
+//   Reports (a capture's story as one HTML page of inline SVG)
 //   Telemetry (metrics, status JSON and the dashboard over HTTP, on its own thread)
 //   flowtap (CLI: parses options, calls Engine); flowtap-bench (benchmarks, beside the product)
 // TrafficGen builds synthetic captures (Wire's builder + Capture's writer).
@@ -47,6 +48,7 @@ let package = Package(
         .library(name: "Forwarding", targets: ["Forwarding"]),
         .library(name: "Incubator", targets: ["Incubator"]),
         .library(name: "Telemetry", targets: ["Telemetry"]),
+        .library(name: "Reports", targets: ["Reports"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "TrafficGen", targets: ["TrafficGen"]),
     ],
@@ -93,6 +95,8 @@ let package = Package(
             "PacketCore", "Wire", "FlowExport", "Flows", "Reassembly", "FlowCore", "FlowDispatch", "Outputs", "RecordModel",
         ], swiftSettings: packetPath),
         .target(name: "CaptureTools", dependencies: ["PacketCore", "Wire", "Capture", "Filters", "Flows", "FlowCore", "Outputs", "RecordModel"], swiftSettings: packetPath),
+        // `flowtap report`: records reduced to counts and distributions, drawn as one HTML page of inline SVG.
+        .target(name: "Reports"),
         // Off the packet path: snapshots the packet threads publish, served over HTTP on its own thread.
         .target(name: "Telemetry", dependencies: [
             "PacketCore", "Outputs",
@@ -102,14 +106,14 @@ let package = Package(
         .target(name: "Engine", dependencies: [
             "PacketCore", "Wire", "Capture", "Filters", "Defragment", "Flows", "Reassembly", "Classify", "SFTapConfig", "SFTapCodec",
             "UnixSockets", "Outputs", "Analyzers", "FlowCore", "Sharding", "Abstraction", "FlowDispatch", "CaptureTools", "FlowRecords",
-            "FlowExport", "FlowCollect", "Forwarding", "Incubator", "CShims", "Telemetry",
+            "FlowExport", "FlowCollect", "Forwarding", "Incubator", "CShims", "Telemetry", "Reports",
         ], swiftSettings: packetPath),
         .target(name: "TrafficGen", dependencies: ["PacketCore", "Wire", "Capture"], swiftSettings: packetPath),
         .executableTarget(
             name: "flowtap",
             dependencies: [
                 "Engine", "Capture", "CaptureTools", "Defragment", "Filters", "FlowCore", "FlowDispatch", "FlowExport", "Incubator", "Outputs", "PacketCore",
-                "SFTapConfig", "Telemetry", "TrafficGen", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "SFTapConfig", "Reports", "Telemetry", "TrafficGen", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: packetPath
         ),

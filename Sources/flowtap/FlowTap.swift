@@ -19,6 +19,8 @@ struct FlowTap: ParsableCommand {
           flowtap abstract -c examples/flowtap.yaml        # serve /tmp/sf-tap sockets; inject with home/pcap
           flowtap analyzer http /tmp/sf-tap/tcp/http      # beside flowtap abstract, on its socket
           flowtap stats -r capture.pcap
+          flowtap report -r capture.pcap -o report.html
+          sudo flowtap flows -i eth0 -o flows.jsonl --http 127.0.0.1:9100   # metrics, status, dashboard
           flowtap filter -r capture.pcapng -w web.pcap 'tcp port 80 or tcp port 443'
           flowtap filter -i eth0 -w dns.pcap -c 100 'udp port 53'
           flowtap streams -r capture.pcap -o streams/
@@ -30,6 +32,6 @@ struct FlowTap: ParsableCommand {
         Benchmarks are a separate program, flowtap-bench.
         """,
         version: FlowTapVersion.current,
-        subcommands: [AnalyzeCommand.self, FlowsCommand.self, CollectCommand.self, ForwardCommand.self, IncubateCommand.self, AbstractCommand.self, AnalyzerCommand.self, StatsCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self]
+        subcommands: [AnalyzeCommand.self, FlowsCommand.self, CollectCommand.self, ForwardCommand.self, IncubateCommand.self, AbstractCommand.self, AnalyzerCommand.self, StatsCommand.self, ReportCommand.self, FilterCommand.self, StreamsCommand.self, GenerateCommand.self]
     )
 }
