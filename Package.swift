@@ -101,7 +101,8 @@ let package = Package(
         .target(name: "Telemetry", dependencies: [
             "PacketCore", "Outputs",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .target(name: "Engine", dependencies: [
             "PacketCore", "Wire", "Capture", "Filters", "Defragment", "Flows", "Reassembly", "Classify", "SFTapConfig", "SFTapCodec",
@@ -132,7 +133,7 @@ let package = Package(
         // -sanitize=fuzzer,address -DFUZZING); an ordinary build replays saved inputs through them.
         .executableTarget(
             name: "flowtap-fuzz",
-            dependencies: ["Abstraction", "Analyzers", "Capture", "FlowCollect", "FlowCore", "Forwarding", "Incubator", "FlowDispatch", "FlowRecords", "PacketCore", "SFTapCodec", "SFTapConfig", "Wire", "Classify"]
+            dependencies: ["Abstraction", "Analyzers", "Capture", "FlowCollect", "FlowCore", "Forwarding", "Incubator", "FlowDispatch", "FlowRecords", "PacketCore", "SFTapCodec", "SFTapConfig", "Wire", "Classify", "Reports", "Telemetry"]
         ),
         // Corpus lookup and process helpers shared by the test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -151,7 +152,7 @@ let package = Package(
         ]),
         .testTarget(name: "ForwardingTests", dependencies: ["TestSupport", "Forwarding", "Engine", "PacketCore", "Wire", "Capture"]),
         .testTarget(name: "OutputsTests", dependencies: ["TestSupport", "Outputs", "PacketCore"]),
-        .testTarget(name: "TelemetryTests", dependencies: ["TestSupport", "Telemetry", "PacketCore"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["TestSupport", "Telemetry", "Reports", "PacketCore"]),
         .testTarget(name: "EngineTests", dependencies: [
             "TestSupport", "Engine", "Abstraction", "FlowDispatch", "CaptureTools", "FlowCore", "Sharding", "SFTapCodec", "Outputs", "CShims",
             "UnixSockets", "SFTapConfig", "Classify", "Capture", "Filters", "Flows", "Defragment", "Reassembly", "Wire", "PacketCore", "TrafficGen",

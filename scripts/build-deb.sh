@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
         *) echo "build-deb.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
-for tool in dpkg-deb dpkg-query ldd; do
+for tool in dpkg-deb dpkg-query ldd readelf; do
     command -v "$tool" >/dev/null || { echo "build-deb.sh: $tool is needed (Debian's dpkg and libc-bin)" >&2; exit 1; }
 done
 
@@ -36,7 +36,9 @@ install -Dm644 examples/flowtap.yaml "$stage/etc/flowtap/abstract.yaml"
 install -Dm644 examples/forward.yaml "$stage/etc/flowtap/forward.yaml"
 install -Dm644 examples/incubator.yaml "$stage/etc/flowtap/incubator.yaml"
 
-# Depends: the package of every library the binary loads, at least at the version built against.
+# Depends: the package of every library the binary names (its NEEDED entries; theirs come with them),
+# at least at the version built against.
+needed=$(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 depends=()
 while read -r path; do
     package=$(dpkg-query -S "$path" 2>/dev/null | head -n 1 | cut -d: -f1) || true
@@ -47,9 +49,10 @@ while read -r path; do
         package=$(dpkg-query -S "$alternative" 2>/dev/null | head -n 1 | cut -d: -f1) || true
     fi
     [ -n "$package" ] || { echo "build-deb.sh: no Debian package owns $path; the .deb would not run without it" >&2; exit 1; }
-    upstream=$(dpkg-query -W -f='${Version}' "$package" | sed -e 's/^[0-9]*://' -e 's/-[^-]*$//')
+    upstream=$(dpkg-query -W -f='${Version}' "$package" | sed -e 's/-[^-]*$//')
     depends+=("$package (>= $upstream)")
-done < <(ldd "$binary" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' | sort -u)
+done < <(ldd "$binary" | awk -v needed="$needed" 'BEGIN { n = split(needed, names, "\n"); for (i = 1; i <= n; i++) want[names[i]] = 1 }
+                              ($1 in want) && /=> \// { print $3 }' | sort -u)
 depends_line=$(printf '%s\n' "${depends[@]}" | sort -u | paste -sd, - | sed 's/,/, /g')
 
 mkdir -p "$stage/DEBIAN"

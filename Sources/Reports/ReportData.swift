@@ -96,7 +96,7 @@ public final class ReportData {
         hosts.add(src, count: 1, bytes: bytes, packets: packets)
         hosts.add(dest, count: 1, bytes: bytes, packets: packets)
         if let state = flow["conn_state"] as? String { connectionStates.add(state, count: 1) }
-        let duration = flow["duration"] as? Double ?? 0
+        let duration = (flow["duration"] as? Double).map { $0.isFinite ? max(0, $0) : 0 } ?? 0
         sizes.add(Double(bytes))
         durations.add(packets <= 1 ? -1 : duration)
         if let start = flow["start"] as? String, let t = Self.seconds(start) { firstTime = min(firstTime, t) }
@@ -104,7 +104,7 @@ public final class ReportData {
         let missed = int(flow["missed_bytes"])
         if missed > 0 {
             flowsWithMissedBytes += 1
-            missedBytes += UInt64(missed)
+            missedBytes &+= UInt64(missed)
         }
         let summary = FlowSummary(source: Self.endpoint(src, r["src_port"]), destination: Self.endpoint(dest, r["dest_port"]), proto: proto,
                                   application: r["app_proto"] as? String ?? "", packets: packets, bytes: bytes, duration: duration,
@@ -112,7 +112,7 @@ public final class ReportData {
         offerLargest(summary)
         if proto == "TCP", let analysis = (r["tcp"] as? [String: Any])?["analysis"] as? [String: Any] {
             tcpFlows += 1
-            if let rtt = analysis["rtt_initial"] as? Double { rtts.add(rtt) }
+            if let rtt = analysis["rtt_initial"] as? Double, rtt.isFinite { rtts.add(rtt) }
             var retransmitted = 0
             for side in ["toserver", "toclient"] {
                 if let s = analysis[side] as? [String: Any] { retransmitted += int(s["retransmissions"]) }
@@ -160,7 +160,14 @@ public final class ReportData {
         if let sni = (r["client"] as? [String: Any])?["sni"] as? String { quicNames.add(sni, count: 1) }
     }
 
-    func int(_ value: Any?) -> Int { (value as? Int) ?? Int((value as? Double) ?? 0) }
+    /// A count from a record: whatever the JSON says (negative, fractional, 1e300, a string), a number
+    /// from 0 to 2^62, so sums cannot overflow.
+    func int(_ value: Any?) -> Int {
+        let limit = 1 << 62
+        if let n = value as? Int { return min(max(n, 0), limit) }
+        if let d = value as? Double, d.isFinite { return d <= 0 ? 0 : d >= Double(limit) ? limit : Int(d) }
+        return 0
+    }
 
     static func endpoint(_ ip: String, _ port: Any?) -> String {
         guard let port = port as? Int else { return ip }
@@ -168,11 +175,14 @@ public final class ReportData {
     }
 
     /// RFC 3339 with microseconds, as records write it, to seconds since the epoch.
-    static func seconds(_ text: String) -> Double? {
+    static func seconds(_ text: String) -> Double? { timeParser.date(from: text)?.timeIntervalSince1970 }
+
+    /// One parser for every record (making one per call cost more than the rest of the report).
+    nonisolated(unsafe) static let timeParser: ISO8601DateFormatter = {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)?.timeIntervalSince1970
-    }
+        return formatter
+    }()
 }
 
 struct FlowSummary {
@@ -199,18 +209,18 @@ struct Tally {
     var total = Entry()
 
     mutating func add(_ name: String, count: UInt64, bytes: UInt64 = 0, packets: UInt64 = 0) {
-        total.count += count
-        total.bytes += bytes
-        total.packets += packets
+        total.count &+= count
+        total.bytes &+= bytes
+        total.packets &+= packets
         if entries[name] == nil && entries.count >= ReportData.keyLimit {
-            others.count += count
-            others.bytes += bytes
-            others.packets += packets
+            others.count &+= count
+            others.bytes &+= bytes
+            others.packets &+= packets
             return
         }
-        entries[name, default: Entry()].count += count
-        entries[name, default: Entry()].bytes += bytes
-        entries[name, default: Entry()].packets += packets
+        entries[name, default: Entry()].count &+= count
+        entries[name, default: Entry()].bytes &+= bytes
+        entries[name, default: Entry()].packets &+= packets
     }
 
     /// The `n` largest by `key`.
@@ -223,9 +233,9 @@ struct Tally {
         var rest = others
         let names = max(0, entries.count - n)
         for (_, e) in entries.sorted(by: { $0.value.bytes > $1.value.bytes }).dropFirst(n) {
-            rest.count += e.count
-            rest.bytes += e.bytes
-            rest.packets += e.packets
+            rest.count &+= e.count
+            rest.bytes &+= e.bytes
+            rest.packets &+= e.packets
         }
         return (names + (others.count > 0 ? 1 : 0), rest)
     }
@@ -273,16 +283,16 @@ public struct Timeline {
     public mutating func add(nanoseconds: Int64, bytes: Int) {
         let key = nanoseconds / width
         if let old = buckets[key] {
-            buckets[key] = (old.packets + 1, old.bytes + UInt64(bytes))
+            buckets[key] = (old.packets &+ 1, old.bytes &+ UInt64(truncatingIfNeeded: bytes))
             return
         }
-        buckets[key] = (1, UInt64(bytes))
+        buckets[key] = (1, UInt64(truncatingIfNeeded: bytes))
         while buckets.count > limit {
             width *= 4
             var merged: [Int64: (packets: UInt64, bytes: UInt64)] = [:]
             for (k, v) in buckets {
                 let old = merged[k / 4] ?? (0, 0)
-                merged[k / 4] = (old.packets + v.packets, old.bytes + v.bytes)
+                merged[k / 4] = (old.packets &+ v.packets, old.bytes &+ v.bytes)
             }
             buckets = merged
         }

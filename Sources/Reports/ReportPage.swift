@@ -107,11 +107,15 @@ extension ReportData {
         return page.text
     }
 
+    /// 1234567 → "1,234,567".
     static func count(_ n: UInt64) -> String {
-        let formatter = NumberFormatter()
-        formatter.numberStyle = .decimal
-        formatter.locale = Locale(identifier: "en_US")
-        return formatter.string(from: NSNumber(value: n)) ?? String(n)
+        let digits = String(n)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return out
     }
 
     static func bytes(_ n: UInt64) -> String { n < 1000 ? "\(n) B" : SVGCharts.compact(Double(n)) + "B" }
@@ -123,13 +127,7 @@ extension ReportData {
         return String(format: "%.1f h", s / 3600)
     }
 
-    static func dateTime(_ t: Double) -> String {
-        let formatter = DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter.string(from: Date(timeIntervalSince1970: t))
-    }
+    static func dateTime(_ t: Double) -> String { SVGCharts.utc(t, "%Y-%m-%d %H:%M:%S") }
 
     static func stateMeaning(_ state: String) -> String {
         switch state {

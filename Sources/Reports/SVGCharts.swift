@@ -116,11 +116,16 @@ enum SVGCharts {
         seconds < 1 ? String(format: "%.0f ms", seconds * 1000) : String(format: "%.1f s", seconds)
     }
 
-    static func clock(_ t: Double) -> String {
-        let formatter = DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "HH:mm:ss"
-        return formatter.string(from: Date(timeIntervalSince1970: t))
+    static func clock(_ t: Double) -> String { utc(t, "%H:%M:%S") }
+
+    /// `t` (seconds since the epoch) in UTC by strftime's `format`; out-of-range times print as a number.
+    static func utc(_ t: Double, _ format: String) -> String {
+        guard t.isFinite, abs(t) < 1e12 else { return String(t) }
+        var seconds = time_t(t.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        var buffer = [CChar](repeating: 0, count: 64)
+        let n = strftime(&buffer, buffer.count, format, &parts)
+        return String(decoding: buffer[0 ..< n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

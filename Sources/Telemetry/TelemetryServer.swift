@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 import NIOPosix
 import PacketCore
@@ -250,5 +251,28 @@ extension TelemetryServer {
             throw TelemetryError(message: "--http \(text): write an IPv6 address in brackets, e.g. [::1]:9100")
         }
         return (host, port)
+    }
+}
+
+extension TelemetryServer {
+    /// What the endpoint answers to `request` (raw bytes as a client sent them), through the same
+    /// pipeline on an in-memory channel: for the fuzzer and for tests of what no client library sends.
+    public static func respond(to request: UnsafeRawBufferPointer, hub: TelemetryHub) -> [UInt8] {
+        let channel = EmbeddedChannel()
+        // Closing tears the pipeline down (its handlers and the channel refer to each other).
+        defer { _ = try? channel.finish(acceptAlreadyClosed: true) }
+        let statistics = Statistics()
+        do {
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+            try channel.pipeline.syncOperations.addHandler(RequestHandler(pages: PageRenderer(hub: hub, statistics: statistics), timeout: 10))
+            var buffer = channel.allocator.buffer(capacity: request.count)
+            buffer.writeBytes(request)
+            try channel.writeInbound(buffer)
+        } catch {
+            // A request the parser refuses ends in an error here, as it closes a real connection.
+        }
+        var answer: [UInt8] = []
+        while let part = try? channel.readOutbound(as: ByteBuffer.self) { answer += part.readableBytesView }
+        return answer
     }
 }

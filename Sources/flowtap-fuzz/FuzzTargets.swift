@@ -9,8 +9,10 @@ import FlowRecords
 import Forwarding
 import Incubator
 import PacketCore
+import Reports
 import SFTapCodec
 import SFTapConfig
+import Telemetry
 import Wire
 #if canImport(Glibc)
 import Glibc
@@ -20,7 +22,7 @@ import Glibc
 /// input the way its parser is fed (chunks, directions, datagrams) from the input's own bytes, so a
 /// fuzzer explores the splits too. A target must never trap, whatever the bytes.
 enum FuzzTarget: String, CaseIterable {
-    case decoder, capture, gzip, engine, flows, collect, http, dns, tls, quic, eventReader = "event-reader", loopback7, config, forward, incubate
+    case decoder, capture, gzip, engine, flows, collect, http, dns, tls, quic, eventReader = "event-reader", loopback7, config, forward, incubate, report, telemetry
 
     func run(_ input: UnsafeRawBufferPointer) {
         switch self {
@@ -39,6 +41,8 @@ enum FuzzTarget: String, CaseIterable {
         case .config: Self.config(input)
         case .forward: Self.forward(input)
         case .incubate: Self.incubate(input)
+        case .report: Self.report(input)
+        case .telemetry: Self.telemetry(input)
         }
     }
 
@@ -272,6 +276,39 @@ enum FuzzTarget: String, CaseIterable {
         }
         incubator.finish()
     }
+
+    /// The input's lines as records (`flowtap report` reads JSON records), then the page; the same
+    /// bytes as times for the timeline.
+    static func report(_ input: UnsafeRawBufferPointer) {
+        let data = ReportData()
+        var start = 0
+        for i in 0 ... input.count where i == input.count || input[i] == UInt8(ascii: "\n") {
+            data.add(record: UnsafeRawBufferPointer(rebasing: input[start ..< i]))
+            start = i + 1
+        }
+        var i = 0
+        while i + 8 <= input.count {
+            data.timeline.add(nanoseconds: Int64(bitPattern: input.loadUnaligned(fromByteOffset: i, as: UInt64.self)), bytes: Int(input[i]))
+            i += 8
+        }
+        _ = data.html(version: "fuzz")
+    }
+
+    /// The input as an HTTP request to the --http endpoint (SwiftNIO's parser, then FlowTap's
+    /// routing and pages), and as an --http address.
+    static func telemetry(_ input: UnsafeRawBufferPointer) {
+        _ = try? TelemetryServer.parse(address: String(decoding: input, as: UTF8.self))
+        _ = TelemetryServer.respond(to: input, hub: telemetryHub)
+    }
+
+    nonisolated(unsafe) static let telemetryHub: TelemetryHub = {
+        let hub = TelemetryHub(command: "fuzz")
+        var s = TelemetrySnapshot()
+        s.counter("flowtap_packets_total", "Packets.", 10, ["input": "fuzz"])
+        s.talkers = [TrafficShare(name: "10.0.0.1", packets: 1, bytes: 2, flows: 1)]
+        hub.publish(s)
+        return hub
+    }()
 
     /// A small config whose rules cover text and binary, body on and off, balance, TCP, UDP and ICMP.
     nonisolated(unsafe) static let loopbackSettings: SFTapSettings? = {
