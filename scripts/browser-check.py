@@ -3,7 +3,8 @@
 expression in it and optionally saves a screenshot. Speaks the DevTools protocol over a WebSocket
 with the standard library only.
 
-    browser-check.py URL [--seconds 8] [--expression JS] [--screenshot out.png] [--width 1400 --height 1000]
+    browser-check.py URL [--seconds 8] [--expression JS] [--screenshot out.png [--screenshot-after 5]]
+                         [--width 1400 --height 1000]
 
 Prints the expression's value as JSON on standard output."""
 import argparse, base64, json, os, re, shutil, socket, struct, subprocess, sys, tempfile, time, urllib.request
@@ -81,6 +82,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--expression", default="document.title")
     parser.add_argument("--screenshot")
+    parser.add_argument("--screenshot-after", type=float, help="seconds after loading to take the screenshot (default: at the end)")
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=1000)
     parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser") or "chromium")
@@ -108,13 +110,21 @@ def main():
         ws.call("Emulation.setDeviceMetricsOverride", width=args.width, height=args.height, deviceScaleFactor=1, mobile=False)
         ws.call("Page.enable")
         ws.call("Page.navigate", url=args.url)
-        time.sleep(args.seconds)
-        result = ws.call("Runtime.evaluate", expression=args.expression, returnByValue=True)
-        print(json.dumps(result.get("result", {}).get("value")))
-        if args.screenshot:
+        def screenshot():
             shot = ws.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)
             with open(args.screenshot, "wb") as f:
                 f.write(base64.b64decode(shot["data"]))
+        early = args.screenshot and args.screenshot_after is not None and args.screenshot_after < args.seconds
+        if early:
+            time.sleep(args.screenshot_after)
+            screenshot()
+            time.sleep(args.seconds - args.screenshot_after)
+        else:
+            time.sleep(args.seconds)
+        result = ws.call("Runtime.evaluate", expression=args.expression, returnByValue=True)
+        print(json.dumps(result.get("result", {}).get("value")))
+        if args.screenshot and not early:
+            screenshot()
     finally:
         browser.kill()
         browser.wait()

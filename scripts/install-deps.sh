@@ -4,8 +4,11 @@
 set -euo pipefail
 
 build_deps=(libpcap-dev libvectorscan-dev zlib1g-dev libhiredis-dev pkg-config)
-# Oracles for differential tests and peers for benchmarks; tests skip cleanly without them.
-oracle_deps=(tcpdump tshark tcpflow libndpi-bin softflowd nfdump fprobe pmacct tcpreplay socat redis-server time python3 python3-pip iproute2 curl openssl python3-jsonschema)
+# Oracles for differential tests and peers for benchmarks; tests skip cleanly without them (and fail
+# under CI). prometheus brings promtool (checks /metrics), chromium loads the dashboard and the report,
+# debootstrap makes the fresh Debian root scripts/test-package.sh installs the .deb into.
+oracle_deps=(tcpdump tshark tcpflow libndpi-bin softflowd nfdump fprobe pmacct tcpreplay socat redis-server time python3 python3-pip iproute2 curl openssl python3-jsonschema
+             prometheus chromium debootstrap binutils)
 # Python oracles from PyPI: Corelight's Community ID reference implementation.
 python_deps=(communityid)
 

@@ -184,8 +184,8 @@ public struct CollectSession {
         let n = collector.counters, t = collector.templates.counters
         s.packets = received
         s.bytes = bytes
-        s.counter("flowtap_packets_total", "Datagrams received.", received, ["input": input])
-        s.counter("flowtap_bytes_total", "Bytes of the datagrams received.", bytes, ["input": input])
+        s.counter("flowtap_packets_total", "Packets the command took in: frames captured or injected, datagrams received.", received, ["input": input])
+        s.counter("flowtap_bytes_total", "Bytes of the packets the command took in (frame lengths on the wire, or datagram payloads).", bytes, ["input": input])
         s.counter("flowtap_collect_dropped_total", "Datagrams or sets lost, by reason.", kernelDrops, ["reason": "kernel"])
         s.counter("flowtap_collect_dropped_total", "Datagrams or sets lost, by reason.", n.malformed, ["reason": "malformed"])
         s.counter("flowtap_collect_dropped_total", "Datagrams or sets lost, by reason.", n.setsWithoutTemplate, ["reason": "no_template"])

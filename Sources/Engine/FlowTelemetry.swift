@@ -26,8 +26,8 @@ enum FlowTelemetry {
         s.packets = c.packets
         s.bytes = c.bytes
         s.activeFlows = UInt64(table.count)
-        s.counter("flowtap_packets_total", "Packets the flow engine processed.", c.packets, ["input": input])
-        s.counter("flowtap_bytes_total", "Bytes of the packets the flow engine processed (frame lengths on the wire).", c.bytes, ["input": input])
+        s.counter("flowtap_packets_total", "Packets the command took in: frames captured or injected, datagrams received.", c.packets, ["input": input])
+        s.counter("flowtap_bytes_total", "Bytes of the packets the command took in (frame lengths on the wire, or datagram payloads).", c.bytes, ["input": input])
         s.gauge("flowtap_flows_active", "Flows in the flow table.", Double(table.count))
         s.counter("flowtap_flows_created_total", "Flows the flow engine created.", c.flowsCreated)
         let reasons = ["normal", "reset", "timeout", "evicted"]

@@ -224,8 +224,8 @@ public struct ForwardSession: Sendable {
         var s = TelemetrySnapshot()
         s.packets = c.received
         s.bytes = c.receivedBytes
-        s.counter("flowtap_packets_total", "Datagrams received from exporters.", c.received, ["input": input])
-        s.counter("flowtap_bytes_total", "Bytes of the datagrams received from exporters.", c.receivedBytes, ["input": input])
+        s.counter("flowtap_packets_total", "Packets the command took in: frames captured or injected, datagrams received.", c.received, ["input": input])
+        s.counter("flowtap_bytes_total", "Bytes of the packets the command took in (frame lengths on the wire, or datagram payloads).", c.receivedBytes, ["input": input])
         s.counter("flowtap_forward_dropped_total", "Datagrams not forwarded, by reason.", kernelDrops, ["reason": "kernel"])
         s.counter("flowtap_forward_dropped_total", "Datagrams not forwarded, by reason.", c.unmatched, ["reason": "unmatched"])
         s.counter("flowtap_forward_dropped_total", "Datagrams not forwarded, by reason.", c.truncated, ["reason": "too_long"])

@@ -186,8 +186,8 @@ public struct IncubateSession {
         let c = incubator.counters
         s.packets = c.frames
         s.bytes = c.bytes
-        s.counter("flowtap_packets_total", "Frames the incubator split over the cells.", c.frames, ["input": input])
-        s.counter("flowtap_bytes_total", "Bytes of the frames the incubator split.", c.bytes, ["input": input])
+        s.counter("flowtap_packets_total", "Packets the command took in: frames captured or injected, datagrams received.", c.frames, ["input": input])
+        s.counter("flowtap_bytes_total", "Bytes of the packets the command took in (frame lengths on the wire, or datagram payloads).", c.bytes, ["input": input])
         s.counter("flowtap_incubator_non_ip_frames_total", "Frames that were not IP (to cell 0, or dropped with --drop-non-ip).", c.nonIP)
         s.counter("flowtap_incubator_dropped_total", "Frames the incubator dropped on purpose, by reason.", c.nonIPDropped, ["reason": "non_ip"])
         s.counter("flowtap_ip_fragments_total", "IP fragments seen.", c.fragments)

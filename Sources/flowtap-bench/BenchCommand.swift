@@ -15,6 +15,6 @@ struct BenchCommand: ParsableCommand {
           flowtap-bench http
           flowtap-bench flood --flows 10000000 --fragments 0
         """,
-        subcommands: [BenchReadCommand.self, BenchFloodCommand.self, BenchHTTPCommand.self, BenchPipelineCommand.self, BenchRecordsCommand.self, BenchCollectCommand.self, BenchForwardCommand.self, BenchIncubateCommand.self, BenchIncubateLiveCommand.self]
+        subcommands: [BenchReadCommand.self, BenchFloodCommand.self, BenchHTTPCommand.self, BenchPipelineCommand.self, BenchRecordsCommand.self, BenchCollectCommand.self, BenchForwardCommand.self, BenchIncubateCommand.self, BenchIncubateLiveCommand.self, BenchScrapeCommand.self]
     )
 }

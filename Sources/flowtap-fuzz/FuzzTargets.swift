@@ -304,7 +304,7 @@ enum FuzzTarget: String, CaseIterable {
     nonisolated(unsafe) static let telemetryHub: TelemetryHub = {
         let hub = TelemetryHub(command: "fuzz")
         var s = TelemetrySnapshot()
-        s.counter("flowtap_packets_total", "Packets.", 10, ["input": "fuzz"])
+        s.counter("flowtap_packets_total", "Packets the command took in: frames captured or injected, datagrams received.", 10, ["input": "fuzz"])
         s.talkers = [TrafficShare(name: "10.0.0.1", packets: 1, bytes: 2, flows: 1)]
         hub.publish(s)
         return hub

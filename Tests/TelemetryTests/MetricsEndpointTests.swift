@@ -77,6 +77,20 @@ final class MetricsEndpointTests: XCTestCase {
         let tables = try XCTUnwrap(status["tables"] as? [[String: Any]])
         XCTAssertEqual(tables.first?["title"] as? String, "SF-TAP interface sockets")
 
+        // The document against its published schema (docs/api/status.schema.json), with Python's jsonschema.
+        if let python = Corpus.tool("python3") {
+            var root = URL(fileURLWithPath: #filePath)
+            for _ in 0 ..< 3 { root.deleteLastPathComponent() }
+            let document = fixture.directory.appendingPathComponent("status.json").path
+            try Data(try command.get("/api/v1/status").body).write(to: URL(fileURLWithPath: document))
+            let script = "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1]))); print('valid')"
+            let (output, valid) = try Corpus.run("/bin/sh", ["-c", "\(python) -c \"\(script)\" \(root.path)/docs/api/status.schema.json \(document) 2>&1"])
+            XCTAssertEqual(valid, 0, output)
+            XCTAssertTrue(output.contains("valid"), output)
+        } else if OracleMissing.required {
+            throw OracleMissing.error("python3 not installed")
+        }
+
         XCTAssertEqual(try command.get("/nothing/here").status, 404)
         XCTAssertEqual(try command.get("/metrics/../etc/passwd").status, 404)
         let post = try HTTPProbe.request(port: command.port, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
