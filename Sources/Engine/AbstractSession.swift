@@ -194,14 +194,17 @@ public final class AbstractSession {
             s.counter("flowtap_events_dropped_total", "Events dropped, by output and reason.", self.channels[channel].eventsDropped,
                       labels: [MetricLabel(name: "output", value: "worker \(channel)"), MetricLabel(name: "reason", value: "handover_full")])
         }
-        var table = StatusTable(title: "SF-TAP interface sockets", columns: ["socket", "readers", "events", "bytes", "dropped events", "dropped bytes"])
+        var table = StatusTable(title: "SF-TAP interface sockets under \(settings.global.home)", columns: ["socket", "readers", "events", "bytes", "dropped events", "dropped bytes"])
+        let home = settings.global.home.hasSuffix("/") ? settings.global.home : settings.global.home + "/"
         for o in server.outputStatistics {
-            let label = [MetricLabel(name: "output", value: o.path)]
+            // Sockets by their name under the home (tcp/http), as the config names them.
+            let name = o.path.hasPrefix(home) ? String(o.path.dropFirst(home.count)) : o.path
+            let label = [MetricLabel(name: "output", value: name)]
             s.gauge("flowtap_socket_readers", "Readers connected to an interface socket.", Double(o.readers), labels: label)
             s.counter("flowtap_events_total", "Events written to an interface socket.", o.eventsPublished, labels: label)
             s.counter("flowtap_event_bytes_total", "Bytes of events written to an interface socket.", o.bytesPublished, labels: label)
             s.counter("flowtap_events_dropped_total", "Events dropped, by output and reason.", o.eventsDropped, labels: label + [MetricLabel(name: "reason", value: "slow_reader")])
-            table.rows.append([o.path, "\(o.readers)", "\(o.eventsPublished)", "\(o.bytesPublished)", "\(o.eventsDropped)", "\(o.bytesDropped)"])
+            table.rows.append([name, "\(o.readers)", "\(o.eventsPublished)", "\(o.bytesPublished)", "\(o.eventsDropped)", "\(o.bytesDropped)"])
         }
         s.tables.append(table)
         if shards == nil, let capture = inlineCapture { s.add(capture: capture.statistics, input: input) }

@@ -6,20 +6,19 @@ import Synchronization
 import Glibc
 #endif
 
-/// Whether `--http` costs the packet path anything: `flows` and `analyze` on one capture, each with
-/// and without `--http`, the endpoint scraped every 100 ms (`/metrics` and `/api/v1/status` in turn)
-/// while the capture is read. Rounds alternate the four commands; medians of CPU seconds (the
-/// child's, which includes the HTTP thread's answers) and wall seconds.
+/// Whether `--http` costs the packet path anything: `flows` and `analyze` on one capture, each
+/// without `--http`, with it but not asked, and with it scraped every 100 ms (`/metrics` and
+/// `/api/v1/status` in turn) while the capture is read. Rounds alternate the six commands; medians of
+/// CPU seconds (the child's, which includes the HTTP thread's start and answers) and wall seconds.
 struct BenchScrapeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scrape",
         abstract: "flows and analyze with and without --http scraped every 100 ms: CPU and wall seconds, the ratio, scrapes answered.",
         discussion: """
-        Each round runs, in turn:
-          flowtap flows -r FILE -o /dev/null --quiet
-          flowtap flows -r FILE -o /dev/null --quiet --http 127.0.0.1:PORT     (scraped every 100 ms)
-          flowtap analyze -r FILE -o /dev/null --quiet
-          flowtap analyze -r FILE -o /dev/null --quiet --http 127.0.0.1:PORT   (scraped every 100 ms)
+        Each round runs, in turn, for flows and for analyze:
+          flowtap COMMAND -r FILE -o /dev/null --quiet
+          flowtap COMMAND -r FILE -o /dev/null --quiet --http 127.0.0.1:PORT     (nobody asks)
+          flowtap COMMAND -r FILE -o /dev/null --quiet --http 127.0.0.1:PORT     (scraped every 100 ms)
 
         Examples:
           flowtap generate -w big.pcap --sessions 30000 --seed 5 --impaired
@@ -42,6 +41,7 @@ struct BenchScrapeCommand: ParsableCommand {
     struct Row {
         var label: String
         var arguments: [String]
+        var http: Bool
         var scraped: Bool
         var cpu: [Double] = []
         var wall: [Double] = []
@@ -57,19 +57,23 @@ struct BenchScrapeCommand: ParsableCommand {
         defer { Subprocess.removeTree(scratch) }
         var rows: [Row] = []
         for command in ["flows", "analyze"] {
-            rows.append(Row(label: "flowtap \(command)", arguments: [command, "-r", file, "-o", "/dev/null", "--quiet"], scraped: false))
-            rows.append(Row(label: "flowtap \(command) --http, scraped", arguments: [command, "-r", file, "-o", "/dev/null", "--quiet"], scraped: true))
+            let arguments = [command, "-r", file, "-o", "/dev/null", "--quiet"]
+            rows.append(Row(label: "flowtap \(command)", arguments: arguments, http: false, scraped: false))
+            rows.append(Row(label: "flowtap \(command) --http, idle", arguments: arguments, http: true, scraped: false))
+            rows.append(Row(label: "flowtap \(command) --http, scraped", arguments: arguments, http: true, scraped: true))
         }
         for round in 0 ..< runs {
             for i in rows.indices {
                 if isatty(2) != 0 { writeStandardError("\rround \(round + 1)/\(runs): \(rows[i].label)\u{1B}[K") }
                 var arguments = rows[i].arguments
                 var scraper: Scraper?
-                if rows[i].scraped {
+                if rows[i].http {
                     let port = try Self.freePort()
                     arguments += ["--http", "127.0.0.1:\(port)"]
-                    scraper = Scraper(port: port, intervalMilliseconds: interval)
-                    scraper!.start()
+                    if rows[i].scraped {
+                        scraper = Scraper(port: port, intervalMilliseconds: interval)
+                        scraper!.start()
+                    }
                 }
                 let result = try Subprocess.run(executable, arguments, standardError: scratch + "/stderr")
                 scraper?.stop()
@@ -90,10 +94,13 @@ struct BenchScrapeCommand: ParsableCommand {
                   + "  " + String(Int(Double(packets) / max(cpu, 1e-9))).leftPadded(14) + "  " + (row.scraped ? String(Int(BenchLoops.median(row.scrapes.map(Double.init)))) : "—").leftPadded(17))
         }
         for command in ["flows", "analyze"] {
-            guard let plain = rows.first(where: { $0.label == "flowtap \(command)" }), let scraped = rows.first(where: { $0.label.hasPrefix("flowtap \(command) --http") }) else { continue }
-            // Paired per round: each round's ratio, then their median (the machine's drift cancels within a round).
-            let cpuRatios = zip(scraped.cpu, plain.cpu).map { $0 / max($1, 1e-9) }, wallRatios = zip(scraped.wall, plain.wall).map { $0 / max($1, 1e-9) }
-            print("\(command): with --http scraped / without, paired per round: CPU \(String(format3: BenchLoops.median(cpuRatios)))×, wall \(String(format3: BenchLoops.median(wallRatios)))×")
+            guard let plain = rows.first(where: { $0.label == "flowtap \(command)" }) else { continue }
+            for variant in rows where variant.http && variant.label.hasPrefix("flowtap \(command) ") {
+                // Paired per round: each round's ratio, then their median (the machine's drift cancels within a round).
+                let cpuRatios = zip(variant.cpu, plain.cpu).map { $0 / max($1, 1e-9) }, wallRatios = zip(variant.wall, plain.wall).map { $0 / max($1, 1e-9) }
+                let extra = BenchLoops.median(zip(variant.cpu, plain.cpu).map { $0 - $1 })
+                print("\(variant.label) / without, paired per round: CPU \(String(format3: BenchLoops.median(cpuRatios)))× (\(String(format3: extra)) s more), wall \(String(format3: BenchLoops.median(wallRatios)))×")
+            }
         }
     }
 

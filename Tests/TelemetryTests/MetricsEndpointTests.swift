@@ -75,7 +75,9 @@ final class MetricsEndpointTests: XCTestCase {
         let flows = try XCTUnwrap(status["top_flows"] as? [[String: Any]])
         XCTAssertFalse(flows.isEmpty)
         let tables = try XCTUnwrap(status["tables"] as? [[String: Any]])
-        XCTAssertEqual(tables.first?["title"] as? String, "SF-TAP interface sockets")
+        XCTAssertEqual(tables.first?["title"] as? String, "SF-TAP interface sockets under \(fixture.home)")
+        let sockets = (tables.first?["rows"] as? [[String]])?.map { $0[0] } ?? []
+        XCTAssertTrue(sockets.contains("tcp/http") && sockets.contains("udp/dns"), "\(sockets)")
 
         // The document against its published schema (docs/api/status.schema.json), with Python's jsonschema.
         if let python = Corpus.tool("python3") {

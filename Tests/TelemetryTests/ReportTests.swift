@@ -23,9 +23,12 @@ final class ReportTests: XCTestCase {
         try? FileManager.default.removeItem(at: directory)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let html = directory.appendingPathComponent("report.html").path
-        let (_, errors, status) = try Corpus.runCapturingErrors(flowtap, ["report", "-r", sample, "-o", html])
+        // Run from the checkout with the path a user types, so the page (and the README's picture) names the file as given.
+        let root = URL(fileURLWithPath: sample).deletingLastPathComponent().deletingLastPathComponent().path
+        let (_, errors, status) = try Corpus.runCapturingErrors("/bin/sh", ["-c", "cd '\(root)' && exec '\(flowtap)' report -r samples/sample.pcap -o '\(html)'"])
         XCTAssertEqual(status, 0, errors)
         let page = try String(contentsOfFile: html, encoding: .utf8)
+        XCTAssertTrue(page.contains("samples/sample.pcap · made"), "the header names the capture as given")
 
         let (counted, _) = try Corpus.run(tcpdump, ["--count", "-r", sample])
         let packets = try XCTUnwrap(Int(counted.split(separator: " ").first ?? ""))
