@@ -60,6 +60,8 @@ public final class AbstractSession {
     var injectionErrors: UInt64 = 0
     var lastReport = 0.0
     var telemetryClock = TelemetryClock(interval: 0.5)
+    /// The inline engine's flow-table walk for talkers and top flows (while the status is read).
+    var viewWalker = FlowViewWalker()
     var shardTelemetry: PipelineTelemetry<FlowSinkPair<Abstractor<EventChannel>, FlowRecordSink?>>?
     /// An error met between packets (a socket poll): ends the run and is thrown at its end.
     var failure: (any Error)?
@@ -124,7 +126,7 @@ public final class AbstractSession {
             inline.engine.finish()
             for records in exportRecords { records.flushExports() }
             drain()
-            publishTelemetry()
+            publishTelemetry(final: true)
             shardTelemetry?.publishAll()
             writeStandardError(report(final: true))
             server.close()
@@ -178,10 +180,10 @@ public final class AbstractSession {
 
     /// This thread's part of the `--http` snapshot: the inline engine (injected packets, or every
     /// packet with one thread), the sockets, injection and loopback7. Worker shards publish their own.
-    func publishTelemetry() {
+    func publishTelemetry(final: Bool = false) {
         guard let hub = options.telemetry else { return }
         let input = options.interface ?? (options.files.isEmpty ? "injected" : "file")
-        var s = FlowTelemetry.snapshot(engine: inline.engine, input: input)
+        var s = FlowTelemetry.snapshot(engine: inline.engine, input: input, views: final || hub.viewsWanted, walker: &viewWalker)
         Self.add(abstractor: abstractor.counters, to: &s)
         let l = injector.counters
         s.counter("flowtap_injected_packets_total", "Packets read from the pcap injection socket.", injectedPackets)

@@ -8,6 +8,7 @@ enum StatusDocument {
     static let historyPoints = 600
 
     static func render(hub: TelemetryHub) -> [UInt8] {
+        hub.noteStatusRead()
         let (snapshot, published) = hub.latest
         let history = hub.history.suffix(historyPoints)
         let usage = ProcessUsage.current()

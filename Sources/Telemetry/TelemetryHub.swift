@@ -34,6 +34,10 @@ public final class TelemetryHub: Sendable {
     /// Rows of the talkers, protocols and top-flow lists.
     public let listLength = 10
     private let state = Mutex(State())
+    /// When the status (the only reader of talkers and flows) was last asked for, in monotonic ms.
+    private let lastStatusRead = Atomic<Int64>(Int64.min / 2)
+    /// How long after a status read the threads keep computing views.
+    public let viewsLinger: Double = 10
 
     public init(command: String, interval: Double = 0.5, historyLimit: Int = 2400) {
         self.command = command
@@ -45,11 +49,28 @@ public final class TelemetryHub: Sendable {
     /// A clock for one publishing thread (not shared).
     public func makeClock() -> TelemetryClock { TelemetryClock(interval: interval) }
 
+    /// Whether a thread should walk its flows for talkers and top flows: only while the status API (the
+    /// dashboard) has been read in the last `viewsLinger` seconds. `/metrics` alone never costs a walk.
+    public var viewsWanted: Bool {
+        Int64(MonotonicClock.seconds() * 1000) - lastStatusRead.load(ordering: .relaxed) < Int64(viewsLinger * 1000)
+    }
+
+    /// The status API was read: the threads compute views for the next `viewsLinger` seconds.
+    public func noteStatusRead() {
+        lastStatusRead.store(Int64(MonotonicClock.seconds() * 1000), ordering: .relaxed)
+    }
+
     /// Replaces part `part`'s snapshot (a thread's own counters) and adds a rate point when due.
     public func publish(_ snapshot: TelemetrySnapshot, part: Int = 0) {
         let now = Timestamp.wallClock().secondsDouble
         state.withLock { s in
             while s.parts.count <= part { s.parts.append(nil) }
+            var snapshot = snapshot
+            if !snapshot.hasViews, let previous = s.parts[part] {
+                snapshot.talkers = previous.talkers
+                snapshot.protocols = previous.protocols
+                snapshot.topFlows = previous.topFlows
+            }
             s.parts[part] = snapshot
             s.published += 1
             guard now - s.lastPoint >= interval * 0.9 else { return }

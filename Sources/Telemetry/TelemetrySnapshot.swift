@@ -15,6 +15,10 @@ public struct TelemetrySnapshot: Sendable {
     public var topFlows: [TopFlow] = []
     /// Per-cell, per-destination, per-socket tables.
     public var tables: [StatusTable] = []
+    /// Whether `talkers`, `protocols` and `topFlows` were computed for this snapshot; when false the
+    /// hub keeps the part's previous ones (they cost a walk of the flow table, done only while someone
+    /// reads the status).
+    public var hasViews = true
 
     public init() {}
 
@@ -130,6 +134,9 @@ public struct TopList<Item> {
         items.removeLast()
         items.insert(item, at: i)
     }
+
+    /// Whether `limit` items are kept (then `items` is sorted, the smallest last).
+    public var isFull: Bool { items.count == limit }
 
     /// Largest first.
     public var sorted: [Item] { items.count < limit ? items.sorted { size($0) > size($1) } : items }

@@ -17,11 +17,38 @@ final class CommandEndpointsTests: XCTestCase {
         guard getuid() == 0 else { throw OracleMissing.error("live capture on lo needs root") }
     }
 
-    /// Sends `count` datagrams to 127.0.0.1:`port`, a little apart (no receive buffer overflows).
-    func send(_ count: Int, port: UInt16, payload: [UInt8]) {
-        for _ in 0 ..< count {
-            Loopback.sendUDP(payload, port: port)
+    /// Sends `count` datagrams to 127.0.0.1:`port`, a little apart (no receive buffer overflows), each
+    /// from its own source port when `sourcePorts` is given (one flow each), else from the kernel's pick.
+    func send(_ count: Int, port: UInt16, payload: [UInt8], sourcePorts: UInt16? = nil) {
+        for i in 0 ..< count {
+            if let first = sourcePorts {
+                Self.sendUDP(payload, from: first + UInt16(i), to: port)
+            } else {
+                Loopback.sendUDP(payload, port: port)
+            }
             usleep(1000)
+        }
+    }
+
+    static func sendUDP(_ payload: [UInt8], from source: UInt16, to port: UInt16) {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        func address(_ port: UInt16) -> sockaddr_in {
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_port = port.bigEndian
+            a.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+            return a
+        }
+        var local = address(source), remote = address(port)
+        _ = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = payload.withUnsafeBytes { bytes in
+            withUnsafePointer(to: &remote) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
         }
     }
 
@@ -91,10 +118,10 @@ final class CommandEndpointsTests: XCTestCase {
             let command = try RunningCommand(arguments + ["-i", "lo", "-o", dir.appendingPathComponent("records.json").path, "udp and dst port \(port)"], directory: dir)
             defer { command.stop() }
             usleep(300_000)
-            send(120, port: port, payload: Array(repeating: 0x41, count: 100))
-            let status = try command.waitForStatus { ($0["packets"] as? Int) == 120 }
+            send(120, port: port, payload: Array(repeating: 0x41, count: 100), sourcePorts: port &+ 1000)
+            let status = try command.waitForStatus { ($0["packets"] as? Int) == 120 && ($0["active_flows"] as? Int) == 120 }
             XCTAssertEqual(status["packets"] as? Int, 120, "\(arguments)")
-            // Each datagram leaves from a new socket, so from its own port: 120 one-packet flows.
+            // Each datagram leaves from its own source port: 120 one-packet flows.
             XCTAssertEqual(status["active_flows"] as? Int, 120, "\(arguments)")
             let flows = try XCTUnwrap(status["top_flows"] as? [[String: Any]])
             XCTAssertEqual(flows.count, 10)
