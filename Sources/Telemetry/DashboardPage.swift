@@ -34,6 +34,8 @@ table { width:100%; border-collapse:collapse; font-variant-numeric:tabular-nums;
 th, td { text-align:left; padding:3px 6px; border-bottom:1px solid var(--line); white-space:nowrap; overflow:hidden; text-overflow:ellipsis; max-width:260px; }
 th { color:var(--dim); font-weight:500; font-size:12px; }
 td.n, th.n { text-align:right; }
+table.wrap td { white-space:normal; word-break:break-word; max-width:none; }
+.labels { color:var(--dim); font-size:12px; }
 .bar { height:8px; background:var(--a); border-radius:2px; }
 .empty { color:var(--dim); font-style:italic; }
 @media (max-width: 1000px) { .half, .third { grid-column:1/-1; } .tiles { grid-template-columns:repeat(3, 1fr); } }
@@ -47,15 +49,15 @@ td.n, th.n { text-align:right; }
     <div class="tile"><div class="label">Packets/s</div><div class="value" id="pps">0</div></div>
     <div class="tile"><div class="label">Bits/s</div><div class="value" id="bps">0</div></div>
     <div class="tile"><div class="label">Bytes</div><div class="value" id="bytes">0</div></div>
-    <div class="tile"><div class="label">Active flows</div><div class="value" id="flows">0</div></div>
+    <div class="tile" id="flowsTile"><div class="label">Active flows</div><div class="value" id="flows">0</div></div>
     <div class="tile" id="dropTile"><div class="label">Dropped</div><div class="value" id="drops">0</div></div>
   </section>
   <section class="panel half"><h2>Packets per second</h2><svg id="ppsChart" viewBox="0 0 600 180" preserveAspectRatio="none"></svg></section>
   <section class="panel half"><h2>Bits per second</h2><svg id="bpsChart" viewBox="0 0 600 180" preserveAspectRatio="none"></svg></section>
-  <section class="panel third"><h2>Protocol mix (bytes)</h2><div id="protocols"></div></section>
-  <section class="panel third"><h2>Top talkers (bytes)</h2><div id="talkers"></div></section>
+  <section class="panel third"><h2>Protocol mix</h2><div id="protocols"></div></section>
+  <section class="panel third"><h2>Top talkers</h2><div id="talkers"></div></section>
   <section class="panel third"><h2>Drops by reason</h2><div id="dropTable"></div></section>
-  <section class="panel full"><h2>Top flows by bytes</h2><div id="topFlows"></div></section>
+  <section class="panel full" id="topFlowsPanel"><h2>Top flows by bytes</h2><div id="topFlows"></div></section>
   <div class="full" id="tables" style="display:grid; gap:16px; grid-template-columns:repeat(auto-fit, minmax(420px, 1fr));"></div>
 </main>
 <script>
@@ -90,12 +92,17 @@ function chart(svg, points, key, color, fmt) {
   svg.innerHTML = grid + `<path d="${area}" fill="${color}" fill-opacity="0.15"/><path d="${line}" fill="none" stroke="${color}" stroke-width="2"/>`;
 }
 
-function bars(el, rows, total) {
+function bars(el, rows) {
   if (!rows.length) { el.innerHTML = `<div class="empty">nothing yet</div>`; return; }
-  const max = Math.max(1, ...rows.map(r => r.bytes));
-  el.innerHTML = `<table><tr><th>name</th><th class="n">bytes</th><th class="n">flows</th><th style="width:30%"></th></tr>` +
-    rows.map(r => `<tr><td title="${esc(r.name)}">${esc(r.name)}</td><td class="n">${units(r.bytes, 1000, "B")}</td><td class="n">${count(r.flows)}</td>` +
-      `<td><div class="bar" style="width:${(100 * r.bytes / max).toFixed(1)}%"></div></td></tr>`).join("") + `</table>`;
+  // Rows that count only packets (forward's payload kinds, collect's protocols) are drawn by packets.
+  const byBytes = rows.some(r => r.bytes > 0);
+  const value = r => byBytes ? r.bytes : r.packets;
+  const max = Math.max(1, ...rows.map(value));
+  // Rules and exporters have no flows: no column for them.
+  const flows = rows.some(r => r.flows > 0);
+  el.innerHTML = `<table><tr><th>name</th><th class="n">${byBytes ? "bytes" : "packets"}</th>${flows ? `<th class="n">flows</th>` : ""}<th style="width:30%"></th></tr>` +
+    rows.map(r => `<tr><td title="${esc(r.name)}">${esc(r.name)}</td><td class="n">${byBytes ? units(r.bytes, 1000, "B") : count(r.packets)}</td>${flows ? `<td class="n">${count(r.flows)}</td>` : ""}` +
+      `<td><div class="bar" style="width:${(100 * value(r) / max).toFixed(1)}%"></div></td></tr>`).join("") + `</table>`;
 }
 
 function table(rows, columns, numeric) {
@@ -111,12 +118,18 @@ function render(s) {
   $("bps").textContent = units(s.rates.bits_per_second, 1000, "b");
   $("bytes").textContent = units(s.bytes, 1000, "B");
   $("flows").textContent = count(s.active_flows);
+  // forward, collect and incubate keep no flows: no flow tile or table for them.
+  const flowCommand = ["abstract", "analyze", "flows"].includes(s.command);
+  $("flowsTile").style.display = flowCommand ? "" : "none";
+  $("topFlowsPanel").style.display = flowCommand ? "" : "none";
+  document.querySelector(".tiles").style.gridTemplateColumns = `repeat(${flowCommand ? 6 : 5}, 1fr)`;
   const drops = s.metrics.filter(m => m.type === "counter" && /dropped|drops/.test(m.name) && m.value > 0);
   const dropTotal = drops.reduce((a, m) => a + m.value, 0);
   $("drops").textContent = count(dropTotal);
   $("dropTile").classList.toggle("warn", dropTotal > 0);
-  $("dropTable").innerHTML = drops.length ? table(drops.map(m => [m.name.replace(/^flowtap_/, ""), Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(" "), count(m.value)]),
-    ["counter", "labels", "count"], i => i === 2) : `<div class="empty">no drops</div>`;
+  $("dropTable").innerHTML = drops.length ? `<table class="wrap"><tr><th>counter</th><th class="n">count</th></tr>` +
+    drops.map(m => `<tr><td>${esc(m.name.replace(/^flowtap_/, "").replace(/_total$/, ""))}<div class="labels">${esc(Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(" "))}</div></td>` +
+      `<td class="n">${count(m.value)}</td></tr>`).join("") + `</table>` : `<div class="empty">no drops</div>`;
   chart($("ppsChart"), s.history, "packets_per_second", "#4fb3ff", v => units(v, 1000, ""));
   chart($("bpsChart"), s.history, "bits_per_second", "#ffb454", v => units(v, 1000, "b"));
   bars($("protocols"), s.protocols);
