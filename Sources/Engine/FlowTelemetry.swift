@@ -93,6 +93,8 @@ final class PipelineTelemetry<Sink: FlowEventSink>: @unchecked Sendable {
     private let clocks: UnsafeMutableBufferPointer<TelemetryClock>
     private let walkers: UnsafeMutableBufferPointer<FlowViewWalker>
     private unowned let pipeline: Pipeline<Sink>
+    private var packetsAtCheck: UInt64 = 0
+    private var packetsAtTick: UInt64 = .max
 
     init(hub: TelemetryHub, pipeline: Pipeline<Sink>, input: String, firstPart: Int = 1,
          extra: @escaping (Int, FlowEngine<Sink>, inout TelemetrySnapshot) -> Void = { _, _, _ in }) {
@@ -110,9 +112,18 @@ final class PipelineTelemetry<Sink: FlowEventSink>: @unchecked Sendable {
             afterBatch?(shard)
             if clocks[shard].isDue() { publish(shard) }
         }
+        let first = pipeline.engines[0]
         pipeline.onTick = { [unowned self] in
             onTick?()
-            if clocks[0].isDue() { publish(0) }
+            // One shard: the tick comes every 256 packets from files, but after every packet live (and
+            // after each read that timed out), so the clock is read only after 64 more packets or on an
+            // idle tick.
+            let packets = first.counters.packets
+            if packets &- packetsAtCheck >= 64 || packets == packetsAtTick {
+                packetsAtCheck = packets
+                if clocks[0].isDue() { publish(0) }
+            }
+            packetsAtTick = packets
         }
     }
 
