@@ -64,7 +64,11 @@ $sudo install -Dm644 "$completions/_flowtap" "$root/share/zsh/site-functions/_fl
 $sudo install -Dm644 "$completions/flowtap.fish" "$root/share/fish/vendor_completions.d/flowtap.fish"
 for file in README.md CHANGELOG.md; do $sudo install -Dm644 "$file" "$root/share/doc/flowtap/$file"; done
 for file in examples/*.yaml; do $sudo install -Dm644 "$file" "$root/share/doc/flowtap/examples/$(basename "$file")"; done
-for file in packaging/systemd/*; do $sudo install -Dm644 "$file" "$root/share/doc/flowtap/systemd/$(basename "$file")"; done
+# The unit examples name the binary where this prefix puts it.
+for file in packaging/systemd/*; do
+    sed "s#/usr/bin/flowtap#$prefix/bin/flowtap#g" "$file" > "$completions/$(basename "$file")"
+    $sudo install -Dm644 "$completions/$(basename "$file")" "$root/share/doc/flowtap/systemd/$(basename "$file")"
+done
 echo "install.sh: installed flowtap $("$binary" --version) into $root (bin/flowtap, man page, completions, examples, systemd units)"
 case ":$PATH:" in
     *":$prefix/bin:"*) ;;
