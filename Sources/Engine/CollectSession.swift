@@ -71,15 +71,19 @@ public struct CollectSession {
         // Each socket's kernel drop counter (SO_RXQ_OVFL), as the last datagram carried it.
         var drops = [UInt32](repeating: 0, count: sockets.count)
         var receivedBytes: UInt64 = 0
-        var exporters: [IPAddress: TrafficShare] = [:]
-        var others = TrafficShare(name: "others", packets: 0, bytes: 0, flows: 0)
+        // Per exporter, in the table the flow views use (no String per datagram; names only for the rows shown).
+        var exporters = HostSums()
+        var others = HostSums.Sum()
         var clock = telemetry?.makeClock()
         func publish() {
             guard let hub = telemetry else { return }
             var dropped: UInt64 = 0
             for (i, fd) in sockets.enumerated() { dropped += max(UInt64(drops[i]), ForwardSockets.kernelDrops(fd) ?? 0) }
             var s = Self.snapshot(collector, received: received, bytes: receivedBytes, kernelDrops: dropped, input: addresses.joined(separator: ","))
-            s.talkers = Array((exporters.values.sorted { $0.bytes > $1.bytes } + (others.packets > 0 ? [others] : [])).prefix(10))
+            var top = TopList<(IPAddress, HostSums.Sum)>(limit: 10) { $0.1.bytes }
+            exporters.forEach { top.offer(($0, $1)) }
+            s.talkers = top.sorted.map { TrafficShare(name: $0.0.description, packets: $0.1.packets, bytes: $0.1.bytes, flows: 0) }
+            if others.packets > 0 { s.talkers.append(TrafficShare(name: "others", packets: others.packets, bytes: others.bytes, flows: 0)) }
             s.add(outputs: output.statistics)
             hub.publish(s)
         }
@@ -100,11 +104,10 @@ public struct CollectSession {
                     receivedBytes &+= UInt64(n)
                     let (exporter, port) = Self.address(storage)
                     if telemetry != nil {
-                        let share = TrafficShare(name: "", packets: 1, bytes: UInt64(n), flows: 0)
-                        if exporters[exporter] != nil || exporters.count < Self.exportersListed {
-                            exporters[exporter, default: TrafficShare(name: exporter.description, packets: 0, bytes: 0, flows: 0)].add(share)
+                        if exporters.count < Self.exportersListed || exporters.contains(exporter) {
+                            exporters.add(exporter, packets: 1, bytes: UInt64(n))
                         } else {
-                            others.add(share)
+                            others.add(packets: 1, bytes: UInt64(n))
                         }
                     }
                     buffer.withUnsafeBytes { collector.collect(UnsafeRawBufferPointer(rebasing: $0[0 ..< n]), exporter: exporter, port: port, time: .wallClock()) }

@@ -202,6 +202,12 @@ struct Tally {
         var count: UInt64 = 0
         var bytes: UInt64 = 0
         var packets: UInt64 = 0
+
+        mutating func add(count: UInt64, bytes: UInt64, packets: UInt64) {
+            self.count &+= count
+            self.bytes &+= bytes
+            self.packets &+= packets
+        }
     }
 
     var entries: [String: Entry] = [:]
@@ -209,18 +215,12 @@ struct Tally {
     var total = Entry()
 
     mutating func add(_ name: String, count: UInt64, bytes: UInt64 = 0, packets: UInt64 = 0) {
-        total.count &+= count
-        total.bytes &+= bytes
-        total.packets &+= packets
+        total.add(count: count, bytes: bytes, packets: packets)
         if entries[name] == nil && entries.count >= ReportData.keyLimit {
-            others.count &+= count
-            others.bytes &+= bytes
-            others.packets &+= packets
+            others.add(count: count, bytes: bytes, packets: packets)
             return
         }
-        entries[name, default: Entry()].count &+= count
-        entries[name, default: Entry()].bytes &+= bytes
-        entries[name, default: Entry()].packets &+= packets
+        entries[name, default: Entry()].add(count: count, bytes: bytes, packets: packets)
     }
 
     /// The `n` largest by `key`.
@@ -232,11 +232,7 @@ struct Tally {
     func rest(after n: Int) -> (names: Int, total: Entry) {
         var rest = others
         let names = max(0, entries.count - n)
-        for (_, e) in entries.sorted(by: { $0.value.bytes > $1.value.bytes }).dropFirst(n) {
-            rest.count &+= e.count
-            rest.bytes &+= e.bytes
-            rest.packets &+= e.packets
-        }
+        for (_, e) in entries.sorted(by: { $0.value.bytes > $1.value.bytes }).dropFirst(n) { rest.add(count: e.count, bytes: e.bytes, packets: e.packets) }
         return (names + (others.count > 0 ? 1 : 0), rest)
     }
 

@@ -32,7 +32,6 @@ public final class TelemetryServer: Sendable {
         let refused = Atomic<UInt64>(0)
         let timedOut = Atomic<UInt64>(0)
         let requests = Atomic<UInt64>(0)
-        let notFound = Atomic<UInt64>(0)
     }
 
     public let hub: TelemetryHub
@@ -201,7 +200,6 @@ final class RequestHandler: ChannelInboundHandler {
             body = DashboardPage.html
             headers.add(name: "Content-Type", value: "text/html; charset=utf-8")
         default:
-            pages.statistics.notFound.wrappingAdd(1, ordering: .relaxed)
             status = .notFound
             body = Array("not found; FlowTap serves /metrics, /api/v1/status and / (the dashboard)\n".utf8)
             headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")

@@ -21,34 +21,8 @@ final class CommandEndpointsTests: XCTestCase {
     /// from its own source port when `sourcePorts` is given (one flow each), else from the kernel's pick.
     func send(_ count: Int, port: UInt16, payload: [UInt8], sourcePorts: UInt16? = nil) {
         for i in 0 ..< count {
-            if let first = sourcePorts {
-                Self.sendUDP(payload, from: first + UInt16(i), to: port)
-            } else {
-                Loopback.sendUDP(payload, port: port)
-            }
+            Loopback.sendUDP(payload, port: port, sourcePort: sourcePorts.map { $0 + UInt16(i) })
             usleep(1000)
-        }
-    }
-
-    static func sendUDP(_ payload: [UInt8], from source: UInt16, to port: UInt16) {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        func address(_ port: UInt16) -> sockaddr_in {
-            var a = sockaddr_in()
-            a.sin_family = sa_family_t(AF_INET)
-            a.sin_port = port.bigEndian
-            a.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-            return a
-        }
-        var local = address(source), remote = address(port)
-        _ = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        _ = payload.withUnsafeBytes { bytes in
-            withUnsafePointer(to: &remote) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
         }
     }
 
