@@ -23,13 +23,7 @@ import SFTapConfig
 public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
     public typealias Counters = AbstractorCounters
 
-    struct RuleOutput {
-        var format: SFTapSettings.Format
-        var body: Bool
-        /// Output indices, one per balance slot.
-        var outputs: [Int]
-    }
-
+    typealias RuleOutput = AbstractorRuleOutput
     typealias FlowState = AbstractorFlowState
 
     static var examinedBytes: Int { ClassifierHoldPolicy.examinedBytes }
@@ -71,7 +65,10 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
         if let r = settings.icmpv6 { icmpv6Output = try Self.makeOutput(r, outputs) }
     }
 
-    deinit { formatter.deallocate() }
+    deinit {
+        formatter.deallocate()
+        for i in flows.indices { flows[i].freePrefix() }
+    }
 
     static func makeOutput(_ rule: SFTapSettings.Rule, _ outputs: Outputs) throws -> RuleOutput {
         let directory = switch rule.proto {
@@ -91,14 +88,17 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
     // MARK: Events out
 
     private func emit(_ rule: RuleOutput, output: Int, key: FlowKey, event: SFTapEvent.Kind, fromFirst: Bool?,
-                      match: SFTapEvent.Match, bytes: UnsafeRawBufferPointer, reason: DestroyReason, time: Timestamp) {
+                      match: SFTapEvent.Match, bytes: UnsafeRawBufferPointer, reason: DestroyReason, time: Timestamp,
+                      prefix: UnsafeRawPointer? = nil) {
         emit(format: rule.format, body: rule.body, output: output, key: key, event: event, fromFirst: fromFirst, match: match, bytes: bytes,
-             reason: reason, time: time)
+             reason: reason, time: time, prefix: prefix)
     }
 
     /// One event; the rule's format and body flag are passed alone so the per-event path copies no rule (and its array).
+    /// `prefix`: the flow's text header prefix (`AbstractorFlowState.prefix`), when it has one.
     private func emit(format: SFTapSettings.Format, body: Bool, output: Int, key: FlowKey, event: SFTapEvent.Kind, fromFirst: Bool?,
-                      match: SFTapEvent.Match, bytes: UnsafeRawBufferPointer, reason: DestroyReason, time: Timestamp) {
+                      match: SFTapEvent.Match, bytes: UnsafeRawBufferPointer, reason: DestroyReason, time: Timestamp,
+                      prefix: UnsafeRawPointer? = nil) {
         do {
             if format == .binary {
                 // A binary header's length is a u16: larger data goes out as several events.
@@ -112,7 +112,12 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
                     offset += n
                 } while offset < bytes.count
             } else {
-                let header = formatter.text(key: key, event: event, fromFirst: fromFirst, match: match, length: bytes.count, reason: reason, time: time)
+                let header = if let prefix {
+                    formatter.text(prefix: AbstractorFlowState.prefixBytes(prefix), event: event, fromFirst: fromFirst, match: match,
+                                   length: bytes.count, reason: reason, time: time)
+                } else {
+                    formatter.text(key: key, event: event, fromFirst: fromFirst, match: match, length: bytes.count, reason: reason, time: time)
+                }
                 try outputs.publish(output, header: header, body: body ? bytes : UnsafeRawBufferPointer(start: nil, count: 0))
                 counters.events &+= 1
             }
@@ -129,6 +134,7 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
     public func flowCreated(_ flow: FlowView, time: Timestamp) {
         guard flow.key.ipProtocol == 6 else { return }
         if flow.slot >= flows.count { flows.append(contentsOf: repeatElement(FlowState(), count: flow.slot + 1 - flows.count)) }
+        flows[flow.slot].freePrefix()
         flows[flow.slot] = FlowState(id: flow.id)
     }
 
@@ -161,7 +167,8 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
         let state = Int(flows[flow.slot].rule)
         if state >= 0 {
             emit(format: ruleOutputs[state].format, body: ruleOutputs[state].body, output: Int(flows[flow.slot].output), key: flow.key, event: .data, fromFirst: fromFirst,
-                 match: fromFirst ? flows[flow.slot].label1 : flows[flow.slot].label2, bytes: bytes, reason: .normal, time: time)
+                 match: fromFirst ? flows[flow.slot].label1 : flows[flow.slot].label2, bytes: bytes, reason: .normal, time: time,
+                 prefix: flows[flow.slot].prefix)
             return
         }
         guard state == -1 else { return }
@@ -201,10 +208,13 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
         flows[flow.slot].output = Int32(output)
         flows[flow.slot].label1 = Self.label(match.first)
         flows[flow.slot].label2 = Self.label(match.second)
+        if rule.format == .text { flows[flow.slot].prefix = AbstractorFlowState.makePrefix(formatter.textPrefix(key: key)) }
+        let prefix = flows[flow.slot].prefix
         counters.tcpFlowsClassified &+= 1
         counters.perRule[match.ruleIndex] &+= 1
         onClassified?(key, ruleNames[match.ruleIndex])
-        emit(rule, output: output, key: key, event: .created, fromFirst: nil, match: .none, bytes: Self.empty, reason: .normal, time: flow.created)
+        emit(rule, output: output, key: key, event: .created, fromFirst: nil, match: .none, bytes: Self.empty, reason: .normal, time: flow.created,
+             prefix: prefix)
         // Held data, the direction whose first byte arrived first going first.
         let firstGoesFirst = s.time1 < s.time2 || s.time2 == AbstractorFlowState.unset
         let order: [(Bool, [UInt8], Timestamp)] = firstGoesFirst ? [(true, s.held1, s.time1), (false, s.held2, s.time2)] : [(false, s.held2, s.time2), (true, s.held1, s.time1)]
@@ -212,7 +222,7 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
             held.withUnsafeBytes { bytes in
                 emit(rule, output: output, key: key, event: .data, fromFirst: fromFirst,
                      match: fromFirst ? flows[flow.slot].label1 : flows[flow.slot].label2, bytes: bytes, reason: .normal,
-                     time: heldTime)
+                     time: heldTime, prefix: prefix)
             }
         }
         flows[flow.slot].held1 = []
@@ -237,17 +247,28 @@ public final class Abstractor<Outputs: InterfaceOutputs>: FlowEventSink {
         let state = Int(flows[flow.slot].rule)
         if state >= 0 {
             emit(ruleOutputs[state], output: Int(flows[flow.slot].output), key: flow.key, event: .destroyed, fromFirst: nil, match: .none,
-                 bytes: Self.empty, reason: reason, time: time)
+                 bytes: Self.empty, reason: reason, time: time, prefix: flows[flow.slot].prefix)
         } else if state == -1 {
             counters.tcpFlowsUnclassified &+= 1
         }
+        flows[flow.slot].freePrefix()
         flows[flow.slot] = FlowState()
     }
 }
 
+/// Where a rule's events go. Outside the generic abstractor: nested in it, its metadata was looked
+/// up at run time on every event (callgrind: 326 instructions a call) by code not specialised for an
+/// output type.
+struct AbstractorRuleOutput {
+    var format: SFTapSettings.Format
+    var body: Bool
+    /// Output indices, one per balance slot.
+    var outputs: [Int]
+}
+
 /// An abstracted TCP flow's state, one per flow-table slot. Outside the generic abstractor so its
 /// layout is fixed: code not specialised for an output type still copies it without value witnesses.
-/// 56 bytes; per-flow memory at ten million flows is measured by `flowtap-bench flood`.
+/// 64 bytes; per-flow memory at ten million flows is measured by `flowtap-bench flood`.
 struct AbstractorFlowState {
     static let unset = Timestamp(nanoseconds: .max)
     var id: UInt64 = 0
@@ -262,6 +283,27 @@ struct AbstractorFlowState {
     var output: Int32 = 0
     var label1: SFTapEvent.Match = .none
     var label2: SFTapEvent.Match = .none
+    /// A classified text flow's header prefix (`ip1=…,l4=tcp`), formatted once at classification:
+    /// a length byte, then the bytes. Owned by the abstractor, freed when the flow ends.
+    var prefix: UnsafeRawPointer?
+
+    static func makePrefix(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawPointer? {
+        guard bytes.count <= Int(UInt8.max), let base = bytes.baseAddress else { return nil }
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: bytes.count + 1, alignment: 1)
+        storage.storeBytes(of: UInt8(bytes.count), as: UInt8.self)
+        (storage + 1).copyMemory(from: base, byteCount: bytes.count)
+        return UnsafeRawPointer(storage)
+    }
+
+    @inline(__always)
+    static func prefixBytes(_ prefix: UnsafeRawPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: prefix + 1, count: Int(prefix.load(as: UInt8.self)))
+    }
+
+    mutating func freePrefix() {
+        prefix?.deallocate()
+        prefix = nil
+    }
 }
 
 /// The abstractor's counters; one type whatever the output, so shards of different outputs add up.

@@ -65,8 +65,10 @@ public struct FlowEngineCounters: Sendable, Equatable {
 public final class FlowEngine<Sink: FlowEventSink> {
     public let config: FlowEngineConfig
     private var decoder: PacketDecoder
-    private var packet = DecodedPacket()
-    private var inner = DecodedPacket()
+    /// The decoded packet and a reassembled datagram's, decoded in place and read through pointers
+    /// by the handlers below: passed by value, each packet's ~260-byte struct was copied twice.
+    private let packet: UnsafeMutablePointer<DecodedPacket>
+    private let inner: UnsafeMutablePointer<DecodedPacket>
     // Held behind a stable pointer, like the sink: a stored struct of a class is copied (its arrays
     // retained and released) around calls the optimiser cannot prove alias-free.
     private let tcpStorage: UnsafeMutablePointer<TCPReassembler>
@@ -107,10 +109,18 @@ public final class FlowEngine<Sink: FlowEventSink> {
         defragmenter = Defragmenter(config: config.defragment)
         sinkStorage = .allocate(capacity: 1)
         sinkStorage.initialize(to: sink)
+        packet = .allocate(capacity: 1)
+        packet.initialize(to: DecodedPacket())
+        inner = .allocate(capacity: 1)
+        inner.initialize(to: DecodedPacket())
         sinkStorage.pointee.reserveSlots(table.reservedSlots)
     }
 
     deinit {
+        packet.deinitialize(count: 1)
+        packet.deallocate()
+        inner.deinitialize(count: 1)
+        inner.deallocate()
         sinkStorage.deinitialize(count: 1)
         sinkStorage.deallocate()
         tcpStorage.pointee.deallocate()
@@ -146,19 +156,19 @@ public final class FlowEngine<Sink: FlowEventSink> {
             expire(now: now)
             lastExpiry = now.nanoseconds
         }
-        decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet)
-        guard packet.isIP else {
+        decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet.pointee)
+        guard packet.pointee.isIP else {
             counters.nonIP &+= 1
             return
         }
-        let vlan = config.vlanInKey ? (packet.outerVLAN ?? FlowKey.noVLAN) : FlowKey.noVLAN
-        if packet.isFragment {
+        let vlan = config.vlanInKey ? (packet.pointee.outerVLAN ?? FlowKey.noVLAN) : FlowKey.noVLAN
+        if packet.pointee.isFragment {
             counters.fragments &+= 1
-            switch defragmenter.process(packet, bytes: record.bytes, vlan: vlan, timestamp: record.timestamp) {
+            switch defragmenter.process(packet.pointee, bytes: record.bytes, vlan: vlan, timestamp: record.timestamp) {
             case .complete(let datagram):
                 counters.reassembledDatagrams &+= 1
-                decoder.decode(datagram, originalLength: datagram.count, linkType: .raw, into: &inner)
-                guard inner.isIP, !inner.isFragment else { return }
+                decoder.decode(datagram, originalLength: datagram.count, linkType: .raw, into: &inner.pointee)
+                guard inner.pointee.isIP, !inner.pointee.isFragment else { return }
                 handleTransport(inner, bytes: datagram, vlan: vlan, time: record.timestamp, frameLength: record.originalLength)
             default:
                 return
@@ -169,32 +179,32 @@ public final class FlowEngine<Sink: FlowEventSink> {
     }
 
     @inline(__always)
-    private static func counted(_ p: DecodedPacket, frameLength: Int) -> FlowPacket {
-        FlowPacket(frameLength: frameLength, ipLength: p.ipTotalLength, payloadLength: p.payloadLength, tcpFlags: p.tcpFlags.rawValue,
-                   sequence: p.tcpSequence, acknowledgement: p.tcpAcknowledgement, window: p.tcpWindow, tcpOptions: p.tcpOptions)
+    private static func counted(_ p: UnsafePointer<DecodedPacket>, frameLength: Int) -> FlowPacket {
+        FlowPacket(frameLength: frameLength, ipLength: p.pointee.ipTotalLength, payloadLength: p.pointee.payloadLength, tcpFlags: p.pointee.tcpFlags.rawValue,
+                   sequence: p.pointee.tcpSequence, acknowledgement: p.pointee.tcpAcknowledgement, window: p.pointee.tcpWindow, tcpOptions: p.pointee.tcpOptions)
     }
 
-    private func handleTransport(_ p: DecodedPacket, bytes: UnsafeRawBufferPointer, vlan: UInt16, time: Timestamp, frameLength: Int) {
-        switch p.transport {
+    private func handleTransport(_ p: UnsafePointer<DecodedPacket>, bytes: UnsafeRawBufferPointer, vlan: UInt16, time: Timestamp, frameLength: Int) {
+        switch p.pointee.transport {
         case .tcp: handleTCP(p, bytes: bytes, vlan: vlan, time: time, frameLength: frameLength)
         case .udp:
-            let (key, fromFirst) = FlowKey.make(source: p.source, sourcePort: p.sourcePort, destination: p.destination,
-                                                destinationPort: p.destinationPort, ipProtocol: IPProtocol.udp, vlan: vlan)
+            let (key, fromFirst) = FlowKey.make(source: p.pointee.source, sourcePort: p.pointee.sourcePort, destination: p.pointee.destination,
+                                                destinationPort: p.pointee.destinationPort, ipProtocol: IPProtocol.udp, vlan: vlan)
             let slot = findOrCreate(key, time: time, timeoutClass: Self.classUDP)
             table.touch(slot, time: time, frameLength: frameLength)
             sinkStorage.pointee.flowPacket(view(slot), fromFirst: fromFirst, packet: Self.counted(p, frameLength: frameLength), time: time)
-            let payload = Self.clamped(bytes, p.payloadOffset, p.payloadCapturedLength)
+            let payload = Self.clamped(bytes, p.pointee.payloadOffset, p.pointee.payloadCapturedLength)
             sinkStorage.pointee.flowData(view(slot), fromFirst: fromFirst, bytes: payload, time: time)
         case .icmp, .icmpv6:
-            let proto = p.transport == .icmp ? IPProtocol.icmp : IPProtocol.icmpv6
-            let (key, fromFirst) = FlowKey.make(source: p.source, sourcePort: 0, destination: p.destination,
+            let proto = p.pointee.transport == .icmp ? IPProtocol.icmp : IPProtocol.icmpv6
+            let (key, fromFirst) = FlowKey.make(source: p.pointee.source, sourcePort: 0, destination: p.pointee.destination,
                                                 destinationPort: 0, ipProtocol: proto, vlan: vlan)
             let slot = findOrCreate(key, time: time, timeoutClass: Self.classICMP)
             table.touch(slot, time: time, frameLength: frameLength)
             sinkStorage.pointee.flowPacket(view(slot), fromFirst: fromFirst, packet: Self.counted(p, frameLength: frameLength), time: time)
             // The whole ICMP message, header included, as SF-TAP delivers it.
-            let end = p.transportOffset + min(p.payloadCapturedLength, p.payloadLength)
-            let message = UnsafeRawBufferPointer(rebasing: bytes[p.transportOffset ..< max(p.transportOffset, min(end, bytes.count))])
+            let end = p.pointee.transportOffset + min(p.pointee.payloadCapturedLength, p.pointee.payloadLength)
+            let message = UnsafeRawBufferPointer(rebasing: bytes[p.pointee.transportOffset ..< max(p.pointee.transportOffset, min(end, bytes.count))])
             sinkStorage.pointee.flowData(view(slot), fromFirst: fromFirst, bytes: message, time: time)
         case .other:
             counters.otherTransport &+= 1
@@ -203,10 +213,10 @@ public final class FlowEngine<Sink: FlowEventSink> {
         }
     }
 
-    private func handleTCP(_ p: DecodedPacket, bytes: UnsafeRawBufferPointer, vlan: UInt16, time: Timestamp, frameLength: Int) {
-        let (key, fromFirst) = FlowKey.make(source: p.source, sourcePort: p.sourcePort, destination: p.destination,
-                                            destinationPort: p.destinationPort, ipProtocol: IPProtocol.tcp, vlan: vlan)
-        let flags = p.tcpFlags
+    private func handleTCP(_ p: UnsafePointer<DecodedPacket>, bytes: UnsafeRawBufferPointer, vlan: UInt16, time: Timestamp, frameLength: Int) {
+        let (key, fromFirst) = FlowKey.make(source: p.pointee.source, sourcePort: p.pointee.sourcePort, destination: p.pointee.destination,
+                                            destinationPort: p.pointee.destinationPort, ipProtocol: IPProtocol.tcp, vlan: vlan)
+        let flags = p.pointee.tcpFlags
         var slot: Int
         if let found = table.find(key) {
             slot = found
@@ -215,7 +225,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
                 let linger = lingering[found]
                 let resetBySender = linger == (fromFirst ? .resetByFirst : .resetBySecond)
                 let restarts = (flags.contains(.syn) && !flags.contains(.ack))
-                    || (linger != .closed && (flags.contains(.syn) || (resetBySender && p.payloadCapturedLength > 0)))
+                    || (linger != .closed && (flags.contains(.syn) || (resetBySender && p.pointee.payloadCapturedLength > 0)))
                 guard restarts else {
                     counters.tcpAfterClose &+= 1
                     table.touch(found, time: time, frameLength: frameLength)
@@ -228,7 +238,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
             }
         } else {
             // Only a SYN or data can start a stream; a stray ACK, FIN or RST makes no flow.
-            guard flags.contains(.syn) || p.payloadCapturedLength > 0 || config.tcpFlowsFromAnyPacket else {
+            guard flags.contains(.syn) || p.pointee.payloadCapturedLength > 0 || config.tcpFlowsFromAnyPacket else {
                 counters.tcpWithoutFlow &+= 1
                 return
             }
@@ -238,10 +248,10 @@ public final class FlowEngine<Sink: FlowEventSink> {
         table.touch(slot, time: time, frameLength: frameLength)
         sinkStorage.pointee.flowPacket(view(slot), fromFirst: fromFirst, packet: Self.counted(p, frameLength: frameLength), time: time)
         if flags.contains(.fin) || flags.contains(.rst) { table.setTimeoutClass(slot, Self.classTCPClosing) }
-        let payload = Self.clamped(bytes, p.payloadOffset, min(p.payloadCapturedLength, p.payloadLength))
+        let payload = Self.clamped(bytes, p.pointee.payloadOffset, min(p.pointee.payloadCapturedLength, p.pointee.payloadLength))
         var forwarder = Forwarder(sink: sinkStorage, flow: view(slot), time: time)
-        let outcome = reassembler.segment(slot: slot, fromFirst: fromFirst, flags: flags.rawValue, sequence: p.tcpSequence,
-                                  acknowledgement: p.tcpAcknowledgement, payload: payload, time: time.nanoseconds, receiver: &forwarder)
+        let outcome = reassembler.segment(slot: slot, fromFirst: fromFirst, flags: flags.rawValue, sequence: p.pointee.tcpSequence,
+                                  acknowledgement: p.pointee.tcpAcknowledgement, payload: payload, time: time.nanoseconds, receiver: &forwarder)
         switch outcome {
         case .closed: destroy(slot, reason: .normal, time: time)
         case .reset: destroy(slot, reason: .reset, time: time, resetByFirst: fromFirst)

@@ -121,21 +121,29 @@ public struct DecodedPacket: Sendable {
 
     public init() {}
 
+    @usableFromInline
+    static let blank = DecodedPacket()
+
     /// Resets every field so the struct can be reused for the next packet.
     @inlinable
     public mutating func reset(linkType: LinkType, capturedLength: Int) {
-        self = DecodedPacket()
+        // One copy of a blank packet: `DecodedPacket()` built a temporary field by field and then copied it.
+        self = Self.blank
         self.linkType = linkType
         self.capturedLength = capturedLength
     }
 
     /// The outermost VLAN ID, or nil when untagged.
+    @inlinable
     public var outerVLAN: UInt16? { vlanDepth > 0 ? vlanIDs[0] : nil }
 
+    @inlinable
     public var isIP: Bool { network == .ipv4 || network == .ipv6 }
 
+    @inlinable
     public func has(_ anomaly: Anomaly) -> Bool { anomalyBits & (1 << UInt64(anomaly.rawValue)) != 0 }
 
     /// True when any recorded anomaly says the bytes ended before a header did.
+    @inlinable
     public var isTruncated: Bool { anomalyBits & Anomaly.truncationBits != 0 }
 }

@@ -1,6 +1,7 @@
 import SFTapCodec
 import CShims
 import Engine
+import Flows
 import PacketCore
 import TestSupport
 import XCTest
@@ -65,5 +66,43 @@ final class AddressFormatTests: XCTestCase {
             if mismatches < 5 { XCTFail("\(SFTapHeaderWriter.addressText(a)) != \(SFTapHeaderWriter.inetNtop(a))") }
         }
         XCTAssertEqual(mismatches, 0)
+    }
+}
+
+/// A flow's cached header prefix gives the same header, byte for byte, as formatting from the key.
+final class HeaderPrefixTests: XCTestCase {
+    func testPrefixedHeadersEqualHeadersFromTheKey() {
+        var random = SeededRandom(seed: 23)
+        var plain = SFTapHeaderWriter(), cached = SFTapHeaderWriter(), prefixWriter = SFTapHeaderWriter()
+        defer { plain.deallocate(); cached.deallocate(); prefixWriter.deallocate() }
+        let protocols: [UInt8] = [6, 17, 1, 58]
+        for n in 0 ..< 50_000 {
+            let v6 = n % 3 == 0
+            func address() -> IPAddress {
+                v6 ? IPAddress(high: UInt64.random(in: 0 ... .max, using: &random) & (n % 2 == 0 ? 0xFFFF_0000_0000_FFFF : .max),
+                               low: UInt64.random(in: 0 ... .max, using: &random), isIPv6: true)
+                   : IPAddress(ipv4: UInt32.random(in: 0 ... .max, using: &random))
+            }
+            let key = FlowKey(address1: address(), port1: UInt16.random(in: 0 ... .max, using: &random), address2: address(),
+                              port2: UInt16.random(in: 0 ... .max, using: &random), ipProtocol: protocols[n % 4],
+                              vlan: n % 5 == 0 ? FlowKey.noVLAN : UInt16.random(in: 0 ... 4095, using: &random),
+                              hop: UInt8.random(in: 0 ... .max, using: &random))
+            let prefix = Array(prefixWriter.textPrefix(key: key))
+            XCTAssertLessThanOrEqual(prefix.count, SFTapHeaderWriter.maxTextPrefix)
+            let event: SFTapEvent.Kind = [.created, .destroyed, .data][n % 3]
+            let fromFirst: Bool? = [true, false, nil][(n / 3) % 3]
+            let match: SFTapEvent.Match = [.up, .down, .none][(n / 9) % 3]
+            let reason: DestroyReason = [.normal, .reset, .timeout, .compromised][(n / 27) % 4]
+            let length = Int.random(in: 0 ... 70_000, using: &random)
+            let time = Timestamp(nanoseconds: Int64.random(in: 0 ... 4_000_000_000_000_000_000, using: &random) / 1000 * 1000)
+            let expected = Array(plain.text(key: key, event: event, fromFirst: fromFirst, match: match, length: length, reason: reason, time: time))
+            let got = prefix.withUnsafeBytes {
+                Array(cached.text(prefix: $0, event: event, fromFirst: fromFirst, match: match, length: length, reason: reason, time: time))
+            }
+            if got != expected {
+                XCTFail("\(String(decoding: got, as: UTF8.self)) != \(String(decoding: expected, as: UTF8.self))")
+                return
+            }
+        }
     }
 }
