@@ -36,6 +36,8 @@ public struct AbstractToFiles {
         public var engine = FlowEngineCounters()
         public var abstractor = AbstractorCounters()
         public var shards = 1
+        /// Packets and CPU seconds per worker thread (several shards only).
+        public var workerSplit = ""
         public var packetsFilteredOut: UInt64 = 0
         /// One line per exporter (`--export`).
         public var exports: [String] = []
@@ -46,7 +48,7 @@ public struct AbstractToFiles {
 
         public var report: String {
             let e = engine, c = abstractor
-            var text = "packets \(e.packets), flows \(e.flowsCreated); TCP flows classified \(c.tcpFlowsClassified), unclassified \(c.tcpFlowsUnclassified), given up \(c.tcpFlowsGivenUp); UDP datagrams without a rule \(c.udpDatagramsUnclassified); events \(c.events)\(shards > 1 ? "; \(shards) worker threads" : "")"
+            var text = "packets \(e.packets), flows \(e.flowsCreated); TCP flows classified \(c.tcpFlowsClassified), unclassified \(c.tcpFlowsUnclassified), given up \(c.tcpFlowsGivenUp); UDP datagrams without a rule \(c.udpDatagramsUnclassified); events \(c.events)\(shards > 1 ? "; \(shards) worker threads (\(workerSplit))" : "")"
             if packetsFilteredOut > 0 { text += "; packets the filter rejected \(packetsFilteredOut)" }
             text += "\n"
             for s in streams { text += "  \(s.path): \(s.events) events, \(s.bytes) bytes\n" }
@@ -82,6 +84,7 @@ public struct AbstractToFiles {
 
         var summary = Summary()
         summary.shards = shards
+        summary.workerSplit = pipeline.workerSplit
         summary.engine = pipeline.counters
         summary.packetsFilteredOut = pipeline.packetsFilteredOut
         summary.exports = records.compactMap { $0 }.flatMap { $0.exporters.map(\.summary) }

@@ -68,15 +68,14 @@ public struct AnalyzeSession {
     }
 
     /// One sink per shard (analyzers are per flow, so a shard's flows need no other); with several,
-    /// they write through one lock (a record at a time, not a packet).
+    /// each shard buffers its records and hands them to the writer under one lock (`ShardedRecordOutput`).
     private func run(output: RecordWriter, input: String = "file", captures: [LiveCapture] = [], _ body: (Pipeline<FlowSinkPair<AnalyzeSink, FlowRecordSink?>>) throws(CaptureError) -> Void) throws -> String {
-        let lock = Mutex(())
-        let lines: RecordLines = shards > 1 ? { line in lock.withLock { _ in output.write(line) } } : { output.write($0) }
+        let sharded = shards > 1 ? ShardedRecordOutput(output: output, shards: shards) : nil
         var sinks: [AnalyzeSink] = []
         var records: [FlowRecordSink?] = []
-        for _ in 0 ..< max(1, shards) {
+        for shard in 0 ..< max(1, shards) {
             do {
-                sinks.append(try makeSink(lines: lines))
+                sinks.append(try makeSink(lines: sharded?.lines(for: shard) ?? { output.write($0) }))
             } catch {
                 throw SetupError(description: "\(configName ?? "config"): \(error)")
             }
@@ -85,22 +84,26 @@ public struct AnalyzeSession {
         }
         let pipeline = Pipeline(config: engineConfig, sinks: zip(sinks, records).map { FlowSinkPair($0, $1) })
         self.input.apply(to: pipeline)
+        if let sharded { pipeline.afterBatch = { sharded.flush(shard: $0) } }
         let published = telemetry.map { hub in
             PipelineTelemetry(hub: hub, pipeline: pipeline, input: input) { shard, engine, s in
                 Self.addAnalyzerMetrics(engine.sink.first, to: &s)
                 if shard < captures.count { s.add(capture: captures[shard].statistics, input: input) }
-                if shard == 0 { lock.withLock { _ in s.add(outputs: output.statistics) } }
+                if shard == 0 {
+                    if let sharded { sharded.withLock { s.add(outputs: output.statistics) } } else { s.add(outputs: output.statistics) }
+                }
             }
         }
         try body(pipeline)
         published?.publishAll()
         for r in records.compactMap({ $0 }) { r.flushExports() }
         for sink in sinks { sink.http.closeAll(time: 0) }
+        sharded?.flushAll()
         output.flush()
         var report = Self.report(sinks: sinks, engine: pipeline.counters, filteredOut: pipeline.packetsFilteredOut,
                                  configName: settings == nil ? nil : configName ?? "config")
         if shards > 1 {
-            report += "  \(shards) worker threads (packets per worker: " + pipeline.engines.map { "\($0.counters.packets)" }.joined(separator: ", ") + ")\n"
+            report += "  \(shards) worker threads (\(pipeline.workerSplit))\n"
         }
         for r in records.compactMap({ $0 }) { for exporter in r.exporters { report += exporter.summary + "\n" } }
         return report

@@ -43,12 +43,11 @@ public struct FlowsSession {
     }
 
     private func run(output: RecordWriter, input: String = "file", captures: [LiveCapture] = [], _ body: (Pipeline<FlowRecordSink>) throws(CaptureError) -> Void) throws -> String {
-        // Shards write records from their own threads: one lock around the writer (a record per flow, not per packet).
-        let lock = Mutex(())
-        let write: ((UnsafeRawBufferPointer) -> Void)? = writesRecords ? (shards > 1 ? { line in lock.withLock { _ in output.write(line) } } : { output.write($0) }) : nil
+        // Shards write records from their own threads, each through a buffer of its own (`ShardedRecordOutput`).
+        let sharded = shards > 1 && writesRecords ? ShardedRecordOutput(output: output, shards: shards) : nil
         var sinks: [FlowRecordSink] = []
-        for _ in 0 ..< shards {
-            let sink = FlowRecordSink(emit: write)
+        for shard in 0 ..< shards {
+            let sink = FlowRecordSink(emit: writesRecords ? sharded?.lines(for: shard) ?? { output.write($0) } : nil)
             sink.communityIDSeed = communityIDSeed
             sink.interval = Int64(intervalSeconds * 1e9)
             sink.exporters = try exports.map { destination throws(UDPExporter.SetupError) in try UDPExporter(destination: destination) }
@@ -56,22 +55,26 @@ public struct FlowsSession {
         }
         let pipeline = Pipeline(config: engineConfig, sinks: sinks)
         self.input.apply(to: pipeline)
+        if let sharded { pipeline.afterBatch = { sharded.flush(shard: $0) } }
         let published = telemetry.map { hub in
             PipelineTelemetry(hub: hub, pipeline: pipeline, input: input) { shard, engine, s in
                 s.counter("flowtap_flow_records_total", "Flow records written (interval records included).", engine.sink.counters.records &+ engine.sink.counters.intervalRecords)
                 if shard < captures.count { s.add(capture: captures[shard].statistics, input: input) }
-                if shard == 0 { lock.withLock { _ in s.add(outputs: output.statistics) } }
+                if shard == 0 {
+                    if let sharded { sharded.withLock { s.add(outputs: output.statistics) } } else { s.add(outputs: output.statistics) }
+                }
             }
         }
         try body(pipeline)
         published?.publishAll()
         for sink in sinks { sink.flushExports() }
+        sharded?.flushAll()
         output.flush()
         let c = pipeline.counters
         let records = sinks.reduce(0) { $0 + $1.counters.records }, intervals = sinks.reduce(0) { $0 + $1.counters.intervalRecords }
         var report = "packets \(c.packets), flows \(c.flowsCreated), flow records \(records)\(intervals > 0 ? " and \(intervals) interval records" : ""); "
             + "not in any flow: non-IP \(c.nonIP), other transports \(c.otherTransport), TCP without a flow \(c.tcpWithoutFlow), undecodable \(c.undecodable)"
-        if shards > 1 { report += "; \(shards) worker threads (packets per worker: " + pipeline.engines.map { "\($0.counters.packets)" }.joined(separator: ", ") + ")" }
+        if shards > 1 { report += "; \(shards) worker threads (\(pipeline.workerSplit))" }
         if c.evictions > 0 { report += "; flows evicted at the \(engineConfig.table.maxFlows)-flow limit \(c.evictions) (reason \"forced\")" }
         if pipeline.packetsFilteredOut > 0 { report += "; packets the filter rejected \(pipeline.packetsFilteredOut)" }
         for sink in sinks { for exporter in sink.exporters { report += "\n" + exporter.summary } }

@@ -22,7 +22,15 @@ import Wire
 /// over another. (Mapping the capture and handing packets over by reference was measured slower
 /// on 2 cores, 0.22–0.26 s against 0.20–0.21 s on 620k packets, and holds the whole file in the
 /// RSS.) Keeping shard 0 on the reading thread means `--threads 2` is two busy threads, not a
-/// reader and two workers competing for two cores. Each worker owns one `FlowEngine` (flow table,
+/// reader and two workers competing for two cores; shard 0 takes 85% of an even share of flows
+/// (`ShardHash.pick`) for the reading it also does. A dedicated reader with two workers was measured
+/// against this on 2 cores (1.9 M packets, 5–7 interleaved rounds, wall speed-up over one thread):
+/// abstract 1.64× against 1.75×, analyze 1.34× against 1.42×, flows 1.60× against 1.65× — no better,
+/// so the reader still runs shard 0. Every shard's thread reading the files itself and keeping its
+/// own packets (no copies between cores, the reading done twice) gave flows 1.50–1.59× against
+/// 1.32–1.49×, abstract 1.51–1.63× against 1.54×: within the machine's noise, and it cannot read
+/// standard input or inflate gzip once, so it was not kept. The summary reports each thread's CPU
+/// seconds (`workerSplit`). Each worker owns one `FlowEngine` (flow table,
 /// reassembly, defragmenter, sink): nothing is shared between shards, so there are no locks on
 /// the packet path.
 ///
@@ -40,6 +48,9 @@ public final class Pipeline<Sink: FlowEventSink> {
     /// Batches handed to workers, and times the reader found no free batch and waited.
     public private(set) var batchesHandedOver: UInt64 = 0
     public private(set) var readerWaits: UInt64 = 0
+    /// CPU seconds of each thread of the last multi-shard file run, the reading thread (which also
+    /// runs shard 0) first: how evenly the work was split. Empty after a one-shard run.
+    public private(set) var threadCPU: [Double] = []
 
     /// Called on a worker's thread after each batch and once at its end, with the shard number
     /// (sockets mode hands the shard's events to the socket thread here).
@@ -76,6 +87,18 @@ public final class Pipeline<Sink: FlowEventSink> {
         let pipeline = Pipeline(config: config, sink: sink)
         try pipeline.run(files: files)
         return pipeline.engine
+    }
+
+    /// Packets and CPU seconds per worker, for summaries: "packets per worker: 310233, 304575; CPU seconds
+    /// per thread: 0.312 (reading and shard 0), 0.254".
+    public var workerSplit: String {
+        var text = "packets per worker: " + engines.map { "\($0.counters.packets)" }.joined(separator: ", ")
+        if !threadCPU.isEmpty {
+            text += "; CPU seconds per thread: " + threadCPU.enumerated().map { i, s in
+                String(format3: s) + (i == 0 ? " (reading and shard 0)" : "")
+            }.joined(separator: ", ")
+        }
+        return text
     }
 
     /// The first shard's engine (the only one with one shard).
@@ -163,10 +186,13 @@ public final class Pipeline<Sink: FlowEventSink> {
         assert(queues.count == n - 1, "one queue per worker shard; shard 0 runs inline")
         var threads: [pthread_t] = []
         let afterBatch = self.afterBatch
+        let readerStart = threadCPUSeconds()
+        let workerCPU = WorkerCPU(count: queues.count)
         for (i, queue) in queues.enumerated() {
             let engine = engines[i + 1]
             threads.append(startThread {
                 Self.work(engine: engine, queue: queue, afterBatch: { afterBatch?(i + 1) })
+                workerCPU.seconds.withLock { $0[i] = threadCPUSeconds() }
             })
         }
         var decoder = PacketDecoder(verifyChecksums: false)
@@ -234,7 +260,9 @@ public final class Pipeline<Sink: FlowEventSink> {
         for queue in queues { queue.handOver(last: true) }
         inline.finish()
         afterBatch?(0)
+        let readerCPU = threadCPUSeconds() - readerStart
         for thread in threads { pthread_join(thread, nil) }
+        threadCPU = [readerCPU] + workerCPU.seconds.withLock { $0 }
         batchesHandedOver = queues.reduce(0) { $0 &+ $1.handedOver }
         readerWaits = queues.reduce(0) { $0 &+ $1.waits }
         if let failure { throw failure }
@@ -317,6 +345,12 @@ extension Pipeline {
         for thread in threads { pthread_join(thread, nil) }
         if let error = state.failure.withLock({ $0 }) { throw error }
     }
+}
+
+/// Each worker thread's CPU seconds, written as it ends.
+private final class WorkerCPU: Sendable {
+    let seconds: Mutex<[Double]>
+    init(count: Int) { seconds = Mutex([Double](repeating: 0, count: count)) }
 }
 
 /// What live workers share: the stop flag and the first capture error.

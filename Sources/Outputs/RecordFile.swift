@@ -103,6 +103,26 @@ final class RecordFile {
         if buffer.count >= Self.capacity { flush() }
     }
 
+    /// Several whole records at once. Without rotation they are copied in one piece and counted by
+    /// their newlines; with rotation, or after a write error, record by record (a file ends between
+    /// records, losses are counted per record).
+    func append(lines bytes: UnsafeRawBufferPointer) {
+        if rotation.rotates || writeError != nil {
+            var start = 0
+            for i in bytes.indices where bytes[i] == UInt8(ascii: "\n") {
+                append(UnsafeRawBufferPointer(rebasing: bytes[start ... i]))
+                start = i + 1
+            }
+            if start < bytes.count { append(UnsafeRawBufferPointer(rebasing: bytes[start...])) }
+            return
+        }
+        buffer.append(contentsOf: bytes)
+        var newlines = 0
+        for byte in bytes where byte == UInt8(ascii: "\n") { newlines &+= 1 }
+        records &+= UInt64(newlines) &+ (bytes.last == UInt8(ascii: "\n") || bytes.isEmpty ? 0 : 1)
+        if buffer.count >= Self.capacity { flush() }
+    }
+
     private func dueForRotation(adding count: Int) -> Bool {
         if let max = rotation.maxBytes, fileBytes + UInt64(buffer.count) + UInt64(count) > max { return true }
         if let interval = rotation.interval, monotonicSeconds() - openedAt >= interval { return true }

@@ -100,6 +100,20 @@ public final class RecordWriter {
         for output in redis { output.enqueue(record) }
     }
 
+    /// Appends several whole records at once (each with its newline): files take the bytes in one
+    /// copy; each Redis output still gets one entry per record.
+    public func write(lines bytes: UnsafeRawBufferPointer) {
+        if HangupSignal.take() { reopen() }
+        for file in files { file.append(lines: bytes) }
+        guard !redis.isEmpty else { return }
+        var start = 0
+        for i in bytes.indices where bytes[i] == UInt8(ascii: "\n") {
+            for output in redis { output.enqueue(UnsafeRawBufferPointer(rebasing: bytes[start ..< i])) }
+            start = i + 1
+        }
+        if start < bytes.count { for output in redis { output.enqueue(UnsafeRawBufferPointer(rebasing: bytes[start...])) } }
+    }
+
     /// Writes out what the files buffer.
     public func flush() {
         for file in files { file.flush() }

@@ -43,3 +43,10 @@ public func startThread(_ body: @escaping () -> Void) -> pthread_t {
     precondition(rc == 0, "pthread_create failed: \(rc)")
     return thread
 }
+
+/// CPU seconds the calling thread has used (user + system), for per-thread splits in summaries.
+public func threadCPUSeconds() -> Double {
+    var t = timespec()
+    guard clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) == 0 else { return 0 }
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}

@@ -56,6 +56,35 @@ final class RotationTests: XCTestCase {
         }
     }
 
+    /// Records handed over many at a time (`write(lines:)`, as shards do) rotate between records and
+    /// are counted one by one, exactly as when written one at a time.
+    func testChunksOfRecordsRotateAndCountAsSingleRecords() throws {
+        let records = Self.records(2000, seed: 9)
+        var chunks: [String] = []
+        var chunk = ""
+        for (i, r) in records.enumerated() {
+            chunk += r
+            if i % 37 == 36 || chunk.utf8.count > 30_000 { chunks.append(chunk); chunk = "" }
+        }
+        chunks.append(chunk)
+        for limit: UInt64? in [nil, 20_000] {
+            let one = directory("one-\(limit ?? 0)"), many = directory("many-\(limit ?? 0)")
+            var options = RecordOutputOptions()
+            options.rotation.maxBytes = limit
+            let single = try RecordWriter(destinations: [.file(one.appendingPathComponent("r.json").path)], options: options)
+            let chunked = try RecordWriter(destinations: [.file(many.appendingPathComponent("r.json").path)], options: options)
+            for r in records { single.write(r) }
+            for c in chunks { var c = c; c.withUTF8 { chunked.write(lines: UnsafeRawBufferPointer($0)) } }
+            XCTAssertEqual(chunked.statistics[0].records, UInt64(records.count))
+            XCTAssertEqual(chunked.statistics[0].records, single.statistics[0].records)
+            try single.finish()
+            try chunked.finish()
+            let a = try files(one, suffix: ".json"), b = try files(many, suffix: ".json")
+            XCTAssertEqual(a.count, b.count, "limit \(String(describing: limit))")
+            for (x, y) in zip(a, b) { XCTAssertEqual(try Data(contentsOf: x), try Data(contentsOf: y), y.lastPathComponent) }
+        }
+    }
+
     func testIntervalRotationStartsFilesAsTimePasses() throws {
         let dir = directory("interval")
         var options = RecordOutputOptions()
