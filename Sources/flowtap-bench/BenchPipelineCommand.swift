@@ -42,10 +42,15 @@ struct BenchPipelineCommand: ParsableCommand {
         binary was built in, or of the current directory).
 
         Peers on the same files, when installed (otherwise skipped with a note):
+          floor             cat FILE > SCRATCH/floor: reading the capture and writing as many bytes, the least
+                            any tool that writes its input's bytes out pays (abstract's CPU is compared to it)
           libpcap           pcap_next_ex touching each packet's first byte, in this process
           ndpiReader        ndpiReader -i FILE -q (nDPI: flows and protocol detection, prints nothing)
           tcpflow           tcpflow -r FILE -o TMPDIR (stream reassembly into a file per flow direction,
                             the nearest peer of abstract --out-dir); its output is removed outside the time
+        Outputs (abstract's, the floor's, tcpflow's) go under --scratch, /dev/shm by default (memory: the \
+        file system's speed stays out of the figures). With --threads 2, abstract's summary gives each \
+        thread's CPU seconds; the last round's split is printed. \
         Ratios are the peer's time over FlowTap's: above 1 means FlowTap is faster. Gbit/s counts captured \
         bytes. Peak RSS of a child is ru_maxrss from wait4; Linux carries a process's peak across exec, so \
         children run under GNU time (/usr/bin/time, Debian package time) when it is installed, which reports \
@@ -70,6 +75,9 @@ struct BenchPipelineCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("The flowtap binary stage 6 runs (default: the one beside flowtap-bench); give an older build to compare two in one run.", valueName: "path"))
     var flowtap: String?
+
+    @Option(help: ArgumentHelp("Directory for outputs (abstract's event files, the floor's copy, tcpflow's files).", valueName: "dir"))
+    var scratch: String = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
 
     @Flag(help: "Print the results as one JSON object.")
     var json = false
@@ -96,6 +104,8 @@ struct BenchPipelineCommand: ParsableCommand {
         var note: String?
         /// Counts the stage produced (flows, events), from the last round.
         var counts: [(String, Int)] = []
+        /// abstract with several threads: packets and CPU seconds per thread, from the last round's summary.
+        var split: String?
         var measured: Bool { !seconds.isEmpty }
         var median: Double { BenchLoops.median(seconds) }
     }
@@ -138,6 +148,7 @@ struct BenchPipelineCommand: ParsableCommand {
             rows.append(Row(key: threads.map { "abstract_threads_\($0)" } ?? "abstract", label: "6 abstract" + suffix, stage: 6,
                             command: "flowtap abstract -c \(configPath) \(fileArguments("-r")) --out-dir TMPDIR --quiet" + suffix))
         }
+        rows.append(Row(key: "floor", label: "floor: cat > \(scratch)", command: files.map { "cat \($0) > \(scratch)/floor" }.joined(separator: "; ")))
         rows.append(Row(key: "libpcap", label: "libpcap pcap_next_ex", command: "pcap_next_ex loop (in process)"))
         rows.append(Row(key: "ndpiReader", label: "ndpiReader -q", command: files.map { "ndpiReader -i \($0) -q" }.joined(separator: "; "),
                         note: ndpiReader == nil ? "ndpiReader not installed (Debian: libndpi-bin); skipped" : nil))
@@ -185,6 +196,8 @@ struct BenchPipelineCommand: ParsableCommand {
                                   ("events", Int(outputs.events)), ("event_bytes", Int(outputs.bytes))]
                 case "libpcap":
                     row.record(try BenchLoops.libpcapLoop(files))
+                case "floor":
+                    try runFloor(&row, timeTool: timeTool)
                 case "ndpiReader":
                     guard let ndpiReader else { break }
                     try runPeer(&row, timeTool: timeTool) { _ in files.map { [ndpiReader, "-i", $0, "-q"] } }
@@ -200,7 +213,7 @@ struct BenchPipelineCommand: ParsableCommand {
         if progress { writeStandardError("\r\u{1B}[K") }
 
         let packets = rows[0].packets ?? 0
-        for row in rows where row.measured && row.key != "ndpiReader" && row.key != "tcpflow" && row.packets != packets {
+        for row in rows where row.measured && !["ndpiReader", "tcpflow", "floor"].contains(row.key) && row.packets != packets {
             throw BenchError("\(row.label) saw \(row.packets.map(String.init) ?? "an unknown number of") packets, the reader \(packets)")
         }
         let report = Report(files: files, config: configPath, runs: runs, packets: packets, bytes: capturedBytes, rows: rows,
@@ -234,7 +247,7 @@ struct BenchPipelineCommand: ParsableCommand {
 
     /// One run of `flowtap abstract --out-dir` on the files; its summary's packet count is kept.
     func runAbstract(_ row: inout Row, executable: String, config: String, timeTool: String?) throws {
-        let scratch = try Subprocess.temporaryDirectory("flowtap-bench-abstract")
+        let scratch = try Subprocess.temporaryDirectoryIn(self.scratch, "flowtap-bench-abstract")
         defer { Subprocess.removeTree(scratch) }
         var arguments = ["abstract", "-c", config] + files.flatMap { ["-r", $0] } + ["--out-dir", scratch + "/out", "--quiet"]
         if row.key.hasPrefix("abstract_threads_") { arguments += ["--threads", String(row.key.dropFirst("abstract_threads_".count))] }
@@ -244,6 +257,9 @@ struct BenchPipelineCommand: ParsableCommand {
             throw BenchError("flowtap \(arguments.joined(separator: " ")) exited with status \(result.status): \(summary)")
         }
         row.packets = Self.packetCount(in: summary)
+        if let range = summary.range(of: "(packets per worker: ") {
+            row.split = String(summary[range.upperBound...].prefix { $0 != "\n" }.dropLast())
+        }
         row.seconds.append(result.seconds)
         row.peakRSSKiB.append(result.peakRSSKiB)
         row.peakRSSExact = result.peakRSSExact
@@ -254,7 +270,7 @@ struct BenchPipelineCommand: ParsableCommand {
     /// `commands` is given a fresh output directory, which is removed after the run, outside the time.
     /// A peer that fails is reported and not run again.
     func runPeer(_ row: inout Row, timeTool: String?, _ commands: (String) -> [[String]]) throws {
-        let scratch = try Subprocess.temporaryDirectory("flowtap-bench-peer")
+        let scratch = try Subprocess.temporaryDirectoryIn(self.scratch, "flowtap-bench-peer")
         defer { Subprocess.removeTree(scratch) }
         var seconds = 0.0, cpu = 0.0, peak = 0
         for command in commands(scratch + "/out") {
@@ -268,6 +284,25 @@ struct BenchPipelineCommand: ParsableCommand {
             cpu += result.cpuSeconds
             peak = max(peak, result.peakRSSKiB)
             row.peakRSSExact = result.peakRSSExact
+        }
+        row.seconds.append(seconds)
+        row.cpuSeconds.append(cpu)
+        row.peakRSSKiB.append(peak)
+    }
+
+    /// The floor: `cat` copies each file into the scratch directory (the copy removed outside the time).
+    func runFloor(_ row: inout Row, timeTool: String?) throws {
+        let scratch = try Subprocess.temporaryDirectoryIn(self.scratch, "flowtap-bench-floor")
+        defer { Subprocess.removeTree(scratch) }
+        var seconds = 0.0, cpu = 0.0, peak = 0
+        for file in files {
+            let result = try Subprocess.run("/bin/cat", [file], standardOutput: scratch + "/floor", standardError: scratch + "/stderr", timeTool: timeTool)
+            guard result.status == 0 else { throw BenchError("cat \(file) exited with status \(result.status)") }
+            seconds += result.seconds
+            cpu += result.cpuSeconds
+            peak = max(peak, result.peakRSSKiB)
+            row.peakRSSExact = result.peakRSSExact
+            unlink(scratch + "/floor")
         }
         row.seconds.append(seconds)
         row.cpuSeconds.append(cpu)

@@ -36,6 +36,10 @@ extension BenchPipelineCommand {
         }
 
         func packetsPerSecond(_ row: Row) -> Double { Double(packets) / row.median }
+        /// FlowTap's median CPU seconds over the floor's (below 1.5: within the issue's bound).
+        func cpuOverFloor(_ ours: Row, _ floor: Row) -> Double {
+            BenchLoops.median(ours.cpuSeconds) / max(BenchLoops.median(floor.cpuSeconds), 1e-9)
+        }
         func gigabitsPerSecond(_ row: Row) -> Double { Double(bytes) * 8 / row.median / 1e9 }
 
         func text() -> String {
@@ -43,7 +47,7 @@ extension BenchPipelineCommand {
             var out = "\(files.joined(separator: ", ")): \(packets) packets, \(String(format3: Double(bytes) / 1e6)) MB captured; config \(config); \(runs == 1 ? "1 round" : "\(runs) rounds")\n"
             out += "time: median (min, max) of the rounds; rates from the median; vs libpcap: libpcap's time over this one\n\n"
             out += "  " + "stage".padding(28) + "median ms".leftPadding(11) + "min ms".leftPadding(11) + "max ms".leftPadding(11)
-                + "Mpps".leftPadding(9) + "Gbit/s".leftPadding(9) + "vs libpcap".leftPadding(12) + "peak RSS".leftPadding(12) + "\n"
+                + "Mpps".leftPadding(9) + "Gbit/s".leftPadding(9) + "vs libpcap".leftPadding(12) + "peak RSS".leftPadding(12) + "CPU s".leftPadding(9) + "\n"
             for (index, row) in rows.enumerated() {
                 if row.stage == nil && (index == 0 || rows[index - 1].stage != nil) { out += "  peers\n" }
                 var line = "  " + row.label.padding(28)
@@ -58,6 +62,7 @@ extension BenchPipelineCommand {
                 line += String(format3: gigabitsPerSecond(row)).leftPadding(9)
                 line += (row.stage != nil ? libpcap.map { String(format3: $0.median / row.median) + "x" } ?? "" : "").leftPadding(12)
                 line += (row.peakRSSKiB.isEmpty ? "" : String(format3: Double(row.peakRSSKiB.max()!) / 1024) + " MiB" + (row.peakRSSExact ? "" : "*")).leftPadding(12)
+                line += (row.cpuSeconds.isEmpty ? "" : String(format3: BenchLoops.median(row.cpuSeconds))).leftPadding(9)
                 out += line + "\n"
             }
             out += "\n"
@@ -67,6 +72,12 @@ extension BenchPipelineCommand {
             }
             for row in rows where row.measured && !row.cpuSeconds.isEmpty {
                 out += "\(row.label): CPU \(String(format3: BenchLoops.median(row.cpuSeconds))) s (median); \(row.command ?? "")\n"
+            }
+            for row in rows where row.split != nil { out += "\(row.label), last round: \(row.split!)\n" }
+            if let floor = row("floor") {
+                for ours in rows where ours.stage == 6 && ours.measured && !ours.cpuSeconds.isEmpty {
+                    out += "\(ours.label): CPU \(String(format3: cpuOverFloor(ours, floor)))x the floor's (cat: \(String(format3: BenchLoops.median(floor.cpuSeconds))) s)\n"
+                }
             }
             if rows.contains(where: { !$0.peakRSSKiB.isEmpty && !$0.peakRSSExact }) {
                 out += "* without GNU time (Debian: time) a child's peak RSS is at least this process's peak when it was spawned\n"
@@ -99,6 +110,11 @@ extension BenchPipelineCommand {
             }
             w.beginObject("ratios")
             for ratio in ratios { w.number(ratio.key, ratio.value) }
+            if let floor = row("floor") {
+                for ours in rows where ours.stage == 6 && ours.measured && !ours.cpuSeconds.isEmpty {
+                    w.number("\(ours.key)_cpu_over_floor", cpuOverFloor(ours, floor))
+                }
+            }
             w.endObject()
             w.endObject()
             return w.line
@@ -125,6 +141,7 @@ extension BenchPipelineCommand {
                 }
                 if !row.cpuSeconds.isEmpty { w.number("cpu_seconds_median", BenchLoops.median(row.cpuSeconds)) }
                 for (name, value) in row.counts { w.number(name, value) }
+                if let split = row.split { w.string("thread_split", split) }
             }
             w.endObject()
         }

@@ -15,12 +15,14 @@ struct BenchRecordsCommand: ParsableCommand {
         abstract: "flows and analyze against ndpiReader and softflowd on one capture: CPU seconds, packets per CPU-second, wall, peak RSS.",
         discussion: """
         Each round runs, in turn:
+          cat FILE > /dev/shm/…                                                  (the floor: read the capture, write as many bytes)
           flowtap flows -r FILE -o /dev/null --quiet
           flowtap analyze -r FILE -o /dev/null --quiet
           flowtap flows -r FILE --export ipfix://127.0.0.1:9 --quiet            (IPFIX only, as softflowd below)
           ndpiReader -i FILE -q
           softflowd -r FILE -n 127.0.0.1:9 -v 10 -6 -d -m 1000000 -c none   (IPFIX to the discard port)
-        A peer that is not installed is skipped and said. Ratios are packets per CPU-second against ndpiReader's.
+        A peer that is not installed is skipped and said. Ratios are packets per CPU-second against ndpiReader's; \
+        "× floor" is the command's CPU seconds over the floor's.
 
         Examples:
           flowtap generate -w big.pcap --sessions 30000 --rate 2000 --impaired
@@ -42,6 +44,8 @@ struct BenchRecordsCommand: ParsableCommand {
         var label: String
         var command: [String]?
         var note: String?
+        /// Where the command's standard output goes (the floor's copy).
+        var output = "/dev/null"
         var cpu: [Double] = []
         var wall: [Double] = []
         var rss: [Int] = []
@@ -62,7 +66,10 @@ struct BenchRecordsCommand: ParsableCommand {
         let ndpi = Subprocess.which("ndpiReader"), softflowd = Subprocess.which("softflowd")
         let scratch = try Subprocess.temporaryDirectory("flowtap-bench-records")
         defer { Subprocess.removeTree(scratch) }
+        let floorTarget = (access("/dev/shm", W_OK) == 0 ? "/dev/shm" : scratch) + "/flowtap-bench-floor-\(getpid())"
+        defer { unlink(floorTarget) }
         var rows = [
+            Row(label: "floor: cat", command: ["/bin/cat", file], output: floorTarget),
             Row(label: "flowtap flows", command: [executable, "flows", "-r", file, "-o", "/dev/null", "--quiet"]),
             Row(label: "flowtap analyze", command: [executable, "analyze", "-r", file, "-o", "/dev/null", "--quiet"]),
             Row(label: "flowtap flows --export", command: [executable, "flows", "-r", file, "--export", "ipfix://127.0.0.1:9", "--quiet"]),
@@ -79,7 +86,8 @@ struct BenchRecordsCommand: ParsableCommand {
             for i in rows.indices {
                 guard let command = rows[i].command, rows[i].note == nil else { continue }
                 if progress { writeStandardError("\rround \(round + 1)/\(runs): \(rows[i].label)\u{1B}[K") }
-                let result = try Subprocess.run(command[0], Array(command.dropFirst()), standardError: scratch + "/stderr", timeTool: timeTool)
+                let result = try Subprocess.run(command[0], Array(command.dropFirst()), standardOutput: rows[i].output,
+                                                standardError: scratch + "/stderr", timeTool: timeTool)
                 guard result.status == 0 else {
                     rows[i].note = "exited with status \(result.status): \(Subprocess.readText(scratch + "/stderr").prefix(200))"
                     continue
@@ -93,7 +101,8 @@ struct BenchRecordsCommand: ParsableCommand {
         let ndpiRow = rows.first { $0.label == "ndpiReader -q" }
         let ndpiCPU = ndpiRow.flatMap { $0.cpu.isEmpty ? nil : BenchLoops.median($0.cpu) }
         print("\(file): \(packets) packets; medians of \(runs) rounds, same run")
-        print("command                     CPU s    wall s   packets/CPU-s   vs ndpiReader   peak RSS MiB")
+        let floorCPU = rows[0].cpu.isEmpty ? nil : BenchLoops.median(rows[0].cpu)
+        print("command                     CPU s    wall s   packets/CPU-s   vs ndpiReader   × floor   peak RSS MiB")
         for row in rows {
             guard row.note == nil, !row.cpu.isEmpty else {
                 print(row.label.padding(toLength: 28, withPad: " ", startingAt: 0) + "  skipped: \(row.note ?? "no run")")
@@ -105,6 +114,7 @@ struct BenchRecordsCommand: ParsableCommand {
             print(row.label.padding(toLength: 28, withPad: " ", startingAt: 0)
                   + "  " + String(format3: cpu).leftPadded(6) + "  " + String(format3: wall).leftPadded(8)
                   + "  " + String(Int(rate)).leftPadded(14) + "  " + ratio.leftPadded(14)
+                  + "  " + (floorCPU.map { String(format3: cpu / max($0, 1e-9)) + "×" } ?? "—").leftPadded(8)
                   + "  " + String(format3: Double(BenchLoops.median(row.rss.map(Double.init))) / 1024).leftPadded(12))
         }
         // 1 → 2 threads: the wall-time speed-up of each command (a shared machine makes CPU the steadier figure
