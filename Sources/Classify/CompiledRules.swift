@@ -232,7 +232,14 @@ final class VectorscanDatabase: @unchecked Sendable {
     // one database, each with its own scratch.
     let handle: OpaquePointer
 
-    init(patterns: [String], ids: [UInt32], flags: UInt32, platform: hs_platform_info_t?, origins: [PatternOrigin]) throws(ClassifierError) {
+    /// `cache`: where compiled databases are kept between runs (`DatabaseCache`); nil compiles every time.
+    init(patterns: [String], ids: [UInt32], flags: UInt32, platform: hs_platform_info_t?, origins: [PatternOrigin],
+         cache: DatabaseCache? = DatabaseCache.shared) throws(ClassifierError) {
+        let key = cache.map { _ in DatabaseCache.key(patterns: patterns, ids: ids, flags: flags, platform: platform) }
+        if let cache, let key, let stored = cache.load(key: key) {
+            handle = stored
+            return
+        }
         let strings = patterns.map { strdup($0) }
         defer { for s in strings { free(s) } }
         let expressions: [UnsafePointer<CChar>?] = strings.map { UnsafePointer($0) }
@@ -258,6 +265,7 @@ final class VectorscanDatabase: @unchecked Sendable {
             throw ClassifierError(kind: .vectorscan, ruleName: nil, side: nil, pattern: nil, message: message, offset: nil)
         }
         handle = database
+        if let cache, let key { cache.store(database, key: key) }
     }
 
     deinit { hs_free_database(handle) }

@@ -23,6 +23,7 @@ import Glibc
 /// fuzzer explores the splits too. A target must never trap, whatever the bytes.
 enum FuzzTarget: String, CaseIterable {
     case decoder, capture, gzip, engine, flows, collect, http, dns, tls, quic, eventReader = "event-reader", loopback7, config, forward, incubate, report, telemetry
+    case rulesCache = "rules-cache"
 
     func run(_ input: UnsafeRawBufferPointer) {
         switch self {
@@ -43,6 +44,7 @@ enum FuzzTarget: String, CaseIterable {
         case .incubate: Self.incubate(input)
         case .report: Self.report(input)
         case .telemetry: Self.telemetry(input)
+        case .rulesCache: fuzzRulesCacheFile(input)
         }
     }
 

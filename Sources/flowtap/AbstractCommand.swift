@@ -25,6 +25,11 @@ struct AbstractCommand: ParsableCommand {
         With -o DIR, each interface's byte stream goes to DIR/tcp/<if>, DIR/udp/<if> or DIR/icmp/<if> (exactly \
         the bytes a socket reader would receive) and the command exits when the input ends.
 
+        The config's rules are compiled by Vectorscan once and kept in ~/.cache/flowtap/vectorscan \
+        (FLOWTAP_CACHE_DIR=DIR to keep them elsewhere, FLOWTAP_CACHE_DIR= to turn it off); a start with \
+        the same rules loads them instead of compiling. A file is used only when it was made from exactly \
+        these rules by this libhs; otherwise the rules are compiled and the file written anew.
+
         --threads N runs N flow shards; each flow's events are those of one engine, only the interleaving of \
         flows differs. Live capture then opens one handle per shard in a kernel PACKET_FANOUT group.
 

@@ -6,7 +6,7 @@ import XCTest
 /// loopback7) replayed through the fuzz targets in an ordinary build: each must run without a trap.
 final class FuzzRegressionTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let targets = ["decoder", "capture", "gzip", "engine", "flows", "collect", "http", "dns", "tls", "quic", "event-reader", "loopback7", "config", "forward", "incubate", "report", "telemetry"]
+    static let targets = ["decoder", "capture", "gzip", "engine", "flows", "collect", "http", "dns", "tls", "quic", "event-reader", "loopback7", "config", "forward", "incubate", "report", "telemetry", "rules-cache"]
 
     func testSavedInputsReplayWithoutATrap() throws {
         let fuzz = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flowtap-fuzz").path
@@ -23,8 +23,9 @@ final class FuzzRegressionTests: XCTestCase {
             XCTAssertTrue(output.contains("\(files.count) inputs replayed, no trap"), "\(target): \(output)")
             replayed += files.count
         }
-        // Two shared inputs per target, and the 25 files saved under Tests/Fuzz/ (13 findings and headers,
-        // 6 exporters' datagrams for collect, 2 rule files for forward, 1 record file for report, 3 requests for telemetry).
-        XCTAssertEqual(replayed, 2 * Self.targets.count + 25)
+        // Two shared inputs per target, and the 26 files saved under Tests/Fuzz/ (13 findings and headers,
+        // 6 exporters' datagrams for collect, 2 rule files for forward, 1 record file for report, 3 requests for telemetry,
+        // 1 valid rules-cache file).
+        XCTAssertEqual(replayed, 2 * Self.targets.count + 26)
     }
 }
