@@ -143,7 +143,7 @@ let package = Package(
         .testTarget(name: "DefragmentTests", dependencies: ["TestSupport", "Defragment", "Capture", "Wire", "PacketCore"]),
         .testTarget(name: "TrafficGenTests", dependencies: ["TestSupport", "TrafficGen", "Capture", "Wire", "PacketCore"]),
         .testTarget(name: "FlowsTests", dependencies: ["TestSupport", "Flows", "Reassembly", "Wire", "PacketCore"]),
-        .testTarget(name: "ClassifyTests", dependencies: ["TestSupport", "Classify", "SFTapConfig", "PacketCore"]),
+        .testTarget(name: "ClassifyTests", dependencies: ["TestSupport", "Classify", "SFTapConfig", "PacketCore", "CVectorscan"]),
         .testTarget(name: "UnixSocketsTests", dependencies: ["TestSupport", "UnixSockets", "PacketCore"]),
         .testTarget(name: "SFTapConfigTests", dependencies: ["TestSupport", "SFTapConfig"]),
         .testTarget(name: "AnalyzersTests", dependencies: ["TestSupport", "Analyzers", "Outputs", "PacketCore"]),
