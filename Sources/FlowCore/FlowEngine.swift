@@ -66,7 +66,7 @@ public final class FlowEngine<Sink: FlowEventSink> {
     public let config: FlowEngineConfig
     private var decoder: PacketDecoder
     /// The decoded packet and a reassembled datagram's, decoded in place and read through pointers
-    /// by the handlers below: passed by value, each packet's ~260-byte struct was copied twice.
+    /// by the handlers below: passed by value, each packet's 288-byte struct was copied twice.
     private let packet: UnsafeMutablePointer<DecodedPacket>
     private let inner: UnsafeMutablePointer<DecodedPacket>
     // Held behind a stable pointer, like the sink: a stored struct of a class is copied (its arrays
