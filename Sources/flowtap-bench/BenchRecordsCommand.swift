@@ -109,11 +109,13 @@ struct BenchRecordsCommand: ParsableCommand {
                 continue
             }
             let cpu = BenchLoops.median(row.cpu), wall = BenchLoops.median(row.wall)
-            let rate = Double(packets) / max(cpu, 1e-9)
-            let ratio = ndpiCPU.map { String(format3: $0 / max(cpu, 1e-9)) + "×" } ?? "—"
+            // The floor handles bytes, not packets: no rate or ratio to ndpiReader for it.
+            let isFloor = row.label == rows[0].label
+            let rate = isFloor ? "—" : String(Int(Double(packets) / max(cpu, 1e-9)))
+            let ratio = isFloor ? "—" : ndpiCPU.map { String(format3: $0 / max(cpu, 1e-9)) + "×" } ?? "—"
             print(row.label.padding(toLength: 28, withPad: " ", startingAt: 0)
                   + "  " + String(format3: cpu).leftPadded(6) + "  " + String(format3: wall).leftPadded(8)
-                  + "  " + String(Int(rate)).leftPadded(14) + "  " + ratio.leftPadded(14)
+                  + "  " + rate.leftPadded(14) + "  " + ratio.leftPadded(14)
                   + "  " + (floorCPU.map { String(format3: cpu / max($0, 1e-9)) + "×" } ?? "—").leftPadded(8)
                   + "  " + String(format3: Double(BenchLoops.median(row.rss.map(Double.init))) / 1024).leftPadded(12))
         }
