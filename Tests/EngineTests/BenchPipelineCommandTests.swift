@@ -47,6 +47,14 @@ final class BenchPipelineCommandTests: XCTestCase {
         XCTAssertEqual(byName["libpcap"]?["packets"] as? Int, packets)
         let ratios = try XCTUnwrap(report["ratios"] as? [String: Double])
         XCTAssertNotNil(ratios["read_vs_libpcap"])
+        // The floor (cat into the scratch directory) is measured, and every end-to-end row has its CPU over the floor's.
+        let floor = try XCTUnwrap(byName["floor"])
+        XCTAssertEqual(floor["measured"] as? Bool, true, "\(floor)")
+        XCTAssertNotNil(floor["cpu_seconds_median"] as? Double, "\(floor)")
+        for ours in endToEnd {
+            let name = ours["name"] as? String ?? ""
+            XCTAssertGreaterThan(ratios["\(name)_cpu_over_floor"] ?? 0, 0, name)
+        }
         for (peer, tool) in [("ndpiReader", "ndpiReader"), ("tcpflow", "tcpflow")] {
             let row = try XCTUnwrap(byName[peer], peer)
             if Corpus.tool(tool) == nil {
