@@ -33,12 +33,9 @@ public final class OutputFileSet: @unchecked Sendable {
         try lock.withLock { _ throws(OutputError) -> Int32 in
             if let index = paths.firstIndex(of: relativePath) { return descriptors[index] }
             let full = directory + "/" + relativePath
-            var prefix = full.hasPrefix("/") ? "" : "."
-            for part in full.split(separator: "/").dropLast() {
-                prefix += "/" + part
-                if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                    throw OutputError(path: prefix, message: "cannot create directory: \(errorText(errno))")
-                }
+            let parent = full.split(separator: "/").dropLast().joined(separator: "/")
+            if let failed = makeDirectories(full.hasPrefix("/") ? "/" + parent : parent, mode: 0o755) {
+                throw OutputError(path: failed.path, message: "cannot create directory: \(errorText(failed.errno))")
             }
             let fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw OutputError(path: full, message: "cannot create: \(errorText(errno))") }

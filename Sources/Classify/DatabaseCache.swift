@@ -117,7 +117,7 @@ struct DatabaseCache: Sendable {
 
     /// Writes `database` under `key` (errors ignored: the next run compiles again).
     func store(_ database: OpaquePointer, key: [UInt8]) {
-        guard let file = Self.fileBytes(database: database, key: key), Self.makeDirectories(directory) else { return }
+        guard let file = Self.fileBytes(database: database, key: key), makeDirectories(directory, mode: 0o700) == nil else { return }
         let target = path(for: key), temporary = target + ".\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
@@ -126,34 +126,11 @@ struct DatabaseCache: Sendable {
         if !written || rename(temporary, target) != 0 { unlink(temporary) }
     }
 
-    private static func makeDirectories(_ path: String) -> Bool {
-        var prefix = ""
-        for part in path.split(separator: "/") {
-            prefix += "/" + part
-            if mkdir(prefix, 0o700) != 0 && errno != EEXIST { return false }
-        }
-        return true
-    }
-
-    /// A whole small file (a database is well under 64 MiB; anything larger is not ours).
+    /// A cache file's bytes: a regular file (never a FIFO someone left there) of at most 64 MiB.
     private static func readFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0, info.st_size < 64 << 20 else { return nil }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        let complete = bytes.withUnsafeMutableBytes { raw -> Bool in
-            var offset = 0
-            while offset < raw.count {
-                let n = read(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return false }
-                offset += n
-            }
-            return true
-        }
-        return complete ? bytes : nil
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return try? readFileBytes(path, limit: 64 << 20, what: "a rules cache file")
     }
 }
 

@@ -43,41 +43,36 @@ struct HostSums {
 
     @inline(__always)
     mutating func add(_ address: IPAddress, packets: UInt64, bytes: UInt64) {
-        let family: UInt8 = address.isIPv6 ? 2 : 1
-        var i = slot(address)
-        while true {
-            let f = families[i]
-            if f == 0 {
-                families[i] = family
-                highs[i] = address.high
-                lows[i] = address.low
-                sums[i] = Sum()
-                sums[i].add(packets: packets, bytes: bytes)
-                count += 1
-                if 2 * count > mask + 1 { grow() }
+        let i = probe(address)
+        if families[i] == 0 {
+            claim(i, address)
+            if 2 * count > mask + 1 {
+                grow()
+                sums[probe(address)].add(packets: packets, bytes: bytes)
                 return
             }
-            if f == family && highs[i] == address.high && lows[i] == address.low {
-                sums[i].add(packets: packets, bytes: bytes)
-                return
-            }
-            i = (i + 1) & mask
         }
+        sums[i].add(packets: packets, bytes: bytes)
     }
 
     /// Whether `address` has a row.
-    func contains(_ address: IPAddress) -> Bool {
-        var i = slot(address)
-        while families[i] != 0 {
-            if families[i] == (address.isIPv6 ? 2 : 1) && highs[i] == address.high && lows[i] == address.low { return true }
-            i = (i + 1) & mask
-        }
-        return false
+    func contains(_ address: IPAddress) -> Bool { families[probe(address)] != 0 }
+
+    /// The slot holding `address`, or the empty slot where it goes (the table is never full).
+    @inline(__always)
+    private func probe(_ address: IPAddress) -> Int {
+        let family: UInt8 = address.isIPv6 ? 2 : 1
+        var i = Int(truncatingIfNeeded: murmur3Finalize(address.high ^ (address.low &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(family))) & mask
+        while families[i] != 0 && !(families[i] == family && highs[i] == address.high && lows[i] == address.low) { i = (i + 1) & mask }
+        return i
     }
 
-    @inline(__always)
-    private func slot(_ address: IPAddress) -> Int {
-        Int(truncatingIfNeeded: murmur3Finalize(address.high ^ (address.low &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(address.isIPv6 ? 2 : 1))) & mask
+    private mutating func claim(_ i: Int, _ address: IPAddress) {
+        families[i] = address.isIPv6 ? 2 : 1
+        highs[i] = address.high
+        lows[i] = address.low
+        sums[i] = Sum()
+        count += 1
     }
 
     /// Empties the table, keeping its room.
@@ -99,10 +94,10 @@ struct HostSums {
         self = bigger
     }
 
+    /// Into a table with room to spare (`grow` doubles it first).
     private mutating func insert(_ address: IPAddress, _ sum: Sum) {
-        add(address, packets: 0, bytes: 0)
-        var i = slot(address)
-        while !(families[i] == (address.isIPv6 ? 2 : 1) && highs[i] == address.high && lows[i] == address.low) { i = (i + 1) & mask }
+        let i = probe(address)
+        claim(i, address)
         sums[i] = sum
     }
 }

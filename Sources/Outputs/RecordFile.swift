@@ -108,12 +108,7 @@ final class RecordFile {
     /// records, losses are counted per record).
     func append(lines bytes: UnsafeRawBufferPointer) {
         if rotation.rotates || writeError != nil {
-            var start = 0
-            for i in bytes.indices where bytes[i] == UInt8(ascii: "\n") {
-                append(UnsafeRawBufferPointer(rebasing: bytes[start ... i]))
-                start = i + 1
-            }
-            if start < bytes.count { append(UnsafeRawBufferPointer(rebasing: bytes[start...])) }
+            forEachRecord(in: bytes) { append($0) }
             return
         }
         buffer.append(contentsOf: bytes)

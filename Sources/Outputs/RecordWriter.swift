@@ -95,9 +95,7 @@ public final class RecordWriter {
     public func write(_ bytes: UnsafeRawBufferPointer) {
         if HangupSignal.take() { reopen() }
         for file in files { file.append(bytes) }
-        guard !redis.isEmpty else { return }
-        let record = bytes.last == UInt8(ascii: "\n") ? UnsafeRawBufferPointer(rebasing: bytes.dropLast()) : bytes
-        for output in redis { output.enqueue(record) }
+        enqueue(bytes)
     }
 
     /// Appends several whole records at once (each with its newline): files take the bytes in one
@@ -106,12 +104,14 @@ public final class RecordWriter {
         if HangupSignal.take() { reopen() }
         for file in files { file.append(lines: bytes) }
         guard !redis.isEmpty else { return }
-        var start = 0
-        for i in bytes.indices where bytes[i] == UInt8(ascii: "\n") {
-            for output in redis { output.enqueue(UnsafeRawBufferPointer(rebasing: bytes[start ..< i])) }
-            start = i + 1
-        }
-        if start < bytes.count { for output in redis { output.enqueue(UnsafeRawBufferPointer(rebasing: bytes[start...])) } }
+        forEachRecord(in: bytes) { enqueue($0) }
+    }
+
+    /// One record to every Redis output, without its newline.
+    private func enqueue(_ record: UnsafeRawBufferPointer) {
+        guard !redis.isEmpty else { return }
+        let entry = record.last == UInt8(ascii: "\n") ? UnsafeRawBufferPointer(rebasing: record.dropLast()) : record
+        for output in redis { output.enqueue(entry) }
     }
 
     /// Writes out what the files buffer.
@@ -188,3 +188,12 @@ public final class RecordWriter {
     }
 }
 
+/// Calls `body` with each record of `bytes`, its newline included (a last record without one as it is).
+func forEachRecord(in bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+    var start = 0
+    for i in bytes.indices where bytes[i] == UInt8(ascii: "\n") {
+        body(UnsafeRawBufferPointer(rebasing: bytes[start ... i]))
+        start = i + 1
+    }
+    if start < bytes.count { body(UnsafeRawBufferPointer(rebasing: bytes[start...])) }
+}

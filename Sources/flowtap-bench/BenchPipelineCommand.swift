@@ -197,7 +197,7 @@ struct BenchPipelineCommand: ParsableCommand {
                 case "libpcap":
                     row.record(try BenchLoops.libpcapLoop(files))
                 case "floor":
-                    try runFloor(&row, timeTool: timeTool)
+                    try runPeer(&row, timeTool: timeTool, keepStandardOutput: true) { _ in files.map { ["/bin/cat", $0] } }
                 case "ndpiReader":
                     guard let ndpiReader else { break }
                     try runPeer(&row, timeTool: timeTool) { _ in files.map { [ndpiReader, "-i", $0, "-q"] } }
@@ -267,14 +267,16 @@ struct BenchPipelineCommand: ParsableCommand {
     }
 
     /// Runs a peer's commands one after another as one measurement (times added, the largest peak RSS).
-    /// `commands` is given a fresh output directory, which is removed after the run, outside the time.
+    /// `commands` is given a fresh output directory, which is removed after the run, outside the time;
+    /// with `keepStandardOutput` each command's standard output goes to a file in it (the floor's copy).
     /// A peer that fails is reported and not run again.
-    func runPeer(_ row: inout Row, timeTool: String?, _ commands: (String) -> [[String]]) throws {
+    func runPeer(_ row: inout Row, timeTool: String?, keepStandardOutput: Bool = false, _ commands: (String) -> [[String]]) throws {
         let scratch = try Subprocess.temporaryDirectoryIn(self.scratch, "flowtap-bench-peer")
         defer { Subprocess.removeTree(scratch) }
         var seconds = 0.0, cpu = 0.0, peak = 0
         for command in commands(scratch + "/out") {
-            let result = try Subprocess.run(command[0], Array(command.dropFirst()), standardError: scratch + "/stderr", timeTool: timeTool)
+            let result = try Subprocess.run(command[0], Array(command.dropFirst()), standardOutput: keepStandardOutput ? scratch + "/stdout" : "/dev/null",
+                                            standardError: scratch + "/stderr", timeTool: timeTool)
             guard result.status == 0 else {
                 row.note = "\(command[0]) exited with status \(result.status): \(Subprocess.readText(scratch + "/stderr").prefix(300)); skipped"
                 row.seconds = []
@@ -284,25 +286,6 @@ struct BenchPipelineCommand: ParsableCommand {
             cpu += result.cpuSeconds
             peak = max(peak, result.peakRSSKiB)
             row.peakRSSExact = result.peakRSSExact
-        }
-        row.seconds.append(seconds)
-        row.cpuSeconds.append(cpu)
-        row.peakRSSKiB.append(peak)
-    }
-
-    /// The floor: `cat` copies each file into the scratch directory (the copy removed outside the time).
-    func runFloor(_ row: inout Row, timeTool: String?) throws {
-        let scratch = try Subprocess.temporaryDirectoryIn(self.scratch, "flowtap-bench-floor")
-        defer { Subprocess.removeTree(scratch) }
-        var seconds = 0.0, cpu = 0.0, peak = 0
-        for file in files {
-            let result = try Subprocess.run("/bin/cat", [file], standardOutput: scratch + "/floor", standardError: scratch + "/stderr", timeTool: timeTool)
-            guard result.status == 0 else { throw BenchError("cat \(file) exited with status \(result.status)") }
-            seconds += result.seconds
-            cpu += result.cpuSeconds
-            peak = max(peak, result.peakRSSKiB)
-            row.peakRSSExact = result.peakRSSExact
-            unlink(scratch + "/floor")
         }
         row.seconds.append(seconds)
         row.cpuSeconds.append(cpu)
