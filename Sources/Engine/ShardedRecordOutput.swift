@@ -17,6 +17,8 @@ final class ShardedRecordOutput: @unchecked Sendable {
     /// `flushAll` once every shard has finished).
     private let buffers: [UnsafeMutableRawPointer]
     private let counts: UnsafeMutablePointer<Int>
+    /// Records in each shard's buffer.
+    private let records: UnsafeMutablePointer<Int>
     static let capacity = 64 << 10
 
     init(output: RecordWriter, shards: Int) {
@@ -24,11 +26,14 @@ final class ShardedRecordOutput: @unchecked Sendable {
         buffers = (0 ..< shards).map { _ in .allocate(byteCount: Self.capacity, alignment: 64) }
         counts = .allocate(capacity: shards)
         counts.initialize(repeating: 0, count: shards)
+        records = .allocate(capacity: shards)
+        records.initialize(repeating: 0, count: shards)
     }
 
     deinit {
         for b in buffers { b.deallocate() }
         counts.deallocate()
+        records.deallocate()
     }
 
     /// What shard `shard`'s sink calls with each record (its newline included).
@@ -45,14 +50,16 @@ final class ShardedRecordOutput: @unchecked Sendable {
         }
         (buffers[shard] + counts[shard]).copyMemory(from: base, byteCount: line.count)
         counts[shard] += line.count
+        records[shard] += 1
     }
 
     /// Hands shard `shard`'s buffered records to the writer (on that shard's thread).
     func flush(shard: Int) {
         guard counts[shard] > 0 else { return }
         let chunk = UnsafeRawBufferPointer(start: buffers[shard], count: counts[shard])
-        lock.withLock { _ in output.write(lines: chunk) }
+        lock.withLock { _ in output.write(lines: chunk, records: records[shard]) }
         counts[shard] = 0
+        records[shard] = 0
     }
 
     /// Every shard's buffer, once the shards have stopped.

@@ -103,18 +103,17 @@ final class RecordFile {
         if buffer.count >= Self.capacity { flush() }
     }
 
-    /// Several whole records at once. Without rotation they are copied in one piece and counted by
-    /// their newlines; with rotation, or after a write error, record by record (a file ends between
-    /// records, losses are counted per record).
-    func append(lines bytes: UnsafeRawBufferPointer) {
+    /// `records` whole records at once. Without rotation they are copied in one piece (the caller
+    /// counted them: scanning every byte for newlines cost more than the lock it saved); with
+    /// rotation, or after a write error, record by record (a file ends between records, losses are
+    /// counted per record).
+    func append(lines bytes: UnsafeRawBufferPointer, records count: Int) {
         if rotation.rotates || writeError != nil {
             forEachRecord(in: bytes) { append($0) }
             return
         }
         buffer.append(contentsOf: bytes)
-        var newlines = 0
-        for byte in bytes where byte == UInt8(ascii: "\n") { newlines &+= 1 }
-        records &+= UInt64(newlines) &+ (bytes.last == UInt8(ascii: "\n") || bytes.isEmpty ? 0 : 1)
+        records &+= UInt64(count)
         if buffer.count >= Self.capacity { flush() }
     }
 

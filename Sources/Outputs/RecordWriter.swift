@@ -98,11 +98,11 @@ public final class RecordWriter {
         enqueue(bytes)
     }
 
-    /// Appends several whole records at once (each with its newline): files take the bytes in one
+    /// Appends `records` whole records at once (each with its newline): files take the bytes in one
     /// copy; each Redis output still gets one entry per record.
-    public func write(lines bytes: UnsafeRawBufferPointer) {
+    public func write(lines bytes: UnsafeRawBufferPointer, records: Int) {
         if HangupSignal.take() { reopen() }
-        for file in files { file.append(lines: bytes) }
+        for file in files { file.append(lines: bytes, records: records) }
         guard !redis.isEmpty else { return }
         forEachRecord(in: bytes) { enqueue($0) }
     }

@@ -74,7 +74,11 @@ final class RotationTests: XCTestCase {
             let single = try RecordWriter(destinations: [.file(one.appendingPathComponent("r.json").path)], options: options)
             let chunked = try RecordWriter(destinations: [.file(many.appendingPathComponent("r.json").path)], options: options)
             for r in records { single.write(r) }
-            for c in chunks { var c = c; c.withUTF8 { chunked.write(lines: UnsafeRawBufferPointer($0)) } }
+            for c in chunks {
+                var c = c
+                let count = c.utf8.filter { $0 == UInt8(ascii: "\n") }.count
+                c.withUTF8 { chunked.write(lines: UnsafeRawBufferPointer($0), records: count) }
+            }
             XCTAssertEqual(chunked.statistics[0].records, UInt64(records.count))
             XCTAssertEqual(chunked.statistics[0].records, single.statistics[0].records)
             try single.finish()
