@@ -3,19 +3,30 @@ public enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     public static func encode(_ input: [UInt8]) -> [UInt8] {
+        input.withUnsafeBytes { encode($0) }
+    }
+
+    public static func encode(_ input: UnsafeRawBufferPointer) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity((input.count + 2) / 3 * 4)
-        var i = 0
-        while i + 3 <= input.count {
-            let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
-            out += [alphabet[Int(v >> 18)], alphabet[Int(v >> 12 & 63)], alphabet[Int(v >> 6 & 63)], alphabet[Int(v & 63)]]
-            i += 3
-        }
-        let rest = input.count - i
-        if rest > 0 {
-            let v = UInt32(input[i]) << 16 | (rest == 2 ? UInt32(input[i + 1]) << 8 : 0)
-            out += [alphabet[Int(v >> 18)], alphabet[Int(v >> 12 & 63)]]
-            out += rest == 2 ? [alphabet[Int(v >> 6 & 63)], UInt8(ascii: "=")] : [UInt8(ascii: "="), UInt8(ascii: "=")]
+        alphabet.withUnsafeBufferPointer { symbols in
+            var i = 0
+            while i + 3 <= input.count {
+                let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                out.append(symbols[Int(v >> 18)])
+                out.append(symbols[Int(v >> 12 & 63)])
+                out.append(symbols[Int(v >> 6 & 63)])
+                out.append(symbols[Int(v & 63)])
+                i += 3
+            }
+            let rest = input.count - i
+            if rest > 0 {
+                let v = UInt32(input[i]) << 16 | (rest == 2 ? UInt32(input[i + 1]) << 8 : 0)
+                out.append(symbols[Int(v >> 18)])
+                out.append(symbols[Int(v >> 12 & 63)])
+                out.append(rest == 2 ? symbols[Int(v >> 6 & 63)] : UInt8(ascii: "="))
+                out.append(UInt8(ascii: "="))
+            }
         }
         return out
     }

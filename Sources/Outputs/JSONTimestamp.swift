@@ -24,7 +24,7 @@ extension JSONWriter {
                 v /= 10
             }
             d[7] = UInt8(ascii: "+")
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: d[0 ..< 8]))
+            appendBytes(UnsafeRawBufferPointer(rebasing: d[0 ..< 8]))
         }
         bytes.append(contentsOf: "00:00\"".utf8)
     }

@@ -1,3 +1,5 @@
+import PacketCore
+
 /// Builds one JSON object (a record line) into a reusable byte buffer.
 ///
 /// Analyzers write records with it instead of `JSONEncoder`: keys and
@@ -6,8 +8,13 @@
 /// finished record with its newline. `reset()` keeps the capacity.
 public struct JSONWriter: Sendable {
     public internal(set) var bytes: [UInt8] = []
-    /// Per open container: whether nothing was written in it yet.
-    private var empty: [Bool] = []
+    /// Per open container, one bit from the least significant up: whether nothing was written in it yet
+    /// (a bit stack rather than an array: it is read and written for every key and value).
+    private var emptyBits: UInt64 = 0
+    /// Open containers.
+    private var depth = 0
+    /// The empty bits of containers nested deeper than 64 (no record does; kept so nothing traps).
+    private var deeperEmpty: [Bool] = []
     /// A key was written and its value is next.
     private var afterKey = false
     /// The date and time of day `timestamp(_:_:)` wrote last.
@@ -17,22 +24,105 @@ public struct JSONWriter: Sendable {
 
     public mutating func reset() {
         bytes.removeAll(keepingCapacity: true)
-        empty.removeAll(keepingCapacity: true)
+        emptyBits = 0
+        depth = 0
+        deeperEmpty.removeAll(keepingCapacity: true)
         afterKey = false
     }
 
     /// A comma before every element but the first of its container.
+    @inline(__always)
     private mutating func element() {
-        guard let last = empty.last else { return }
-        if !last { bytes.append(UInt8(ascii: ",")) }
-        empty[empty.count - 1] = false
+        guard depth > 0 else { return }
+        if depth > 64 {
+            if !deeperEmpty[deeperEmpty.count - 1] { bytes.append(UInt8(ascii: ",")) }
+            deeperEmpty[deeperEmpty.count - 1] = false
+            return
+        }
+        let bit: UInt64 = 1 << UInt64(depth - 1)
+        if emptyBits & bit == 0 { bytes.append(UInt8(ascii: ",")) }
+        emptyBits &= ~bit
+    }
+
+    private mutating func pushContainer() {
+        depth += 1
+        if depth > 64 { deeperEmpty.append(true) } else { emptyBits |= 1 << UInt64(depth - 1) }
+    }
+
+    private mutating func popContainer() {
+        guard depth > 0 else { return }
+        if depth > 64 { deeperEmpty.removeLast() } else { emptyBits &= ~(1 << UInt64(depth - 1)) }
+        depth -= 1
     }
 
     private mutating func key(_ key: String) {
         element()
-        appendUTF8(key)
-        bytes.append(UInt8(ascii: ":"))
+        let done: Bool? = key.utf8.withContiguousStorageIfAvailable { text in
+            guard Self.isPlain(text) else { return false }
+            appendQuoted(text, colon: true)
+            return true
+        }
+        if done != true {
+            appendString(key.utf8)
+            bytes.append(UInt8(ascii: ":"))
+        }
         afterKey = true
+    }
+
+    /// `"text"` (and a colon after a key) for text that needs no escaping. Short text is staged on the
+    /// stack and appended at once: each append to the array checks its uniqueness and capacity again.
+    @inline(__always)
+    private mutating func appendQuoted(_ text: UnsafeBufferPointer<UInt8>, colon: Bool) {
+        let n = text.count
+        guard n <= 60, let source = text.baseAddress else {
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: text)
+            bytes.append(UInt8(ascii: "\""))
+            if colon { bytes.append(UInt8(ascii: ":")) }
+            return
+        }
+        withUnsafeTemporaryAllocation(byteCount: 64, alignment: 8) { staged in
+            let base = staged.baseAddress!
+            base.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+            (base + 1).copyMemory(from: source, byteCount: n)
+            (base + 1 + n).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+            (base + 2 + n).storeBytes(of: UInt8(ascii: ":"), as: UInt8.self)
+            appendBytes(UnsafeRawBufferPointer(start: base, count: n + (colon ? 3 : 2)))
+        }
+    }
+
+    /// Raw bytes appended as one copy (an untyped buffer would be appended byte by byte: it offers no
+    /// contiguous typed storage to `append(contentsOf:)`).
+    @inline(__always)
+    mutating func appendBytes(_ raw: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: raw.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// Printable ASCII without a quote or backslash: copied into a JSON string as it is. Eight bytes are
+    /// tested at once (the "has a byte less than n" and "has a zero byte" word tricks): keys and most
+    /// values pass, and this scan is most of what writing them costs.
+    @inline(__always)
+    private static func isPlain(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        var i = 0
+        let count = text.count
+        if let base = text.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while i + 8 <= count {
+                let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
+                let control = (w &- ones &* 0x20) & ~w
+                let zeroQuote = (quote &- ones) & ~quote, zeroBackslash = (backslash &- ones) & ~backslash
+                if (w | control | zeroQuote | zeroBackslash) & highs != 0 { return false }
+                i += 8
+            }
+        }
+        while i < count {
+            let b = text[i]
+            if b < 0x20 || b >= 0x80 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return false }
+            i += 1
+        }
+        return true
     }
 
     private mutating func valueStart() {
@@ -43,24 +133,24 @@ public struct JSONWriter: Sendable {
         if let key { self.key(key) }
         valueStart()
         bytes.append(UInt8(ascii: "{"))
-        empty.append(true)
+        pushContainer()
     }
 
     public mutating func endObject() {
         bytes.append(UInt8(ascii: "}"))
-        empty.removeLast()
+        popContainer()
     }
 
     public mutating func beginArray(_ key: String? = nil) {
         if let key { self.key(key) }
         valueStart()
         bytes.append(UInt8(ascii: "["))
-        empty.append(true)
+        pushContainer()
     }
 
     public mutating func endArray() {
         bytes.append(UInt8(ascii: "]"))
-        empty.removeLast()
+        popContainer()
     }
 
     public mutating func string(_ key: String?, _ value: String) {
@@ -99,14 +189,15 @@ public struct JSONWriter: Sendable {
                 magnitude /= 10
                 count += 1
             } while magnitude > 0
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[(24 - count)...]))
+            appendBytes(UnsafeRawBufferPointer(rebasing: buffer[(24 - count)...]))
         }
     }
 
     public mutating func number(_ key: String?, _ value: Double) {
         if let key { self.key(key) }
         valueStart()
-        bytes.append(contentsOf: (value.isFinite ? "\(value)" : "null").utf8)
+        guard value.isFinite else { return bytes.append(contentsOf: "null".utf8) }
+        if !appendShortestDecimal(value) { bytes.append(contentsOf: "\(value)".utf8) }
     }
 
     public mutating func bool(_ key: String?, _ value: Bool) {
@@ -130,9 +221,15 @@ public struct JSONWriter: Sendable {
 
     /// A JSON string from bytes; invalid UTF-8 sequences become U+FFFD.
     private mutating func appendString<C: Collection>(_ raw: C) where C.Element == UInt8 {
-        bytes.append(UInt8(ascii: "\""))
         // ASCII without characters to escape (most keys and values) is copied as it is.
-        if raw.allSatisfy({ $0 >= 0x20 && $0 < 0x80 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+        let done: Bool? = raw.withContiguousStorageIfAvailable { text in
+            guard Self.isPlain(text) else { return false }
+            appendQuoted(text, colon: false)
+            return true
+        }
+        if done == true { return }
+        bytes.append(UInt8(ascii: "\""))
+        if done == nil && raw.allSatisfy({ $0 >= 0x20 && $0 < 0x80 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
             bytes.append(contentsOf: raw)
             bytes.append(UInt8(ascii: "\""))
             return
@@ -173,10 +270,4 @@ public struct JSONWriter: Sendable {
         bytes.withUnsafeBytes { body($0) }
         bytes.removeLast()
     }
-}
-
-/// The lower-case hex digit of a nibble (0…15).
-@inline(__always)
-public func hexDigit(_ nibble: UInt8) -> UInt8 {
-    nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ (nibble &- 10)
 }

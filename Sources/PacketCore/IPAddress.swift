@@ -60,27 +60,36 @@ public struct IPAddress: Hashable, Comparable, Sendable {
 
     /// Writes the address bytes (4 for IPv4, 16 for IPv6) into `out`.
     public func append(to out: inout [UInt8]) {
-        let b = bytes
-        out.append(contentsOf: isIPv6 ? b[0 ..< 16] : b[0 ..< 4])
+        let count = isIPv6 ? 16 : 4
+        for i in 0 ..< count {
+            let word = i < 8 ? high : low
+            out.append(UInt8(truncatingIfNeeded: word >> UInt64(56 - 8 * (i & 7))))
+        }
     }
 }
 
 extension IPAddress: CustomStringConvertible {
     /// Dotted quad for IPv4; RFC 5952 text (lower case, longest zero run as `::`) for IPv6.
     public var description: String {
-        if !isIPv6 {
-            let v = ipv4Value
-            return "\(v >> 24).\((v >> 16) & 0xFF).\((v >> 8) & 0xFF).\(v & 0xFF)"
-        }
-        var groups = [UInt16](repeating: 0, count: 8)
-        for i in 0 ..< 4 {
-            groups[i] = UInt16(truncatingIfNeeded: high >> UInt64(48 - 16 * i))
-            groups[4 + i] = UInt16(truncatingIfNeeded: low >> UInt64(48 - 16 * i))
+        var text: [UInt8] = []
+        text.reserveCapacity(isIPv6 ? 39 : 15)
+        appendText(to: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// The address's text (`description`) appended to `out` as UTF-8, without making a `String`: records
+    /// write an address or two each.
+    public func appendText(to out: inout [UInt8]) {
+        if !isIPv6 { return Self.appendDottedQuad(ipv4Value, to: &out) }
+        // RFC 5952 §5: IPv4-mapped addresses keep the dotted quad.
+        if high == 0 && (low >> 32) == 0xFFFF {
+            out.append(contentsOf: "::ffff:".utf8)
+            return Self.appendDottedQuad(UInt32(truncatingIfNeeded: low), to: &out)
         }
         // RFC 5952 §4.2: compress the longest run of two or more zero groups, the first on ties.
         var bestStart = -1, bestLength = 0, runStart = -1
         for i in 0 ... 8 {
-            if i < 8 && groups[i] == 0 {
+            if i < 8 && group(i) == 0 {
                 if runStart < 0 { runStart = i }
             } else if runStart >= 0 {
                 if i - runStart > bestLength { bestStart = runStart; bestLength = i - runStart }
@@ -88,25 +97,51 @@ extension IPAddress: CustomStringConvertible {
             }
         }
         if bestLength < 2 { bestStart = -1 }
-        // RFC 5952 §5: IPv4-mapped addresses keep the dotted quad.
-        if high == 0 && (low >> 32) == 0xFFFF {
-            let v = UInt32(truncatingIfNeeded: low)
-            return "::ffff:\(v >> 24).\((v >> 16) & 0xFF).\((v >> 8) & 0xFF).\(v & 0xFF)"
-        }
-        var text = ""
         var i = 0
+        var afterColon = true
         while i < 8 {
             if i == bestStart {
-                text += "::"
+                out.append(UInt8(ascii: ":"))
+                out.append(UInt8(ascii: ":"))
+                afterColon = true
                 i += bestLength
                 continue
             }
-            if !text.isEmpty && !text.hasSuffix(":") { text += ":" }
-            text += String(groups[i], radix: 16)
+            if !afterColon { out.append(UInt8(ascii: ":")) }
+            let g = group(i)
+            // Lower-case hex without leading zeros (RFC 5952 §4.1, §4.3).
+            var shift = 12
+            while shift > 0 && (g >> UInt16(shift)) == 0 { shift -= 4 }
+            while shift >= 0 {
+                out.append(hexDigit(UInt8(truncatingIfNeeded: g >> UInt16(shift)) & 0xF))
+                shift -= 4
+            }
+            afterColon = false
             i += 1
         }
-        return text
     }
+
+    /// The 16-bit group `i` (0…7) of an IPv6 address.
+    @inline(__always)
+    private func group(_ i: Int) -> UInt16 {
+        UInt16(truncatingIfNeeded: (i < 4 ? high : low) >> UInt64(48 - 16 * (i & 3)))
+    }
+
+    private static func appendDottedQuad(_ v: UInt32, to out: inout [UInt8]) {
+        for shift in stride(from: 24, through: 0, by: -8) {
+            let octet = UInt8(truncatingIfNeeded: v >> UInt32(shift))
+            if octet >= 100 { out.append(UInt8(ascii: "0") &+ octet / 100) }
+            if octet >= 10 { out.append(UInt8(ascii: "0") &+ octet / 10 % 10) }
+            out.append(UInt8(ascii: "0") &+ octet % 10)
+            if shift > 0 { out.append(UInt8(ascii: ".")) }
+        }
+    }
+}
+
+/// The lower-case hex digit of a nibble (0…15).
+@inlinable @inline(__always)
+public func hexDigit(_ nibble: UInt8) -> UInt8 {
+    nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ (nibble &- 10)
 }
 
 extension IPAddress {

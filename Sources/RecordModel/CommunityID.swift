@@ -26,12 +26,18 @@ public enum CommunityID {
         input.reserveCapacity(40)
         a.0.append(to: &input)
         b.0.append(to: &input)
-        input += [ipProtocol, 0]
+        input.append(ipProtocol)
+        input.append(0)
         if ipProtocol == 1 || ipProtocol == 6 || ipProtocol == 17 || ipProtocol == 58 || ipProtocol == 132 {
-            input += [UInt8(a.1 >> 8), UInt8(a.1 & 0xFF), UInt8(b.1 >> 8), UInt8(b.1 & 0xFF)]
+            input.append(UInt8(a.1 >> 8))
+            input.append(UInt8(a.1 & 0xFF))
+            input.append(UInt8(b.1 >> 8))
+            input.append(UInt8(b.1 & 0xFF))
         }
         let digest = Insecure.SHA1.hash(data: input)
-        return "1:" + String(decoding: Base64.encode(Array(digest)), as: UTF8.self)
+        var text: [UInt8] = [UInt8(ascii: "1"), UInt8(ascii: ":")]
+        text += digest.withUnsafeBytes { Base64.encode($0) }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// The ICMP "destination port": the counterpart type of a request/reply pair (and true), or the code (false).

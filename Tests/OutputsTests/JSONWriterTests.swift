@@ -1,6 +1,7 @@
 import Outputs
 import PacketCore
 import Foundation
+import TestSupport
 import XCTest
 
 final class JSONWriterTests: XCTestCase {
@@ -112,5 +113,122 @@ final class RecordTimeTests: XCTestCase {
             let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(writer.bytes)) as? [String: String])
             XCTAssertEqual(object["a"], a.description)
         }
+    }
+}
+
+/// Numbers, strings and addresses written in place read back as the standard library and the C library
+/// write them.
+final class JSONWriterTextTests: XCTestCase {
+    private func written(_ body: (inout JSONWriter) -> Void) -> String {
+        var writer = JSONWriter()
+        writer.beginArray()
+        body(&writer)
+        writer.endArray()
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    /// Doubles: record times (seconds with micro- and nanoseconds), durations, ratios, integers, edges of the
+    /// in-place range, and random bit patterns (mostly written through `String`) — all as `"\(value)"`.
+    func testDoublesMatchSwiftText() {
+        var random = SeededRandom(seed: 31)
+        var values: [Double] = [0, -0.0, 1, -1, 0.001, 0.000999, 0.0001, 1e-5, 0.1, 0.5, 1.0 / 3.0, 2.0 / 3.0, 100, 1e15, 1e16,
+                                9_007_199_254_740_991, 9_007_199_254_740_992, 9_007_199_254_740_993, 4_503_599_627_370_495.5,
+                                1_700_000_000, 1_700_000_000.5, 1_700_000_000.000001, 123_456_789_012_345.6, .infinity, -.infinity,
+                                .greatestFiniteMagnitude, .leastNonzeroMagnitude, .ulpOfOne]
+        for _ in 0 ..< 40_000 {
+            let seconds = Double(Int.random(in: 0 ... 4_000_000_000, using: &random))
+            values.append(seconds + Double(Int.random(in: 0 ..< 1_000_000, using: &random)) / 1e6)
+            values.append(seconds + Double(Int.random(in: 0 ..< 1_000_000_000, using: &random)) / 1e9)
+            values.append(Double(Int.random(in: 0 ..< 100_000_000, using: &random)) / 1e6)
+            values.append(-Double(Int.random(in: 0 ..< 100_000, using: &random)) / 1e3)
+            values.append(Double.random(in: 0 ..< 1, using: &random))
+            values.append(Double.random(in: 0 ..< 1e15, using: &random))
+            values.append(Double(Int.random(in: 1 ... 1000, using: &random)) / Double(Int.random(in: 1 ... 1000, using: &random)))
+            values.append(Double(bitPattern: UInt64.random(in: 0 ... .max, using: &random)))
+        }
+        var mismatches = 0
+        for value in values where !value.isNaN {
+            let expected = value.isFinite ? "[\(value)]" : "[null]"
+            let got = written { $0.number(nil, value) }
+            if got != expected {
+                mismatches += 1
+                if mismatches < 5 { XCTFail("\(got) != \(expected) (bits \(value.bitPattern))") }
+            }
+        }
+        XCTAssertEqual(mismatches, 0)
+    }
+
+    /// Strings of random bytes, with every character that needs escaping at every offset of the eight-byte
+    /// scan, read back by Foundation's JSON parser as the bytes decoded as UTF-8; plain text is copied as it is.
+    func testStringsReadBackAsTheirUTF8() throws {
+        var random = SeededRandom(seed: 37)
+        let special: [UInt8] = [0x22, 0x5C, 0x00, 0x0A, 0x1F, 0x7F, 0x80, 0xC3, 0xA9, 0xFF, 0x20, 0x41]
+        for n in 0 ..< 20_000 {
+            let length = n % 70
+            var raw = (0 ..< length).map { _ in UInt8.random(in: 0x20 ... 0x7E, using: &random) }
+            if n % 3 != 0 && length > 0 {
+                raw[Int.random(in: 0 ..< length, using: &random)] = special[Int.random(in: 0 ..< special.count, using: &random)]
+            }
+            var writer = JSONWriter()
+            writer.beginObject()
+            writer.string(String(decoding: raw, as: UTF8.self), raw)
+            writer.endObject()
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(writer.bytes)) as? [String: String])
+            let text = String(decoding: raw, as: UTF8.self)
+            XCTAssertEqual(object, [text: text], "\(raw)")
+            let plain = raw.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }
+            if plain {
+                let quoted: [UInt8] = [0x22] + raw + [0x22]
+                var expected: [UInt8] = [UInt8(ascii: "{")]
+                expected += quoted
+                expected.append(UInt8(ascii: ":"))
+                expected += quoted
+                expected.append(UInt8(ascii: "}"))
+                XCTAssertEqual(writer.bytes, expected)
+            }
+        }
+    }
+
+    /// Addresses: RFC 5952 text, which is inet_ntop's for every address but the IPv4-compatible ones
+    /// (`::a.b.c.d`, deprecated by RFC 4291 §2.5.5.1; written as hex words here).
+    func testAddressesMatchInetNtop() {
+        var random = SeededRandom(seed: 41)
+        var addresses: [IPAddress] = [.zero, IPAddress(ipv4: 0xFFFF_FFFF), IPAddress(high: 0, low: 1, isIPv6: true),
+                                      IPAddress(high: 0, low: 0, isIPv6: true), IPAddress(high: 0, low: 0xFFFF_0A00_0001, isIPv6: true)]
+        for _ in 0 ..< 50_000 {
+            var words = (0 ..< 8).map { _ in UInt64.random(in: 0 ... 0xFFFF, using: &random) }
+            for i in words.indices where Bool.random(using: &random) { words[i] = 0 }
+            if Int.random(in: 0 ..< 10, using: &random) == 0 { words[5] = 0xFFFF; for i in 0 ..< 5 { words[i] = 0 } }
+            addresses.append(IPAddress(high: words[0 ..< 4].reduce(0) { $0 << 16 | $1 }, low: words[4 ..< 8].reduce(0) { $0 << 16 | $1 }, isIPv6: true))
+            addresses.append(IPAddress(ipv4: UInt32.random(in: 0 ... .max, using: &random)))
+        }
+        var checked = 0
+        for a in addresses {
+            if a.isIPv6 && a.high == 0 && a.low >> 32 == 0 && a.low > 1 { continue }
+            var text: [UInt8] = []
+            a.appendText(to: &text)
+            XCTAssertEqual(String(decoding: text, as: UTF8.self), Self.inetNtop(a))
+            XCTAssertEqual(a.description, Self.inetNtop(a))
+            XCTAssertEqual(written { $0.address(nil, a) }, "[\"\(Self.inetNtop(a))\"]")
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 90_000)
+        XCTAssertEqual(IPAddress(high: 0, low: 0x0102_0304, isIPv6: true).description, "::102:304")
+    }
+
+    private static func inetNtop(_ a: IPAddress) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        if a.isIPv6 {
+            var raw = [UInt8](repeating: 0, count: 16)
+            for i in 0 ..< 8 {
+                raw[i] = UInt8(truncatingIfNeeded: a.high >> UInt64(56 - 8 * i))
+                raw[8 + i] = UInt8(truncatingIfNeeded: a.low >> UInt64(56 - 8 * i))
+            }
+            _ = inet_ntop(AF_INET6, raw, &buffer, socklen_t(buffer.count))
+        } else {
+            var value = a.ipv4Value.bigEndian
+            _ = inet_ntop(AF_INET, &value, &buffer, socklen_t(buffer.count))
+        }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

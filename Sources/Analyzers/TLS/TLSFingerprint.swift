@@ -1,3 +1,4 @@
+import PacketCore
 import Outputs
 import Crypto
 
@@ -15,15 +16,31 @@ public enum TLSFingerprint {
     }
 
     public static func ja3(_ hello: TLSClientHello) -> String {
-        [String(hello.legacyVersion),
-         decimal(hello.ciphers),
-         decimal(hello.extensions),
-         decimal(hello.groups),
-         hello.pointFormats.map { String($0) }.joined(separator: "-")].joined(separator: ",")
+        var text: [UInt8] = []
+        text.reserveCapacity(256)
+        appendDecimal(hello.legacyVersion, to: &text)
+        text.append(UInt8(ascii: ","))
+        appendDecimals(hello.ciphers, to: &text)
+        text.append(UInt8(ascii: ","))
+        appendDecimals(hello.extensions, to: &text)
+        text.append(UInt8(ascii: ","))
+        appendDecimals(hello.groups, to: &text)
+        text.append(UInt8(ascii: ","))
+        for (i, format) in hello.pointFormats.enumerated() {
+            if i > 0 { text.append(UInt8(ascii: "-")) }
+            appendDecimal(UInt16(format), to: &text)
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     public static func ja3s(_ hello: TLSServerHello) -> String {
-        [String(hello.legacyVersion), String(hello.cipher), decimal(hello.extensions)].joined(separator: ",")
+        var text: [UInt8] = []
+        appendDecimal(hello.legacyVersion, to: &text)
+        text.append(UInt8(ascii: ","))
+        appendDecimal(hello.cipher, to: &text)
+        text.append(UInt8(ascii: ","))
+        appendDecimals(hello.extensions, to: &text)
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// Lower-case hex MD5 (JA3's hash; MD5 is the definition, not a security choice).
@@ -56,18 +73,25 @@ public enum TLSFingerprint {
         a += twoDigits(ciphers.count) + twoDigits(extensions.count)
         a += alpnChars(hello.alpn.first)
 
-        let b = ciphers.isEmpty ? "000000000000"
-            : sha256Prefix(ciphers.map(hex4).sorted().joined(separator: ","))
+        // Four-digit lower-case hex sorts as the numbers do, so the values are sorted, then written.
+        var text: [UInt8] = []
+        text.reserveCapacity(512)
+        appendHex4List(ciphers.sorted(), to: &text)
+        let b = ciphers.isEmpty ? "000000000000" : sha256Prefix(text)
 
         // SNI and ALPN are already in part a; signature algorithms keep wire order.
-        let sortedExtensions = extensions.filter { $0 != 0x0000 && $0 != 0x0010 }.map(hex4).sorted()
+        let sortedExtensions = extensions.filter { $0 != 0x0000 && $0 != 0x0010 }.sorted()
         let c: String
         if sortedExtensions.isEmpty {
             c = "000000000000"
         } else {
-            var text = sortedExtensions.joined(separator: ",")
+            text.removeAll(keepingCapacity: true)
+            appendHex4List(sortedExtensions, to: &text)
             let signatures = hello.signatureAlgorithms.filter { !isGREASE($0) }
-            if !signatures.isEmpty { text += "_" + signatures.map(hex4).joined(separator: ",") }
+            if !signatures.isEmpty {
+                text.append(UInt8(ascii: "_"))
+                appendHex4List(signatures, to: &text)
+            }
             c = sha256Prefix(text)
         }
         return a + "_" + b + "_" + c
@@ -86,8 +110,31 @@ public enum TLSFingerprint {
         return String(decoding: [hexDigit(first >> 4), hexDigit(last & 0xF)], as: UTF8.self)
     }
 
-    private static func decimal(_ values: [UInt16]) -> String {
-        values.filter { !isGREASE($0) }.map { String($0) }.joined(separator: "-")
+    /// The values but GREASE, in decimal, joined by '-'.
+    private static func appendDecimals(_ values: [UInt16], to text: inout [UInt8]) {
+        var first = true
+        for v in values where !isGREASE(v) {
+            if !first { text.append(UInt8(ascii: "-")) }
+            appendDecimal(v, to: &text)
+            first = false
+        }
+    }
+
+    private static func appendDecimal(_ v: UInt16, to text: inout [UInt8]) {
+        var divisor: UInt16 = 10000
+        while divisor > 1 && v < divisor { divisor /= 10 }
+        while divisor > 0 {
+            text.append(UInt8(ascii: "0") &+ UInt8(v / divisor % 10))
+            divisor /= 10
+        }
+    }
+
+    /// Each value as four lower-case hex digits, joined by ','.
+    private static func appendHex4List(_ values: [UInt16], to text: inout [UInt8]) {
+        for (i, v) in values.enumerated() {
+            if i > 0 { text.append(UInt8(ascii: ",")) }
+            for shift in stride(from: 12, through: 0, by: -4) { text.append(hexDigit(UInt8(truncatingIfNeeded: v >> UInt16(shift)) & 0xF)) }
+        }
     }
 
     private static func twoDigits(_ n: Int) -> String {
@@ -95,13 +142,8 @@ public enum TLSFingerprint {
         return capped < 10 ? "0\(capped)" : "\(capped)"
     }
 
-    private static func hex4(_ v: UInt16) -> String {
-        let text = String(v, radix: 16)
-        return String(repeating: "0", count: 4 - text.count) + text
-    }
-
-    private static func sha256Prefix(_ text: String) -> String {
-        hex(SHA256.hash(data: Array(text.utf8)), count: 12)
+    private static func sha256Prefix(_ text: [UInt8]) -> String {
+        hex(SHA256.hash(data: text), count: 12)
     }
 
     private static func hex<D: Sequence>(_ digest: D, count: Int) -> String where D.Element == UInt8 {
