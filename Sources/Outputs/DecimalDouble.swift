@@ -12,7 +12,7 @@ extension JSONWriter {
     @usableFromInline
     mutating func appendShortestDecimal(_ value: Double) -> Bool {
         if value == 0 {
-            bytes.append(contentsOf: (value.sign == .minus ? "-0.0" : "0.0").utf8)
+            buffer.append(contentsOf: (value.sign == .minus ? "-0.0" : "0.0").utf8)
             return true
         }
         let magnitude = value.magnitude
@@ -35,12 +35,12 @@ extension JSONWriter {
             }
             if count > 1 { return false }
             if count == 1 {
-                if value.sign == .minus { bytes.append(UInt8(ascii: "-")) }
+                if value.sign == .minus { buffer.append(UInt8(ascii: "-")) }
                 let digits = UInt64(found)
                 appendDigits(digits / powerInt, minimumCount: 1)
-                bytes.append(UInt8(ascii: "."))
+                buffer.append(UInt8(ascii: "."))
                 if k == 0 {
-                    bytes.append(UInt8(ascii: "0"))
+                    buffer.append(UInt8(ascii: "0"))
                 } else {
                     appendDigits(digits % powerInt, minimumCount: k)
                 }

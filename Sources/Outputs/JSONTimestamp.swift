@@ -13,8 +13,8 @@ extension JSONWriter {
         }
         string(key, bytes: EmptyCollection<UInt8>())
         // The empty string's closing quote is replaced by the text and a new quote.
-        bytes.removeLast()
-        bytes.append(contentsOf: timestampCache.text)
+        buffer.removeLast()
+        buffer.append(contentsOf: timestampCache.text)
         var digits: (UInt32, UInt32) = (0, 0)
         withUnsafeMutableBytes(of: &digits) { d in
             d[0] = UInt8(ascii: ".")
@@ -26,7 +26,7 @@ extension JSONWriter {
             d[7] = UInt8(ascii: "+")
             appendBytes(UnsafeRawBufferPointer(rebasing: d[0 ..< 8]))
         }
-        bytes.append(contentsOf: "00:00\"".utf8)
+        buffer.append(contentsOf: "00:00\"".utf8)
     }
 }
 
@@ -42,15 +42,15 @@ extension JSONWriter {
     public mutating func address(_ key: String?, _ a: IPAddress) {
         guard !a.isIPv6 else { return string(key, a.description) }
         string(key, bytes: EmptyCollection<UInt8>())
-        bytes.removeLast()
+        buffer.removeLast()
         let v = a.ipv4Value
         for shift in stride(from: 24, through: 0, by: -8) {
             let octet = Int(v >> UInt32(shift) & 0xFF)
-            if octet >= 100 { bytes.append(UInt8(ascii: "0") &+ UInt8(octet / 100)) }
-            if octet >= 10 { bytes.append(UInt8(ascii: "0") &+ UInt8(octet / 10 % 10)) }
-            bytes.append(UInt8(ascii: "0") &+ UInt8(octet % 10))
-            if shift > 0 { bytes.append(UInt8(ascii: ".")) }
+            if octet >= 100 { buffer.append(UInt8(ascii: "0") &+ UInt8(octet / 100)) }
+            if octet >= 10 { buffer.append(UInt8(ascii: "0") &+ UInt8(octet / 10 % 10)) }
+            buffer.append(UInt8(ascii: "0") &+ UInt8(octet % 10))
+            if shift > 0 { buffer.append(UInt8(ascii: ".")) }
         }
-        bytes.append(UInt8(ascii: "\""))
+        buffer.append(UInt8(ascii: "\""))
     }
 }

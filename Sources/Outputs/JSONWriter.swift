@@ -7,7 +7,10 @@ import PacketCore
 /// that are not valid UTF-8 become U+FFFD), and `line()` hands back the
 /// finished record with its newline. `reset()` keeps the capacity.
 public struct JSONWriter: Sendable {
-    public internal(set) var bytes: [UInt8] = []
+    /// The record so far.
+    public internal(set) var buffer: RecordBytes
+    /// The record so far, as an array (a copy).
+    public var bytes: [UInt8] { buffer.array }
     /// Per open container, one bit from the least significant up: whether nothing was written in it yet
     /// (a bit stack rather than an array: it is read and written for every key and value).
     private var emptyBits: UInt64 = 0
@@ -20,10 +23,10 @@ public struct JSONWriter: Sendable {
     /// The date and time of day `timestamp(_:_:)` wrote last.
     var timestampCache = TimestampCache()
 
-    public init(capacity: Int = 4096) { bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 4096) { buffer = RecordBytes(capacity: capacity) }
 
     public mutating func reset() {
-        bytes.removeAll(keepingCapacity: true)
+        buffer.removeAll()
         emptyBits = 0
         depth = 0
         deeperEmpty.removeAll(keepingCapacity: true)
@@ -35,12 +38,12 @@ public struct JSONWriter: Sendable {
     private mutating func element() {
         guard depth > 0 else { return }
         if depth > 64 {
-            if !deeperEmpty[deeperEmpty.count - 1] { bytes.append(UInt8(ascii: ",")) }
+            if !deeperEmpty[deeperEmpty.count - 1] { buffer.append(UInt8(ascii: ",")) }
             deeperEmpty[deeperEmpty.count - 1] = false
             return
         }
         let bit: UInt64 = 1 << UInt64(depth - 1)
-        if emptyBits & bit == 0 { bytes.append(UInt8(ascii: ",")) }
+        if emptyBits & bit == 0 { buffer.append(UInt8(ascii: ",")) }
         emptyBits &= ~bit
     }
 
@@ -64,38 +67,27 @@ public struct JSONWriter: Sendable {
         }
         if done != true {
             appendString(key.utf8)
-            bytes.append(UInt8(ascii: ":"))
+            buffer.append(UInt8(ascii: ":"))
         }
         afterKey = true
     }
 
-    /// `"text"` (and a colon after a key) for text that needs no escaping. Short text is staged on the
-    /// stack and appended at once: each append to the array checks its uniqueness and capacity again.
+    /// `"text"` (and a colon after a key) for text that needs no escaping, written in one reservation.
     @inline(__always)
     private mutating func appendQuoted(_ text: UnsafeBufferPointer<UInt8>, colon: Bool) {
         let n = text.count
-        guard n <= 60, let source = text.baseAddress else {
-            bytes.append(UInt8(ascii: "\""))
-            bytes.append(contentsOf: text)
-            bytes.append(UInt8(ascii: "\""))
-            if colon { bytes.append(UInt8(ascii: ":")) }
-            return
-        }
-        withUnsafeTemporaryAllocation(byteCount: 64, alignment: 8) { staged in
-            let base = staged.baseAddress!
-            base.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
-            (base + 1).copyMemory(from: source, byteCount: n)
-            (base + 1 + n).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
-            (base + 2 + n).storeBytes(of: UInt8(ascii: ":"), as: UInt8.self)
-            appendBytes(UnsafeRawBufferPointer(start: base, count: n + (colon ? 3 : 2)))
-        }
+        let at = buffer.reserve(n + 3)
+        at.pointee = UInt8(ascii: "\"")
+        if let source = text.baseAddress { (at + 1).update(from: source, count: n) }
+        at[n + 1] = UInt8(ascii: "\"")
+        at[n + 2] = UInt8(ascii: ":")
+        buffer.didWrite(n + (colon ? 3 : 2))
     }
 
-    /// Raw bytes appended as one copy (an untyped buffer would be appended byte by byte: it offers no
-    /// contiguous typed storage to `append(contentsOf:)`).
+    /// Raw bytes appended as one copy.
     @inline(__always)
     mutating func appendBytes(_ raw: UnsafeRawBufferPointer) {
-        bytes.append(contentsOf: raw.assumingMemoryBound(to: UInt8.self))
+        buffer.append(contentsOf: raw)
     }
 
     /// Printable ASCII without a quote or backslash: copied into a JSON string as it is. Eight bytes are
@@ -132,24 +124,24 @@ public struct JSONWriter: Sendable {
     public mutating func beginObject(_ key: String? = nil) {
         if let key { self.key(key) }
         valueStart()
-        bytes.append(UInt8(ascii: "{"))
+        buffer.append(UInt8(ascii: "{"))
         pushContainer()
     }
 
     public mutating func endObject() {
-        bytes.append(UInt8(ascii: "}"))
+        buffer.append(UInt8(ascii: "}"))
         popContainer()
     }
 
     public mutating func beginArray(_ key: String? = nil) {
         if let key { self.key(key) }
         valueStart()
-        bytes.append(UInt8(ascii: "["))
+        buffer.append(UInt8(ascii: "["))
         pushContainer()
     }
 
     public mutating func endArray() {
-        bytes.append(UInt8(ascii: "]"))
+        buffer.append(UInt8(ascii: "]"))
         popContainer()
     }
 
@@ -178,7 +170,7 @@ public struct JSONWriter: Sendable {
     public mutating func number(_ key: String?, _ value: Int) {
         if let key { self.key(key) }
         valueStart()
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        if value < 0 { buffer.append(UInt8(ascii: "-")) }
         // Decimal digits written in place, most significant first (no String per number).
         var magnitude = value.magnitude
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
@@ -196,20 +188,20 @@ public struct JSONWriter: Sendable {
     public mutating func number(_ key: String?, _ value: Double) {
         if let key { self.key(key) }
         valueStart()
-        guard value.isFinite else { return bytes.append(contentsOf: "null".utf8) }
-        if !appendShortestDecimal(value) { bytes.append(contentsOf: "\(value)".utf8) }
+        guard value.isFinite else { return buffer.append(contentsOf: "null".utf8) }
+        if !appendShortestDecimal(value) { buffer.append(contentsOf: "\(value)".utf8) }
     }
 
     public mutating func bool(_ key: String?, _ value: Bool) {
         if let key { self.key(key) }
         valueStart()
-        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+        buffer.append(contentsOf: (value ? "true" : "false").utf8)
     }
 
     public mutating func null(_ key: String?) {
         if let key { self.key(key) }
         valueStart()
-        bytes.append(contentsOf: "null".utf8)
+        buffer.append(contentsOf: "null".utf8)
     }
 
     /// `text` as one quoted JSON string, escaped as every record escapes it (for records built as text).
@@ -228,10 +220,10 @@ public struct JSONWriter: Sendable {
             return true
         }
         if done == true { return }
-        bytes.append(UInt8(ascii: "\""))
+        buffer.append(UInt8(ascii: "\""))
         if done == nil && raw.allSatisfy({ $0 >= 0x20 && $0 < 0x80 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
-            bytes.append(contentsOf: raw)
-            bytes.append(UInt8(ascii: "\""))
+            buffer.append(contentsOf: raw)
+            buffer.append(UInt8(ascii: "\""))
             return
         }
         let text = String(decoding: raw, as: UTF8.self)
@@ -244,30 +236,30 @@ public struct JSONWriter: Sendable {
             case "\t": escaped(UInt8(ascii: "t"))
             default:
                 if scalar.value < 0x20 {
-                    bytes.append(contentsOf: "\\u00".utf8)
-                    bytes.append(hexDigit(UInt8(scalar.value >> 4)))
-                    bytes.append(hexDigit(UInt8(scalar.value & 0xF)))
+                    buffer.append(contentsOf: "\\u00".utf8)
+                    buffer.append(hexDigit(UInt8(scalar.value >> 4)))
+                    buffer.append(hexDigit(UInt8(scalar.value & 0xF)))
                 } else {
-                    UTF8.encode(scalar) { bytes.append($0) }
+                    UTF8.encode(scalar) { buffer.append($0) }
                 }
             }
         }
-        bytes.append(UInt8(ascii: "\""))
+        buffer.append(UInt8(ascii: "\""))
     }
 
     /// A two-character escape: a backslash and `character`.
     private mutating func escaped(_ character: UInt8) {
-        bytes.append(UInt8(ascii: "\\"))
-        bytes.append(character)
+        buffer.append(UInt8(ascii: "\\"))
+        buffer.append(character)
     }
 
     /// The record as one line of text.
-    public var line: String { String(decoding: bytes, as: UTF8.self) + "\n" }
+    public var line: String { buffer.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } + "\n" }
 
     /// The record and its newline, lent to `body` without making a String.
     public mutating func withLine(_ body: (UnsafeRawBufferPointer) -> Void) {
-        bytes.append(UInt8(ascii: "\n"))
-        bytes.withUnsafeBytes { body($0) }
-        bytes.removeLast()
+        buffer.append(UInt8(ascii: "\n"))
+        buffer.withUnsafeBytes { body($0) }
+        buffer.removeLast()
     }
 }

@@ -27,8 +27,8 @@ extension JSONWriter {
         guard !raw.isEmpty else { return }
         string(nil, bytes: EmptyCollection<UInt8>())
         // The empty string written for its comma is replaced by the members.
-        bytes.removeLast(2)
-        bytes.append(contentsOf: raw)
+        buffer.removeLast(2)
+        buffer.append(contentsOf: raw)
     }
 
     /// Starts a record in the common shape: `{"timestamp","flow_id"?,"event_type","src_ip"…"vlan"?,"type","time"`.

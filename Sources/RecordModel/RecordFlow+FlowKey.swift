@@ -28,6 +28,6 @@ extension RecordFlow {
             w.endArray()
         }
         w.endObject()
-        self.init(flowID: FlowID.make(key: key, created: created), members: Array(w.bytes.dropFirst().dropLast()))
+        self.init(flowID: FlowID.make(key: key, created: created), members: w.buffer.withUnsafeBytes { Array($0.dropFirst().dropLast()) })
     }
 }

@@ -232,3 +232,44 @@ final class JSONWriterTextTests: XCTestCase {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
+
+/// The record buffer behaves as a value: copies do not share writes, and it grows past any capacity.
+final class RecordBytesTests: XCTestCase {
+    func testCopiesAreIndependentAndGrowthKeepsBytes() {
+        var random = SeededRandom(seed: 43)
+        var a = RecordBytes(capacity: 1), reference: [UInt8] = []
+        for _ in 0 ..< 5000 {
+            switch Int.random(in: 0 ..< 4, using: &random) {
+            case 0:
+                let byte = UInt8.random(in: 0 ... .max, using: &random)
+                a.append(byte)
+                reference.append(byte)
+            case 1:
+                let chunk = (0 ..< Int.random(in: 0 ..< 300, using: &random)).map { _ in UInt8.random(in: 0 ... .max, using: &random) }
+                a.append(contentsOf: chunk)
+                reference += chunk
+            case 2:
+                let n = Int.random(in: 0 ... min(5, reference.count), using: &random)
+                a.removeLast(n)
+                reference.removeLast(n)
+            default:
+                // A copy taken now keeps its bytes whatever happens to either afterwards.
+                var copy = a
+                let frozen = reference
+                a.append(contentsOf: "after".utf8)
+                reference += Array("after".utf8)
+                copy.append(0xEE)
+                XCTAssertEqual(copy.array, frozen + [0xEE])
+            }
+            XCTAssertEqual(a.count, reference.count)
+        }
+        XCTAssertEqual(a.array, reference)
+        var writer = JSONWriter(capacity: 1)
+        writer.beginObject()
+        writer.string("k", String(repeating: "v", count: 10_000))
+        let before = writer
+        writer.endObject()
+        XCTAssertEqual(writer.bytes.count, before.bytes.count + 1)
+        XCTAssertEqual(writer.line, "{\"k\":\"" + String(repeating: "v", count: 10_000) + "\"}\n")
+    }
+}
