@@ -50,11 +50,19 @@ int flowtap_format_g17(char *buffer, size_t size, double value) {
         buffer[length] = 0;
         return length;
     }
+    /* Two digits per division: half the divisions of one at a time (each a multiply and shifts). */
+    static const char pairs[201] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
     uint64_t q = (uint64_t)scaled;
-    for (int i = 16; i >= 0; i--) {
-        digits[i] = (char)('0' + q % 10);
-        q /= 10;
+    for (int i = 15; i >= 1; i -= 2) {
+        uint64_t pair = q % 100;
+        q /= 100;
+        digits[i] = pairs[2 * pair];
+        digits[i + 1] = pairs[2 * pair + 1];
     }
+    digits[0] = (char)('0' + q);
     memcpy(buffer, digits, (size_t)integer_digits);
     length = integer_digits;
     int last = 16;
