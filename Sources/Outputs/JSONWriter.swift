@@ -36,15 +36,22 @@ public struct JSONWriter: Sendable {
     /// A comma before every element but the first of its container.
     @inline(__always)
     private mutating func element() {
-        guard depth > 0 else { return }
+        if takeComma() { buffer.append(UInt8(ascii: ",")) }
+    }
+
+    /// Marks the open container as no longer empty; returns whether the element takes a comma.
+    @inline(__always)
+    private mutating func takeComma() -> Bool {
+        guard depth > 0 else { return false }
         if depth > 64 {
-            if !deeperEmpty[deeperEmpty.count - 1] { buffer.append(UInt8(ascii: ",")) }
+            let wasEmpty = deeperEmpty[deeperEmpty.count - 1]
             deeperEmpty[deeperEmpty.count - 1] = false
-            return
+            return !wasEmpty
         }
         let bit: UInt64 = 1 << UInt64(depth - 1)
-        if emptyBits & bit == 0 { buffer.append(UInt8(ascii: ",")) }
+        let wasEmpty = emptyBits & bit != 0
         emptyBits &= ~bit
+        return !wasEmpty
     }
 
     private mutating func pushContainer() {
@@ -59,29 +66,35 @@ public struct JSONWriter: Sendable {
     }
 
     private mutating func key(_ key: String) {
-        element()
+        let comma = takeComma()
         let done: Bool? = key.utf8.withContiguousStorageIfAvailable { text in
             guard Self.isPlain(text) else { return false }
-            appendQuoted(text, colon: true)
+            appendQuoted(text, comma: comma, colon: true)
             return true
         }
         if done != true {
+            if comma { buffer.append(UInt8(ascii: ",")) }
             appendString(key.utf8)
             buffer.append(UInt8(ascii: ":"))
         }
         afterKey = true
     }
 
-    /// `"text"` (and a colon after a key) for text that needs no escaping, written in one reservation.
+    /// `"text"` for text that needs no escaping, with the comma before a key and the colon after it,
+    /// written in one reservation.
     @inline(__always)
-    private mutating func appendQuoted(_ text: UnsafeBufferPointer<UInt8>, colon: Bool) {
+    private mutating func appendQuoted(_ text: UnsafeBufferPointer<UInt8>, comma: Bool = false, colon: Bool) {
         let n = text.count
-        let at = buffer.reserve(n + 3)
+        var at = buffer.reserve(n + 4)
+        if comma {
+            at.pointee = UInt8(ascii: ",")
+            at += 1
+        }
         at.pointee = UInt8(ascii: "\"")
         if let source = text.baseAddress { (at + 1).update(from: source, count: n) }
         at[n + 1] = UInt8(ascii: "\"")
         at[n + 2] = UInt8(ascii: ":")
-        buffer.didWrite(n + (colon ? 3 : 2))
+        buffer.didWrite(n + (colon ? 3 : 2) + (comma ? 1 : 0))
     }
 
     /// Raw bytes appended as one copy.
