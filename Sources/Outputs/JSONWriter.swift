@@ -91,10 +91,25 @@ public struct JSONWriter: Sendable {
             at += 1
         }
         at.pointee = UInt8(ascii: "\"")
-        if let source = text.baseAddress { (at + 1).update(from: source, count: n) }
+        if let source = text.baseAddress { Self.copySmall(from: source, to: at + 1, count: n) }
         at[n + 1] = UInt8(ascii: "\"")
         at[n + 2] = UInt8(ascii: ":")
         buffer.didWrite(n + (colon ? 3 : 2) + (comma ? 1 : 0))
+    }
+
+    /// Copies `count` bytes; up to 16 (keys, most values) as two overlapping words instead of a call to memmove.
+    @inline(__always)
+    private static func copySmall(from source: UnsafePointer<UInt8>, to target: UnsafeMutablePointer<UInt8>, count: Int) {
+        if count >= 8 && count <= 16 {
+            let head = UnsafeRawPointer(source).loadUnaligned(as: UInt64.self)
+            let tail = UnsafeRawPointer(source).loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+            UnsafeMutableRawPointer(target).storeBytes(of: head, as: UInt64.self)
+            UnsafeMutableRawPointer(target).storeBytes(of: tail, toByteOffset: count - 8, as: UInt64.self)
+        } else if count < 8 {
+            for i in 0 ..< count { target[i] = source[i] }
+        } else {
+            target.update(from: source, count: count)
+        }
     }
 
     /// Raw bytes appended as one copy.
@@ -113,13 +128,19 @@ public struct JSONWriter: Sendable {
         let count = text.count
         if let base = text.baseAddress {
             let raw = UnsafeRawPointer(base)
-            while i + 8 <= count {
-                let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            @inline(__always) func plainWord(_ w: UInt64) -> Bool {
                 let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
                 let control = (w &- ones &* 0x20) & ~w
                 let zeroQuote = (quote &- ones) & ~quote, zeroBackslash = (backslash &- ones) & ~backslash
-                if (w | control | zeroQuote | zeroBackslash) & highs != 0 { return false }
-                i += 8
+                return (w | control | zeroQuote | zeroBackslash) & highs == 0
+            }
+            if count >= 8 {
+                while i + 8 <= count {
+                    if !plainWord(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { return false }
+                    i += 8
+                }
+                // The last bytes as one word overlapping the ones already tested.
+                return i == count || plainWord(raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
             }
         }
         while i < count {
