@@ -77,8 +77,21 @@ public struct TCPAnalysis: Sendable {
         if syn && ack && !fromOrig && synAckTime == 0 { synAckTime = time }
         if !syn && ack && synTime > 0 && ackTime == 0 { ackTime = time }
         let rtt = initialRTT.map { Int64($0 * 1e9) } ?? 3_000_000
-        var own = fromOrig ? originator : responder
-        let peer = fromOrig ? responder : originator
+        // The sender's side is updated in place (no copy of either side per packet).
+        if fromOrig {
+            Self.sent(by: &originator, peer: responder, syn: syn, fin: fin, rst: rst, ack: ack, sequence: sequence,
+                      acknowledgement: acknowledgement, window: window, payloadLength: payloadLength, options: options, time: time, rtt: rtt)
+        } else {
+            Self.sent(by: &responder, peer: originator, syn: syn, fin: fin, rst: rst, ack: ack, sequence: sequence,
+                      acknowledgement: acknowledgement, window: window, payloadLength: payloadLength, options: options, time: time, rtt: rtt)
+        }
+    }
+
+    /// One packet's effect on its sender's side `own`; `peer` is the other side as it stands.
+    @inline(__always)
+    private static func sent(by own: inout TCPDirectionAnalysis, peer: TCPDirectionAnalysis, syn: Bool, fin: Bool, rst: Bool, ack: Bool,
+                             sequence: UInt32, acknowledgement: UInt32, window: UInt16, payloadLength: Int, options: TCPOptions,
+                             time: Int64, rtt: Int64) {
         if syn {
             if options.hasMSS { own.mss = options.mss }
             if options.hasWindowScale { own.windowScale = Int8(clamping: options.windowScale) }
@@ -137,6 +150,5 @@ public struct TCPAnalysis: Sendable {
             own.hasLastAck = true
         }
         if window == 0 && !syn && !fin && !rst { own.zeroWindows &+= 1 }
-        if fromOrig { originator = own } else { responder = own }
     }
 }
