@@ -9,7 +9,6 @@ extension JSONWriter {
     /// 10^k ≤ 10^17 are exact and IEEE division rounds m/10^k correctly, as reading the text does. The first
     /// k with a candidate that reads back has the fewest digits; when two candidates of that k do (the
     /// standard library then picks the nearer), this gives up. Checked against `"\(value)"` in the tests.
-    @usableFromInline
     mutating func appendShortestDecimal(_ value: Double) -> Bool {
         if value == 0 {
             buffer.append(contentsOf: (value.sign == .minus ? "-0.0" : "0.0").utf8)
@@ -52,20 +51,5 @@ extension JSONWriter {
         return false
     }
 
-    @usableFromInline static let twoTo53: Double = 9_007_199_254_740_992
-
-    /// `n` in decimal, left-padded with zeros to `minimumCount` digits.
-    private mutating func appendDigits(_ n: UInt64, minimumCount: Int) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var v = n
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            while v > 0 || count < minimumCount {
-                buffer[23 - count] = UInt8(ascii: "0") &+ UInt8(v % 10)
-                v /= 10
-                count += 1
-            }
-            appendBytes(UnsafeRawBufferPointer(rebasing: buffer[(24 - count)...]))
-        }
-    }
+    static let twoTo53: Double = 9_007_199_254_740_992
 }

@@ -37,20 +37,15 @@ struct TimestampCache: Sendable {
 }
 
 extension JSONWriter {
-    /// An address as its text (`IPAddress.description`); IPv4's dotted quad is written in place, since
-    /// records carry two addresses each and formatting them through String was a tenth of `collect`'s time.
+    /// An address as its text (`IPAddress.description`), written in place: records carry two addresses
+    /// each, and formatting them through String was a tenth of `collect`'s time.
     public mutating func address(_ key: String?, _ a: IPAddress) {
-        guard !a.isIPv6 else { return string(key, a.description) }
-        string(key, bytes: EmptyCollection<UInt8>())
-        buffer.removeLast()
-        let v = a.ipv4Value
-        for shift in stride(from: 24, through: 0, by: -8) {
-            let octet = Int(v >> UInt32(shift) & 0xFF)
-            if octet >= 100 { buffer.append(UInt8(ascii: "0") &+ UInt8(octet / 100)) }
-            if octet >= 10 { buffer.append(UInt8(ascii: "0") &+ UInt8(octet / 10 % 10)) }
-            buffer.append(UInt8(ascii: "0") &+ UInt8(octet % 10))
-            if shift > 0 { buffer.append(UInt8(ascii: ".")) }
-        }
-        buffer.append(UInt8(ascii: "\""))
+        if let key { self.key(key) }
+        valueStart()
+        let at = buffer.reserve(IPAddress.maxTextLength + 2)
+        at.pointee = UInt8(ascii: "\"")
+        let n = a.writeText(to: at + 1)
+        at[n + 1] = UInt8(ascii: "\"")
+        buffer.didWrite(n + 2)
     }
 }

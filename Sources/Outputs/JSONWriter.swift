@@ -65,7 +65,7 @@ public struct JSONWriter: Sendable {
         depth -= 1
     }
 
-    private mutating func key(_ key: String) {
+    mutating func key(_ key: String) {
         let comma = takeComma()
         let done: Bool? = key.utf8.withContiguousStorageIfAvailable { text in
             guard Self.isPlain(text) else { return false }
@@ -151,7 +151,7 @@ public struct JSONWriter: Sendable {
         return true
     }
 
-    private mutating func valueStart() {
+    mutating func valueStart() {
         if afterKey { afterKey = false } else { element() }
     }
 
@@ -205,16 +205,20 @@ public struct JSONWriter: Sendable {
         if let key { self.key(key) }
         valueStart()
         if value < 0 { buffer.append(UInt8(ascii: "-")) }
-        // Decimal digits written in place, most significant first (no String per number).
-        var magnitude = value.magnitude
+        appendDigits(UInt64(value.magnitude), minimumCount: 1)
+    }
+
+    /// `n` in decimal, left-padded with zeros to `minimumCount` digits, written in place (no String).
+    mutating func appendDigits(_ n: UInt64, minimumCount: Int) {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var v = n
         var count = 0
         withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[23 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
+            while v > 0 || count < minimumCount {
+                buffer[23 - count] = UInt8(ascii: "0") &+ UInt8(v % 10)
+                v /= 10
                 count += 1
-            } while magnitude > 0
+            }
             appendBytes(UnsafeRawBufferPointer(rebasing: buffer[(24 - count)...]))
         }
     }

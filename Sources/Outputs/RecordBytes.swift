@@ -34,7 +34,6 @@ public struct RecordBytes: Sendable {
     public init(capacity: Int = 256) { storage = Storage(capacity: capacity) }
 
     public var count: Int { storage.count }
-    public var isEmpty: Bool { storage.count == 0 }
 
     /// Room for `n` more bytes, owned by this value alone; returns where they go.
     @inlinable @inline(__always)

@@ -72,19 +72,46 @@ extension IPAddress: CustomStringConvertible {
     /// Dotted quad for IPv4; RFC 5952 text (lower case, longest zero run as `::`) for IPv6.
     public var description: String {
         var text: [UInt8] = []
-        text.reserveCapacity(isIPv6 ? 39 : 15)
         appendText(to: &text)
         return String(decoding: text, as: UTF8.self)
     }
 
-    /// The address's text (`description`) appended to `out` as UTF-8, without making a `String`: records
-    /// write an address or two each.
+    /// The longest text `writeText` writes (an IPv6 address of eight four-digit groups).
+    public static let maxTextLength = 39
+
+    /// The address's text (`description`) appended to `out` as UTF-8, without making a `String`.
     public func appendText(to out: inout [UInt8]) {
-        if !isIPv6 { return Self.appendDottedQuad(ipv4Value, to: &out) }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maxTextLength) { text in
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: text[..<writeText(to: text.baseAddress!)]))
+        }
+    }
+
+    /// Writes the address's text (`description`) at `target`, which has room for `maxTextLength` bytes;
+    /// returns its length. Records write an address or two each, straight into their buffer.
+    public func writeText(to target: UnsafeMutablePointer<UInt8>) -> Int {
+        var at = target
+        @inline(__always) func put(_ byte: UInt8) {
+            at.pointee = byte
+            at += 1
+        }
+        func dottedQuad(_ v: UInt32) {
+            for shift in stride(from: 24, through: 0, by: -8) {
+                let octet = UInt8(truncatingIfNeeded: v >> UInt32(shift))
+                if octet >= 100 { put(UInt8(ascii: "0") &+ octet / 100) }
+                if octet >= 10 { put(UInt8(ascii: "0") &+ octet / 10 % 10) }
+                put(UInt8(ascii: "0") &+ octet % 10)
+                if shift > 0 { put(UInt8(ascii: ".")) }
+            }
+        }
+        if !isIPv6 {
+            dottedQuad(ipv4Value)
+            return at - target
+        }
         // RFC 5952 §5: IPv4-mapped addresses keep the dotted quad.
         if high == 0 && (low >> 32) == 0xFFFF {
-            out.append(contentsOf: "::ffff:".utf8)
-            return Self.appendDottedQuad(UInt32(truncatingIfNeeded: low), to: &out)
+            for byte in "::ffff:".utf8 { put(byte) }
+            dottedQuad(UInt32(truncatingIfNeeded: low))
+            return at - target
         }
         // RFC 5952 §4.2: compress the longest run of two or more zero groups, the first on ties.
         var bestStart = -1, bestLength = 0, runStart = -1
@@ -101,40 +128,31 @@ extension IPAddress: CustomStringConvertible {
         var afterColon = true
         while i < 8 {
             if i == bestStart {
-                out.append(UInt8(ascii: ":"))
-                out.append(UInt8(ascii: ":"))
+                put(UInt8(ascii: ":"))
+                put(UInt8(ascii: ":"))
                 afterColon = true
                 i += bestLength
                 continue
             }
-            if !afterColon { out.append(UInt8(ascii: ":")) }
+            if !afterColon { put(UInt8(ascii: ":")) }
             let g = group(i)
             // Lower-case hex without leading zeros (RFC 5952 §4.1, §4.3).
             var shift = 12
             while shift > 0 && (g >> UInt16(shift)) == 0 { shift -= 4 }
             while shift >= 0 {
-                out.append(hexDigit(UInt8(truncatingIfNeeded: g >> UInt16(shift)) & 0xF))
+                put(hexDigit(UInt8(truncatingIfNeeded: g >> UInt16(shift)) & 0xF))
                 shift -= 4
             }
             afterColon = false
             i += 1
         }
+        return at - target
     }
 
     /// The 16-bit group `i` (0…7) of an IPv6 address.
     @inline(__always)
     private func group(_ i: Int) -> UInt16 {
         UInt16(truncatingIfNeeded: (i < 4 ? high : low) >> UInt64(48 - 16 * (i & 3)))
-    }
-
-    private static func appendDottedQuad(_ v: UInt32, to out: inout [UInt8]) {
-        for shift in stride(from: 24, through: 0, by: -8) {
-            let octet = UInt8(truncatingIfNeeded: v >> UInt32(shift))
-            if octet >= 100 { out.append(UInt8(ascii: "0") &+ octet / 100) }
-            if octet >= 10 { out.append(UInt8(ascii: "0") &+ octet / 10 % 10) }
-            out.append(UInt8(ascii: "0") &+ octet % 10)
-            if shift > 0 { out.append(UInt8(ascii: ".")) }
-        }
     }
 }
 
