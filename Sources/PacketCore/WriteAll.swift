@@ -5,17 +5,7 @@ import Glibc
 /// Writes every byte to `fd`, retrying short writes and EINTR.
 /// Returns nil on success, or the errno of the failed `write(2)`.
 public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
-    var done = 0
-    while done < bytes.count {
-        let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-        if n < 0 {
-            if errno == EINTR { continue }
-            return errno
-        }
-        if n == 0 { return EIO }
-        done += n
-    }
-    return nil
+    writeAll(fd, bytes, UnsafeRawBufferPointer(start: nil, count: 0))
 }
 
 /// Writes `first` then `second` with `writev`, retrying on EINTR and short writes: one call in the
