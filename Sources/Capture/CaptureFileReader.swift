@@ -91,6 +91,12 @@ public final class CaptureFileReader {
     /// The next packet, or nil at the end of the input.
     @inline(__always)
     public func next() throws(CaptureError) -> PacketRecord? {
+        if let record = parser.nextPcapRecordQuickly(window, count: windowFill, offset: &offset) { return record }
+        return try nextRecord()
+    }
+
+    /// `next()` for everything but a whole classic pcap record already in the window.
+    private func nextRecord() throws(CaptureError) -> PacketRecord? {
         while true {
             let view = UnsafeRawBufferPointer(start: window, count: windowFill)
             switch parser.next(view, offset: &offset) {

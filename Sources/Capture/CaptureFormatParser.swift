@@ -51,6 +51,8 @@ public struct CaptureFormatParser: Sendable {
     var pcapLinkType = LinkType.ethernet
     var pcapNanoseconds = false
     var pcapSnapLength = CaptureFormatParser.maxSnapLength
+    /// Whether `format` is classic pcap, as a plain flag for `nextPcapRecordQuickly`.
+    var isPcap = false
     /// libpcap's MAXIMUM_SNAPLEN.
     public static let maxSnapLength = 262_144
 
@@ -81,6 +83,7 @@ public struct CaptureFormatParser: Sendable {
                         return .failure(offset: offset, reason: "pcapng section header has an invalid byte-order magic")
                     }
                     format = .pcapng
+                    isPcap = false
                     bigEndian = bom == Self.pcapngBOM
                     // Fall through to the pcapng block reader, which handles the SHB itself.
                 } else {
@@ -106,6 +109,7 @@ public struct CaptureFormatParser: Sendable {
                     pcapLinkType = LinkType(rawValue: linkField & 0xFFFF)
                     noteLinkType(pcapLinkType)
                     format = .pcap(bigEndian: bigEndian, nanoseconds: pcapNanoseconds)
+                    isPcap = true
                     interfaces = [Interface(
                         linkType: pcapLinkType, snapLength: snap,
                         unitsPerSecond: pcapNanoseconds ? 1_000_000_000 : 1_000_000,
@@ -123,6 +127,30 @@ public struct CaptureFormatParser: Sendable {
             case .undetermined: return .needMore(4)
             }
         }
+    }
+
+    /// Classic pcap's usual record, read inline: the same record and the same advance of `offset` as
+    /// `next(_:offset:)`, or nil — not pcap, the record not whole in the buffer, longer than
+    /// `maxRecordLength`, or a file magic where it starts (another capture follows) — and then
+    /// `next(_:offset:)` decides. (Going through `Step` for every record cost about 150 instructions a
+    /// packet; this is about 30.)
+    @inline(__always)
+    public mutating func nextPcapRecordQuickly(_ base: UnsafeRawPointer?, count: Int, offset: inout Int) -> PacketRecord? {
+        guard isPcap, let base, count - offset >= 16 else { return nil }
+        let header = base + offset
+        let first = header.loadUnaligned(as: UInt32.self)
+        if Self.isFileMagic(UInt32(bigEndian: first)) { return nil }
+        func field(_ raw: UInt32) -> UInt32 { bigEndian ? UInt32(bigEndian: raw) : UInt32(littleEndian: raw) }
+        let captured = Int(field(header.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+        guard captured <= maxRecordLength, count - offset - 16 >= captured else { return nil }
+        let seconds = Int64(field(first))
+        let fraction = Int64(field(header.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+        let original = Int(field(header.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))
+        offset += 16 + captured
+        return PacketRecord(
+            timestamp: Timestamp(nanoseconds: seconds &* 1_000_000_000 &+ (pcapNanoseconds ? fraction : fraction &* 1000)),
+            originalLength: original, linkType: pcapLinkType, interfaceID: 0,
+            bytes: UnsafeRawBufferPointer(start: header + 16, count: min(captured, pcapSnapLength)))
     }
 
     mutating func noteLinkType(_ type: LinkType) {

@@ -137,6 +137,68 @@ final class CaptureFormatTests: XCTestCase {
         }
     }
 
+    /// The inline pcap path (`nextPcapRecordQuickly`, which `CaptureFileReader.next` tries first) gives
+    /// record for record what `next(_:offset:)` alone gives, on random streams of concatenated captures in
+    /// both byte orders and resolutions, with records cut at a small snaplen, oversized ones, and a buffer
+    /// that ends inside a record.
+    func testQuickPcapPathMatchesTheGeneralPath() {
+        var generator = SystemRandomNumberGenerator()
+        for round in 0 ..< 200 {
+            var stream: [UInt8] = []
+            for _ in 0 ..< Int.random(in: 1 ... 3, using: &generator) {
+                let big = Bool.random(using: &generator), ns = Bool.random(using: &generator)
+                let snap = UInt32([0, 60, 65535, 300_000].randomElement(using: &generator)!)
+                stream += u32(ns ? 0xA1B2_3C4D : 0xA1B2_C3D4, big) + u16(2, big) + u16(4, big) + u32(0, big) + u32(0, big) + u32(snap, big) + u32(1, big)
+                for _ in 0 ..< Int.random(in: 0 ... 40, using: &generator) {
+                    let length = Int.random(in: 0 ... 200, using: &generator)
+                    stream += u32(UInt32.random(in: 0 ... .max, using: &generator), big) + u32(UInt32.random(in: 0 ..< 1_000_000, using: &generator), big)
+                    stream += u32(UInt32(length), big) + u32(UInt32(length + Int.random(in: 0 ... 9, using: &generator)), big)
+                    stream += (0 ..< length).map { _ in UInt8.random(in: 0 ... 255, using: &generator) }
+                }
+            }
+            if round % 4 == 1 { stream = Array(stream.dropLast(Int.random(in: 1 ... 20, using: &generator))) }
+            var quick = CaptureFormatParser(), general = CaptureFormatParser()
+            quick.maxRecordLength = 150
+            general.maxRecordLength = 150
+            stream.withUnsafeBytes { buffer in
+                var quickOffset = 0, generalOffset = 0, index = 0
+                while true {
+                    let viaQuick: CaptureFormatParser.Step
+                    let at = quickOffset
+                    if let record = quick.nextPcapRecordQuickly(buffer.baseAddress, count: buffer.count, offset: &quickOffset) {
+                        viaQuick = .packet(record)
+                    } else {
+                        viaQuick = quick.next(buffer, offset: &quickOffset)
+                        // The inline path leaves a whole record only to a file header before it.
+                        if case .packet = viaQuick {
+                            XCTAssertTrue([0xA1B2_C3D4, 0xD4C3_B2A1, 0xA1B2_3C4D, 0x4D3C_B2A1].contains(buffer.beUInt32(at: at)),
+                                          "round \(round), record \(index): the inline path passed on a whole record")
+                        }
+                    }
+                    let viaGeneral = general.next(buffer, offset: &generalOffset)
+                    XCTAssertEqual(quickOffset, generalOffset, "round \(round), record \(index)")
+                    switch (viaQuick, viaGeneral) {
+                    case (.packet(let a), .packet(let b)):
+                        XCTAssertEqual(a.timestamp, b.timestamp, "round \(round), record \(index)")
+                        XCTAssertEqual(a.originalLength, b.originalLength)
+                        XCTAssertEqual(a.linkType, b.linkType)
+                        XCTAssertEqual(a.bytes.baseAddress, b.bytes.baseAddress)
+                        XCTAssertEqual(a.bytes.count, b.bytes.count)
+                        index += 1
+                        continue
+                    case (.needMore(let a), .needMore(let b)):
+                        XCTAssertEqual(a, b)
+                    case (.failure(let a, _), .failure(let b, _)):
+                        XCTAssertEqual(a, b)
+                    default:
+                        XCTFail("round \(round), record \(index): \(viaQuick) against \(viaGeneral)")
+                    }
+                    break
+                }
+            }
+        }
+    }
+
     func testTruncatedFileKeepsEarlierPacketsAndReportsTheTail() throws {
         let bytes = Array(classicPcap(bigEndian: false, nanoseconds: false).dropLast(5))
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("flowtap-trunc-\(getpid()).pcap").path
