@@ -62,6 +62,64 @@ final class FlowTableTests: XCTestCase {
         for (k, slot) in reference { XCTAssertEqual(table.find(k), slot) }
     }
 
+    /// The activity lists against a model: random inserts, touches, class changes and removals, then
+    /// every flow drained in expiry order must come out least recently active first within its class,
+    /// as the model orders them.
+    func testActivityOrderAgreesWithAModel() {
+        var config = FlowTableConfig()
+        config.maxFlows = 2_000
+        config.idleTimeouts = [1, 1, 1]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0 ..< 20 {
+            let table = FlowTable(config: config)
+            // Per class, slots from least to most recently active.
+            var model: [[Int]] = [[], [], []]
+            var live: [Int: FlowKey] = [:]
+            var time: Int64 = 0
+            for _ in 0 ..< 5_000 {
+                time += 1
+                let action = Int.random(in: 0 ..< 10, using: &rng)
+                if action < 3 || live.isEmpty {
+                    let k = key(Int.random(in: 0 ..< 100_000, using: &rng))
+                    guard table.find(k) == nil, !table.isFull else { continue }
+                    let c = Int.random(in: 0 ..< 3, using: &rng)
+                    let slot = table.insert(k, time: Timestamp(nanoseconds: time), timeoutClass: UInt8(c))
+                    model[c].append(slot)
+                    live[slot] = k
+                    continue
+                }
+                let slot = live.keys.randomElement(using: &rng)!
+                let c = model.firstIndex { $0.contains(slot) }!
+                switch action {
+                case 3 ..< 8:
+                    table.touch(slot, time: Timestamp(nanoseconds: time))
+                    model[c].removeAll { $0 == slot }
+                    model[c].append(slot)
+                case 8:
+                    let to = Int.random(in: 0 ..< 3, using: &rng)
+                    table.setTimeoutClass(slot, UInt8(to))
+                    if to != c {
+                        model[c].removeAll { $0 == slot }
+                        model[to].append(slot)
+                    }
+                default:
+                    table.remove(slot)
+                    model[c].removeAll { $0 == slot }
+                    live[slot] = nil
+                }
+            }
+            XCTAssertEqual(table.count, live.count)
+            // Everything is idle long after: drain in expiry order, which visits class 0's list first.
+            var drained: [[Int]] = [[], [], []]
+            while let slot = table.expired(now: Timestamp(nanoseconds: time + 10)) {
+                drained[Int(table.entries[slot].timeoutClass)].append(slot)
+                table.remove(slot)
+            }
+            XCTAssertEqual(drained, model)
+            XCTAssertEqual(table.count, 0)
+        }
+    }
+
     func testIdleExpiryFollowsPacketTimeAndClass() {
         var config = FlowTableConfig()
         config.idleTimeouts = [10, 100]
