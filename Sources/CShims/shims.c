@@ -99,3 +99,39 @@ long flowtap_recv_counting_drops(int fd, void *buffer, size_t size, int flags, s
     }
     return n;
 }
+
+/* Capture times, 1e9 <= v < 1e10 (2001 to 2286), always print as ten integer digits and up to seven
+   fraction digits: the same exact rounding as above with those counts known, and the ten digits kept
+   in `cache` while the second does not change. Anything else goes to flowtap_format_g17. */
+int flowtap_format_g17_time(char *buffer, size_t size, double value, struct flowtap_time_text *cache) {
+    if (!(value >= 1e9 && value < 1e10) || size < 32) return flowtap_format_g17(buffer, size, value);
+    uint64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    int shift = 1075 - (int)((bits >> 52) & 0x7ff); /* 20 to 23 in this range */
+    uint64_t mantissa = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+    unsigned __int128 scaled = (unsigned __int128)mantissa * 10000000ull;
+    unsigned __int128 quotient = scaled >> shift;
+    unsigned __int128 remainder = scaled - (quotient << shift);
+    unsigned __int128 half = (unsigned __int128)1 << (shift - 1);
+    if (remainder > half || (remainder == half && (quotient & 1))) quotient++;
+    uint64_t q = (uint64_t)quotient;
+    /* Rounded up to 10^10: the general path prints the new leading digit. */
+    if (q >= 100000000000000000ull) return flowtap_format_g17(buffer, size, value);
+    uint64_t seconds = q / 10000000ull, fraction = q % 10000000ull;
+    if (cache->seconds != seconds) {
+        uint64_t s = seconds;
+        for (int i = 9; i >= 0; i--) { cache->digits[i] = (char)('0' + s % 10); s /= 10; }
+        cache->seconds = seconds;
+    }
+    memcpy(buffer, cache->digits, 10);
+    int length = 10;
+    if (fraction) {
+        int digits = 7;
+        while (fraction % 10 == 0) { fraction /= 10; digits--; }
+        buffer[length++] = '.';
+        for (int i = digits - 1; i >= 0; i--) { buffer[length + i] = (char)('0' + fraction % 10); fraction /= 10; }
+        length += digits;
+    }
+    buffer[length] = 0;
+    return length;
+}

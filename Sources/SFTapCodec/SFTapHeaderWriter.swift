@@ -22,6 +22,14 @@ public struct SFTapHeaderWriter {
     private let buffer: UnsafeMutableRawPointer
     private let capacity = 512
     private var count = 0
+    /// The last second written as `time=` and its ten digits (`flowtap_format_g17_time`).
+    private var timeText = SFTapHeaderWriter.emptyTimeText
+
+    private static var emptyTimeText: flowtap_time_text {
+        var text = flowtap_time_text()
+        text.seconds = .max
+        return text
+    }
 
     public init() { buffer = .allocate(byteCount: 512, alignment: 8) }
 
@@ -50,14 +58,24 @@ public struct SFTapHeaderWriter {
             scale = scale &* 10
         }
         guard count + width <= capacity else { return }
+        // Two digits per division (octets, ports and lengths are one to five digits).
         var at = count + width
-        repeat {
-            at -= 1
-            buffer.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10), toByteOffset: at, as: UInt8.self)
-            v /= 10
-        } while v > 0
+        while v >= 10 {
+            let pair = Int(truncatingIfNeeded: v % 100)
+            v /= 100
+            at -= 2
+            (buffer + at).copyMemory(from: Self.digitPairs.utf8Start + 2 * pair, byteCount: 2)
+            if v == 0 { break }
+        }
+        if at > count { buffer.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v), toByteOffset: at - 1, as: UInt8.self) }
         count += width
     }
+
+    private static let digitPairs: StaticString = """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899
+        """
 
     /// inet_ntop's text, as the original prints addresses, written directly (inet_ntop formats
     /// through printf, a third of the header's cost).
@@ -133,6 +151,14 @@ public struct SFTapHeaderWriter {
         }
     }
 
+    /// A number as a text header writes it (`len=`, ports, octets).
+    public static func decimalText(_ value: Int) -> String {
+        var formatter = SFTapHeaderWriter()
+        defer { formatter.deallocate() }
+        formatter.append(decimal: value)
+        return String(decoding: UnsafeRawBufferPointer(start: formatter.buffer, count: formatter.count), as: UTF8.self)
+    }
+
     /// The address as a text header writes it.
     public static func addressText(_ address: IPAddress) -> String {
         var formatter = SFTapHeaderWriter()
@@ -145,7 +171,7 @@ public struct SFTapHeaderWriter {
     private mutating func append(time: Timestamp) {
         // The original: double(tv_sec + tv_usec * 1e-6), from a microsecond timeval.
         let value = Double(time.seconds) + Double(time.microseconds) * 1e-6
-        let n = flowtap_format_g17((buffer + count).assumingMemoryBound(to: CChar.self), capacity - count, value)
+        let n = flowtap_format_g17_time((buffer + count).assumingMemoryBound(to: CChar.self), capacity - count, value, &timeText)
         if n > 0 { count += Int(n) }
     }
 

@@ -29,6 +29,37 @@ final class TimeFormatTests: XCTestCase {
         }
     }
 
+    /// The capture-time path, its ten integer digits kept while the second stays the same, against
+    /// printf: runs of times within one second, jumps between seconds, and values outside its range.
+    func testCaptureTimePathWithItsCacheMatchesPrintf() {
+        var random = SeededRandom(seed: 31)
+        var cache = flowtap_time_text()
+        cache.seconds = .max
+        var buffer = [CChar](repeating: 0, count: 64)
+        var seconds = 1_700_000_000.0
+        for step in 0 ..< 300_000 {
+            switch Int.random(in: 0 ..< 100, using: &random) {
+            case 0: seconds = Double(UInt32.random(in: 0 ... .max, using: &random))
+            case 1: seconds = Double(Int.random(in: 999_999_990 ... 1_000_000_010, using: &random))
+            case 2: seconds = 9_999_999_999
+            case 3 ..< 20: seconds += 1
+            default: break
+            }
+            let micros = step % 50 == 0 ? Double([0, 999_999, 100_000, 10].randomElement(using: &random)!)
+                                        : Double(Int.random(in: 0 ..< 1_000_000, using: &random))
+            let value = seconds + micros * 1e-6
+            let n = buffer.withUnsafeMutableBufferPointer { flowtap_format_g17_time($0.baseAddress!, 64, value, &cache) }
+            XCTAssertGreaterThan(n, 0)
+            let text = String(decoding: buffer.prefix(Int(max(0, n))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            XCTAssertEqual(text, libc(value), "\(value.bitPattern)")
+        }
+        // The largest values below 1e10, which round up to it.
+        for value in [9_999_999_999.999_999, 9_999_999_999.999_999_9, 1e10.nextDown, 1e9, 1e9.nextDown] {
+            let n = buffer.withUnsafeMutableBufferPointer { flowtap_format_g17_time($0.baseAddress!, 64, value, &cache) }
+            XCTAssertEqual(String(decoding: buffer.prefix(Int(max(0, n))).map { UInt8(bitPattern: $0) }, as: UTF8.self), libc(value))
+        }
+    }
+
     func testEdgesAndArbitraryDoublesMatchPrintf() {
         var values: [Double] = [0, 1, 0.5, 9.5, 10, 99.99999999999999, 999.99999999999999, 1e15, 9_999_999_999_999_998, 1e16, 1e17,
                                 123_456_789.000_000_1, 1_700_000_000.123_456, 4_294_967_295.999_999, .ulpOfOne + 1, 2.5, 0.1, -1, .infinity]
@@ -64,6 +95,21 @@ final class AddressFormatTests: XCTestCase {
         for a in addresses where SFTapHeaderWriter.addressText(a) != SFTapHeaderWriter.inetNtop(a) {
             mismatches += 1
             if mismatches < 5 { XCTFail("\(SFTapHeaderWriter.addressText(a)) != \(SFTapHeaderWriter.inetNtop(a))") }
+        }
+        XCTAssertEqual(mismatches, 0)
+    }
+}
+
+/// Numbers in text headers (ports, octets, lengths, VLAN -1) as Swift prints them.
+final class DecimalFormatTests: XCTestCase {
+    func testDecimalsMatchSwift() {
+        var values = Array(-1_000 ... 70_000) + [Int.max, Int.min, Int.min + 1, 99_999_999, 100_000_000, 1_000_000_000_000_000_000]
+        var random = SeededRandom(seed: 37)
+        for _ in 0 ..< 100_000 { values.append(Int(truncatingIfNeeded: UInt64.random(in: 0 ... .max, using: &random) >> UInt64.random(in: 0 ... 63, using: &random))) }
+        var mismatches = 0
+        for v in values where SFTapHeaderWriter.decimalText(v) != String(v) {
+            mismatches += 1
+            if mismatches < 5 { XCTFail("\(v): \(SFTapHeaderWriter.decimalText(v))") }
         }
         XCTAssertEqual(mismatches, 0)
     }

@@ -7,6 +7,16 @@
 /// path (no printf); others, and buffers under 32 bytes, go to snprintf.
 int flowtap_format_g17(char *buffer, size_t size, double value);
 
+/// The last second `flowtap_format_g17_time` printed, and its ten digits.
+struct flowtap_time_text {
+    unsigned long long seconds;
+    char digits[16];
+};
+
+/// `flowtap_format_g17` for capture times (1e9 <= value < 1e10), keeping the integer digits in `cache`
+/// while the second stays the same; other values go to `flowtap_format_g17`. Same text.
+int flowtap_format_g17_time(char *buffer, size_t size, double value, struct flowtap_time_text *cache);
+
 /// The same through snprintf alone: the reference the fast path is tested against.
 int flowtap_format_g17_libc(char *buffer, size_t size, double value);
 
