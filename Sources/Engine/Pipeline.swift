@@ -29,7 +29,11 @@ import Wire
 /// so the reader still runs shard 0. Every shard's thread reading the files itself and keeping its
 /// own packets (no copies between cores, the reading done twice) gave flows 1.50–1.59× against
 /// 1.32–1.49×, abstract 1.51–1.63× against 1.54×: within the machine's noise, and it cannot read
-/// standard input or inflate gzip once, so it was not kept. The summary reports each thread's CPU
+/// standard input or inflate gzip once, so it was not kept. Also measured and not kept (big60k, paired
+/// rounds): refilling from the most recently returned batch first (0.99–1.01× the CPU), non-temporal
+/// stores for the batch copy (1.4×: the worker then reads from memory), padding between the shards'
+/// objects (within noise). Reading and hashing every packet costs the reading thread 0.06 s of a
+/// 0.43 s one-thread run, copying the worker's packets another 0.04–0.06 s. The summary reports each thread's CPU
 /// seconds (`workerSplit`). Each worker owns one `FlowEngine` (flow table,
 /// reassembly, defragmenter, sink): nothing is shared between shards, so there are no locks on
 /// the packet path.
