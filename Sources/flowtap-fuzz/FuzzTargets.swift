@@ -78,12 +78,30 @@ enum FuzzTarget: String, CaseIterable {
     static func capture(_ input: UnsafeRawBufferPointer) {
         var parser = CaptureFormatParser()
         var offset = 0
+        var general: [(Int64, Int, UnsafeRawPointer?, Int)] = []
         parse: while true {
             switch parser.next(input, offset: &offset) {
-            case .packet: continue
+            case .packet(let r): general.append((r.timestamp.nanoseconds, r.originalLength, r.bytes.baseAddress, r.bytes.count))
             case .needMore, .failure: break parse
             }
         }
+        // The inline pcap path first, as CaptureFileReader reads: the same records in the same order.
+        var quick = CaptureFormatParser()
+        var quickOffset = 0, index = 0
+        quickParse: while true {
+            let record: PacketRecord
+            if let r = quick.nextPcapRecordQuickly(input.baseAddress, count: input.count, offset: &quickOffset) {
+                record = r
+            } else if case .packet(let r) = quick.next(input, offset: &quickOffset) {
+                record = r
+            } else {
+                break quickParse
+            }
+            precondition(index < general.count && general[index] == (record.timestamp.nanoseconds, record.originalLength, record.bytes.baseAddress, record.bytes.count),
+                         "the inline pcap path disagrees with the general parser at record \(index)")
+            index += 1
+        }
+        precondition(index == general.count, "the inline pcap path stopped early")
         var pieces = CaptureFormatParser()
         var pending: [UInt8] = []
         chunks(input) { _, chunk in
