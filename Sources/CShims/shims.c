@@ -16,6 +16,36 @@ static const uint64_t powers_of_ten[18] = {
     100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
 };
 
+/* "00" to "99": numbers are written two digits per division by 100 (a multiply and shifts). */
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+const char *const flowtap_digit_pairs = digit_pairs;
+
+/* The `count` decimal digits of q (< 10^count, leading zeros kept) at `out`. */
+static void write_digits(char *out, uint64_t q, int count) {
+    while (count >= 2) {
+        uint64_t pair = q % 100;
+        q /= 100;
+        count -= 2;
+        memcpy(out + count, digit_pairs + 2 * pair, 2);
+    }
+    if (count) out[0] = (char)('0' + q);
+}
+
+/* mantissa × 2^exponent × 10^fraction_digits, rounded half to even to an integer, exactly. */
+static unsigned __int128 scaled_to_nearest(uint64_t mantissa, int exponent, int fraction_digits) {
+    unsigned __int128 scaled = (unsigned __int128)mantissa * powers_of_ten[fraction_digits];
+    if (exponent >= 0) return scaled << exponent;
+    int shift = -exponent;
+    unsigned __int128 quotient = scaled >> shift;
+    unsigned __int128 remainder = scaled - (quotient << shift);
+    unsigned __int128 half = (unsigned __int128)1 << (shift - 1);
+    if (remainder > half || (remainder == half && (quotient & 1))) quotient++;
+    return quotient;
+}
+
 /* Values in [1, 1e16) — every capture timestamp — are printed from the exact binary value with
    integer arithmetic: round(v × 10^P) half to even, P = 16 − floor(log10 v), which is what glibc's
    printf computes, at a tenth of its cost. Anything else goes to snprintf. */
@@ -29,19 +59,7 @@ int flowtap_format_g17(char *buffer, size_t size, double value) {
     uint64_t integer = exponent >= 0 ? mantissa << exponent : (exponent > -64 ? mantissa >> -exponent : 0);
     int integer_digits = 1;
     while (integer_digits < 17 && integer >= powers_of_ten[integer_digits]) integer_digits++;
-    int fraction_digits = 17 - integer_digits;
-    unsigned __int128 scaled = (unsigned __int128)mantissa * powers_of_ten[fraction_digits];
-    if (exponent >= 0) {
-        scaled <<= exponent;
-    } else {
-        int shift = -exponent;
-        unsigned __int128 quotient = scaled >> shift;
-        unsigned __int128 remainder = scaled - (quotient << shift);
-        unsigned __int128 half = (unsigned __int128)1 << (shift - 1);
-        if (remainder > half || (remainder == half && (quotient & 1))) quotient++;
-        scaled = quotient;
-    }
-    char digits[17];
+    unsigned __int128 scaled = scaled_to_nearest(mantissa, exponent, 17 - integer_digits);
     int length = 0;
     if (scaled >= (unsigned __int128)powers_of_ten[17]) {
         /* Rounding carried into a new leading digit: the value printed is 10^integer_digits. */
@@ -50,19 +68,8 @@ int flowtap_format_g17(char *buffer, size_t size, double value) {
         buffer[length] = 0;
         return length;
     }
-    /* Two digits per division: half the divisions of one at a time (each a multiply and shifts). */
-    static const char pairs[201] =
-        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-        "8081828384858687888990919293949596979899";
-    uint64_t q = (uint64_t)scaled;
-    for (int i = 15; i >= 1; i -= 2) {
-        uint64_t pair = q % 100;
-        q /= 100;
-        digits[i] = pairs[2 * pair];
-        digits[i + 1] = pairs[2 * pair + 1];
-    }
-    digits[0] = (char)('0' + q);
+    char digits[17];
+    write_digits(digits, (uint64_t)scaled, 17);
     memcpy(buffer, digits, (size_t)integer_digits);
     length = integer_digits;
     int last = 16;
@@ -101,26 +108,20 @@ long flowtap_recv_counting_drops(int fd, void *buffer, size_t size, int flags, s
 }
 
 /* Capture times, 1e9 <= v < 1e10 (2001 to 2286), always print as ten integer digits and up to seven
-   fraction digits: the same exact rounding as above with those counts known, and the ten digits kept
-   in `cache` while the second does not change. Anything else goes to flowtap_format_g17. */
+   fraction digits: the rounding above with those counts known, and the ten digits kept in `cache`
+   while the second does not change. Anything else goes to flowtap_format_g17. */
 int flowtap_format_g17_time(char *buffer, size_t size, double value, struct flowtap_time_text *cache) {
     if (!(value >= 1e9 && value < 1e10) || size < 32) return flowtap_format_g17(buffer, size, value);
     uint64_t bits;
     memcpy(&bits, &value, sizeof bits);
-    int shift = 1075 - (int)((bits >> 52) & 0x7ff); /* 20 to 23 in this range */
+    int exponent = (int)((bits >> 52) & 0x7ff) - 1075; /* -23 to -20 in this range */
     uint64_t mantissa = (bits & ((1ull << 52) - 1)) | (1ull << 52);
-    unsigned __int128 scaled = (unsigned __int128)mantissa * 10000000ull;
-    unsigned __int128 quotient = scaled >> shift;
-    unsigned __int128 remainder = scaled - (quotient << shift);
-    unsigned __int128 half = (unsigned __int128)1 << (shift - 1);
-    if (remainder > half || (remainder == half && (quotient & 1))) quotient++;
-    uint64_t q = (uint64_t)quotient;
+    uint64_t q = (uint64_t)scaled_to_nearest(mantissa, exponent, 7);
     /* Rounded up to 10^10: the general path prints the new leading digit. */
-    if (q >= 100000000000000000ull) return flowtap_format_g17(buffer, size, value);
-    uint64_t seconds = q / 10000000ull, fraction = q % 10000000ull;
+    if (q >= powers_of_ten[17]) return flowtap_format_g17(buffer, size, value);
+    uint64_t seconds = q / powers_of_ten[7], fraction = q % powers_of_ten[7];
     if (cache->seconds != seconds) {
-        uint64_t s = seconds;
-        for (int i = 9; i >= 0; i--) { cache->digits[i] = (char)('0' + s % 10); s /= 10; }
+        write_digits(cache->digits, seconds, 10);
         cache->seconds = seconds;
     }
     memcpy(buffer, cache->digits, 10);
@@ -129,7 +130,7 @@ int flowtap_format_g17_time(char *buffer, size_t size, double value, struct flow
         int digits = 7;
         while (fraction % 10 == 0) { fraction /= 10; digits--; }
         buffer[length++] = '.';
-        for (int i = digits - 1; i >= 0; i--) { buffer[length + i] = (char)('0' + fraction % 10); fraction /= 10; }
+        write_digits(buffer + length, fraction, digits);
         length += digits;
     }
     buffer[length] = 0;

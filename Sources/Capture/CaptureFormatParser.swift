@@ -51,8 +51,6 @@ public struct CaptureFormatParser: Sendable {
     var pcapLinkType = LinkType.ethernet
     var pcapNanoseconds = false
     var pcapSnapLength = CaptureFormatParser.maxSnapLength
-    /// Whether `format` is classic pcap, as a plain flag for `nextPcapRecordQuickly`.
-    var isPcap = false
     /// libpcap's MAXIMUM_SNAPLEN.
     public static let maxSnapLength = 262_144
 
@@ -83,7 +81,6 @@ public struct CaptureFormatParser: Sendable {
                         return .failure(offset: offset, reason: "pcapng section header has an invalid byte-order magic")
                     }
                     format = .pcapng
-                    isPcap = false
                     bigEndian = bom == Self.pcapngBOM
                     // Fall through to the pcapng block reader, which handles the SHB itself.
                 } else {
@@ -109,7 +106,6 @@ public struct CaptureFormatParser: Sendable {
                     pcapLinkType = LinkType(rawValue: linkField & 0xFFFF)
                     noteLinkType(pcapLinkType)
                     format = .pcap(bigEndian: bigEndian, nanoseconds: pcapNanoseconds)
-                    isPcap = true
                     interfaces = [Interface(
                         linkType: pcapLinkType, snapLength: snap,
                         unitsPerSecond: pcapNanoseconds ? 1_000_000_000 : 1_000_000,
@@ -136,20 +132,29 @@ public struct CaptureFormatParser: Sendable {
     /// packet; this is about 30.)
     @inline(__always)
     public mutating func nextPcapRecordQuickly(_ base: UnsafeRawPointer?, count: Int, offset: inout Int) -> PacketRecord? {
-        guard isPcap, let base, count - offset >= 16 else { return nil }
+        guard case .pcap = format, let base, count - offset >= 16 else { return nil }
+        if Self.isFileMagic(UInt32(bigEndian: (base + offset).loadUnaligned(as: UInt32.self))) { return nil }
+        return wholePcapRecord(base, count: count, offset: &offset)
+    }
+
+    /// The pcap record at `offset` when its 16-byte header and all its bytes are in the buffer and it is
+    /// no longer than `maxRecordLength`; nil otherwise. A record longer than the file's snaplen is cut to
+    /// it, as libpcap does (the rest is skipped).
+    @inline(__always)
+    func wholePcapRecord(_ base: UnsafeRawPointer, count: Int, offset: inout Int) -> PacketRecord? {
+        guard count - offset >= 16 else { return nil }
         let header = base + offset
-        let first = header.loadUnaligned(as: UInt32.self)
-        if Self.isFileMagic(UInt32(bigEndian: first)) { return nil }
-        func field(_ raw: UInt32) -> UInt32 { bigEndian ? UInt32(bigEndian: raw) : UInt32(littleEndian: raw) }
-        let captured = Int(field(header.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+        func field(_ at: Int) -> UInt32 {
+            let raw = header.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+            return bigEndian ? UInt32(bigEndian: raw) : UInt32(littleEndian: raw)
+        }
+        let captured = Int(field(8))
         guard captured <= maxRecordLength, count - offset - 16 >= captured else { return nil }
-        let seconds = Int64(field(first))
-        let fraction = Int64(field(header.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
-        let original = Int(field(header.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))
+        let seconds = Int64(field(0)), fraction = Int64(field(4))
         offset += 16 + captured
         return PacketRecord(
             timestamp: Timestamp(nanoseconds: seconds &* 1_000_000_000 &+ (pcapNanoseconds ? fraction : fraction &* 1000)),
-            originalLength: original, linkType: pcapLinkType, interfaceID: 0,
+            originalLength: Int(field(12)), linkType: pcapLinkType, interfaceID: 0,
             bytes: UnsafeRawBufferPointer(start: header + 16, count: min(captured, pcapSnapLength)))
     }
 
@@ -158,26 +163,16 @@ public struct CaptureFormatParser: Sendable {
     }
 
     mutating func nextPcapRecord(_ buffer: UnsafeRawBufferPointer, offset: inout Int) -> Step {
+        if let base = buffer.baseAddress, let record = wholePcapRecord(base, count: buffer.count, offset: &offset) {
+            return .packet(record)
+        }
         let available = buffer.count - offset
         guard available >= 16 else { return .needMore(16) }
-        let seconds = Int64(buffer.uint32(at: offset, bigEndian: bigEndian))
-        let fraction = Int64(buffer.uint32(at: offset + 4, bigEndian: bigEndian))
         let captured = Int(buffer.uint32(at: offset + 8, bigEndian: bigEndian))
-        let original = Int(buffer.uint32(at: offset + 12, bigEndian: bigEndian))
         guard captured <= maxRecordLength else {
             return .failure(offset: offset, reason: "record claims \(captured) captured bytes, more than the \(maxRecordLength)-byte limit; the file is corrupt")
         }
-        guard available >= 16 + captured else { return .needMore(16 + captured) }
-        // A record longer than the file's snaplen is cut to it, as libpcap does (the rest is skipped).
-        let kept = min(captured, pcapSnapLength)
-        let timestamp = pcapNanoseconds
-            ? Timestamp(seconds: seconds, nanosecondsPart: fraction)
-            : Timestamp(seconds: seconds, microseconds: fraction)
-        let record = PacketRecord(
-            timestamp: timestamp, originalLength: original, linkType: pcapLinkType,
-            interfaceID: 0, bytes: buffer.slice(offset + 16, kept))
-        offset += 16 + captured
-        return .packet(record)
+        return .needMore(16 + captured)
     }
 
     /// Reads one pcapng block. Returns nil when the block was consumed without yielding a packet.

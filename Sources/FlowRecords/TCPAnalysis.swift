@@ -78,13 +78,11 @@ public struct TCPAnalysis: Sendable {
         if !syn && ack && synTime > 0 && ackTime == 0 { ackTime = time }
         let rtt = initialRTT.map { Int64($0 * 1e9) } ?? 3_000_000
         // The sender's side is updated in place (no copy of either side per packet).
-        if fromOrig {
-            Self.sent(by: &originator, peer: responder, syn: syn, fin: fin, rst: rst, ack: ack, sequence: sequence,
-                      acknowledgement: acknowledgement, window: window, payloadLength: payloadLength, options: options, time: time, rtt: rtt)
-        } else {
-            Self.sent(by: &responder, peer: originator, syn: syn, fin: fin, rst: rst, ack: ack, sequence: sequence,
-                      acknowledgement: acknowledgement, window: window, payloadLength: payloadLength, options: options, time: time, rtt: rtt)
+        @inline(__always) func update(_ own: inout TCPDirectionAnalysis, _ peer: TCPDirectionAnalysis) {
+            Self.sent(by: &own, peer: peer, syn: syn, fin: fin, rst: rst, ack: ack, sequence: sequence, acknowledgement: acknowledgement,
+                      window: window, payloadLength: payloadLength, options: options, time: time, rtt: rtt)
         }
+        if fromOrig { update(&originator, responder) } else { update(&responder, originator) }
     }
 
     /// One packet's effect on its sender's side `own`; `peer` is the other side as it stands.

@@ -128,31 +128,14 @@ public final class FlowTable {
     @inline(__always)
     public func touch(_ slot: Int, time: Timestamp, frameLength: Int = 0) {
         let s = Int32(slot)
-        let timeoutClass = entries.withUnsafeMutableBufferPointer { e in
+        entries.withUnsafeMutableBufferPointer { e in
             if e[slot].lastSeen < time { e[slot].lastSeen = time }
             e[slot].packets &+= 1
             e[slot].bytes &+= UInt64(truncatingIfNeeded: frameLength)
-            return Int(e[slot].timeoutClass)
+            guard tails[Int(e[slot].timeoutClass)] != s else { return }
+            unlink(s, e)
+            linkTail(s, e)
         }
-        guard tails[timeoutClass] != s else { return }
-        moveToTail(s, timeoutClass)
-    }
-
-    /// `unlink` then `linkTail` of an entry already linked in class `c`, through one buffer pointer.
-    private func moveToTail(_ slot: Int32, _ c: Int) {
-        let tail = tails[c]
-        var head = heads[c]
-        entries.withUnsafeMutableBufferPointer { e in
-            let p = e[Int(slot)].previous, n = e[Int(slot)].next
-            // Not the tail (the caller checked), so `n` is a live entry.
-            if p >= 0 { e[Int(p)].next = n } else { head = n }
-            e[Int(n)].previous = p
-            e[Int(slot)].previous = tail
-            e[Int(slot)].next = -1
-            e[Int(tail)].next = slot
-        }
-        heads[c] = head
-        tails[c] = slot
     }
 
     /// Moves a flow to another timeout class.
@@ -213,21 +196,29 @@ public final class FlowTable {
         }
     }
 
-    private func linkTail(_ slot: Int32) {
-        let c = Int(entries[Int(slot)].timeoutClass)
-        entries[Int(slot)].previous = tails[c]
-        entries[Int(slot)].next = -1
-        if tails[c] >= 0 { entries[Int(tails[c])].next = slot } else { heads[c] = slot }
+    private func linkTail(_ slot: Int32) { entries.withUnsafeMutableBufferPointer { linkTail(slot, $0) } }
+
+    private func unlink(_ slot: Int32) { entries.withUnsafeMutableBufferPointer { unlink(slot, $0) } }
+
+    /// Appends `slot` to its class's activity list.
+    @inline(__always)
+    private func linkTail(_ slot: Int32, _ e: UnsafeMutableBufferPointer<Entry>) {
+        let c = Int(e[Int(slot)].timeoutClass)
+        e[Int(slot)].previous = tails[c]
+        e[Int(slot)].next = -1
+        if tails[c] >= 0 { e[Int(tails[c])].next = slot } else { heads[c] = slot }
         tails[c] = slot
     }
 
-    private func unlink(_ slot: Int32) {
-        let c = Int(entries[Int(slot)].timeoutClass)
-        let p = entries[Int(slot)].previous, n = entries[Int(slot)].next
-        if p >= 0 { entries[Int(p)].next = n } else { heads[c] = n }
-        if n >= 0 { entries[Int(n)].previous = p } else { tails[c] = p }
-        entries[Int(slot)].previous = -1
-        entries[Int(slot)].next = -1
+    /// Takes `slot` out of its class's activity list.
+    @inline(__always)
+    private func unlink(_ slot: Int32, _ e: UnsafeMutableBufferPointer<Entry>) {
+        let c = Int(e[Int(slot)].timeoutClass)
+        let p = e[Int(slot)].previous, n = e[Int(slot)].next
+        if p >= 0 { e[Int(p)].next = n } else { heads[c] = n }
+        if n >= 0 { e[Int(n)].previous = p } else { tails[c] = p }
+        e[Int(slot)].previous = -1
+        e[Int(slot)].next = -1
     }
 
     /// Entries the table has room for without growing.

@@ -71,20 +71,11 @@ public struct IPAddress: Hashable, Comparable, Sendable {
 extension IPAddress: CustomStringConvertible {
     /// Dotted quad for IPv4; RFC 5952 text (lower case, longest zero run as `::`) for IPv6.
     public var description: String {
-        var text: [UInt8] = []
-        appendText(to: &text)
-        return String(decoding: text, as: UTF8.self)
+        String(unsafeUninitializedCapacity: Self.maxTextLength) { writeText(to: $0.baseAddress!) }
     }
 
     /// The longest text `writeText` writes (an IPv6 address of eight four-digit groups).
     public static let maxTextLength = 39
-
-    /// The address's text (`description`) appended to `out` as UTF-8, without making a `String`.
-    public func appendText(to out: inout [UInt8]) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maxTextLength) { text in
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: text[..<writeText(to: text.baseAddress!)]))
-        }
-    }
 
     /// Writes the address's text (`description`) at `target`, which has room for `maxTextLength` bytes;
     /// returns its length. Records write an address or two each, straight into their buffer.

@@ -15,21 +15,11 @@ public func writeAll(_ fd: Int32, _ first: UnsafeRawBufferPointer, _ second: Uns
     var done = 0
     let total = first.count + second.count
     while done < total {
-        var parts = (iovec(), iovec())
-        var count: Int32 = 0
-        withUnsafeMutableBytes(of: &parts) { raw in
-            let vectors = raw.bindMemory(to: iovec.self)
-            if done < first.count, let base = first.baseAddress {
-                vectors[Int(count)] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base + done), iov_len: first.count - done)
-                count += 1
-            }
-            let intoSecond = max(0, done - first.count)
-            if intoSecond < second.count, let base = second.baseAddress {
-                vectors[Int(count)] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base + intoSecond), iov_len: second.count - intoSecond)
-                count += 1
-            }
-        }
-        let n = withUnsafePointer(to: &parts) { $0.withMemoryRebound(to: iovec.self, capacity: 2) { writev(fd, $0, count) } }
+        // What is left of each part; an empty part is a zero-length vector, which writev skips.
+        let intoFirst = min(done, first.count), intoSecond = done - intoFirst
+        var parts = (iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress.map { $0 + intoFirst }), iov_len: first.count - intoFirst),
+                     iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress.map { $0 + intoSecond }), iov_len: second.count - intoSecond))
+        let n = withUnsafePointer(to: &parts) { $0.withMemoryRebound(to: iovec.self, capacity: 2) { writev(fd, $0, 2) } }
         if n < 0 {
             if errno == EINTR { continue }
             return errno

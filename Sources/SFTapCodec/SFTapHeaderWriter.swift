@@ -64,18 +64,12 @@ public struct SFTapHeaderWriter {
             let pair = Int(truncatingIfNeeded: v % 100)
             v /= 100
             at -= 2
-            (buffer + at).copyMemory(from: Self.digitPairs.utf8Start + 2 * pair, byteCount: 2)
+            (buffer + at).copyMemory(from: flowtap_digit_pairs + 2 * pair, byteCount: 2)
             if v == 0 { break }
         }
         if at > count { buffer.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v), toByteOffset: at - 1, as: UInt8.self) }
         count += width
     }
-
-    private static let digitPairs: StaticString = """
-        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
-        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899
-        """
 
     /// inet_ntop's text, as the original prints addresses, written directly (inet_ntop formats
     /// through printf, a third of the header's cost).
@@ -83,14 +77,10 @@ public struct SFTapHeaderWriter {
         if address.isIPv6 { appendIPv6(address) } else { append(dottedQuad: address.ipv4Value) }
     }
 
+    /// IPv4's dotted quad, by the address writer records use (`IPAddress.writeText`).
     private mutating func append(dottedQuad v: UInt32) {
-        append(decimal: Int(v >> 24))
-        append(byte: UInt8(ascii: "."))
-        append(decimal: Int((v >> 16) & 0xFF))
-        append(byte: UInt8(ascii: "."))
-        append(decimal: Int((v >> 8) & 0xFF))
-        append(byte: UInt8(ascii: "."))
-        append(decimal: Int(v & 0xFF))
+        guard count + 15 <= capacity else { return }
+        count += IPAddress(ipv4: v).writeText(to: (buffer + count).assumingMemoryBound(to: UInt8.self))
     }
 
     /// IPv6 as glibc's inet_ntop writes it: lower-case hex words without leading zeros, the first
@@ -133,8 +123,7 @@ public struct SFTapHeaderWriter {
         var shift = 12
         while shift > 0 && (value >> shift) & 0xF == 0 { shift -= 4 }
         while shift >= 0 {
-            let nibble = UInt8((value >> shift) & 0xF)
-            append(byte: nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
+            append(byte: hexDigit(UInt8((value >> shift) & 0xF)))
             shift -= 4
         }
     }

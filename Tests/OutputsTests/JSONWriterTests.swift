@@ -203,10 +203,7 @@ final class JSONWriterTextTests: XCTestCase {
             addresses.append(IPAddress(ipv4: UInt32.random(in: 0 ... .max, using: &random)))
         }
         for a in addresses {
-            var text: [UInt8] = []
-            a.appendText(to: &text)
-            let ours = String(decoding: text, as: UTF8.self)
-            XCTAssertEqual(a.description, ours)
+            let ours = a.description
             XCTAssertEqual(written { $0.address(nil, a) }, "[\"\(ours)\"]")
             if a.isIPv6 && a.high == 0 && a.low >> 32 == 0 && a.low > 1 {
                 // IPv4-compatible: glibc writes a dotted quad, RFC 5952 hex groups; the text must read back.

@@ -7,6 +7,9 @@
 /// path (no printf); others, and buffers under 32 bytes, go to snprintf.
 int flowtap_format_g17(char *buffer, size_t size, double value);
 
+/// "00" … "99", 200 characters: the digit pairs the number writers here and in Swift share.
+extern const char *const flowtap_digit_pairs;
+
 /// The last second `flowtap_format_g17_time` printed, and its ten digits.
 struct flowtap_time_text {
     unsigned long long seconds;
