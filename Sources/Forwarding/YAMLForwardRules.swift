@@ -25,7 +25,8 @@ public enum YAMLForwardRules {
     public static func parse(_ text: String, file: String, keepSourceByDefault: Bool) throws(RuleFileError) -> ForwardRuleSet {
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            // Values are read as text (the basic resolver: no tag regular expressions to compile).
+            root = try Yams.compose(yaml: text, .basic)
         } catch let error as YamlError {
             var line: Int?
             var problem = "\(error)"

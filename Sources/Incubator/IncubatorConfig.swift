@@ -42,7 +42,8 @@ public struct IncubatorConfig {
             ParseError(description: "\(file)\(node?.mark.map { ":\($0.line)" } ?? "")\(key.map { ": key '\($0)'" } ?? ""): \(message)")
         }
         let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch {
+        // Values are read as text (the basic resolver: no tag regular expressions to compile).
+        do { root = try Yams.compose(yaml: text, .basic) } catch {
             if let e = error as? YamlError, case .parser(_, let problem, let mark, _) = e { throw ParseError(description: "\(file):\(mark.line): not valid YAML: \(problem)") }
             if let e = error as? YamlError, case .scanner(_, let problem, let mark, _) = e { throw ParseError(description: "\(file):\(mark.line): not valid YAML: \(problem)") }
             throw ParseError(description: "\(file): not valid YAML: \(error)")
