@@ -88,6 +88,11 @@ public struct FlowKey: Hashable, Sendable {
         h = (h ^ low2) &* 0x9E37_79B9_7F4A_7C15
         let small = UInt64(port1) << 48 | UInt64(port2) << 32 | UInt64(vlan) << 16 | UInt64(ipProtocol) << 8 | UInt64(hop)
         h = (h ^ small ^ (isIPv6 ? 0x8000_0000_0000_0000 : 0)) &* 0xC2B2_AE3D_27D4_EB4F
-        return h ^ (h >> 31)
+        // A product's low bits depend only on its inputs' low bits, and the table takes its bucket
+        // from the low bits: without a full finaliser, flows that differ only in a port (one client's
+        // connections to one server, DNS queries from one resolver) or only in an IPv4 address (which
+        // sits in the top half of `high`) share a few buckets, and linear probing turns that into
+        // scans of thousands of slots per packet.
+        return murmur3Finalize(h)
     }
 }

@@ -1,6 +1,6 @@
 /// MurmurHash3's 64-bit finaliser (fmix64): every input bit affects every output bit. The incubator's
-/// cell hash and the records' `flow_id` both end with it.
-@inline(__always)
+/// cell hash, the records' `flow_id`, the flow table and the talker table end with it.
+@inlinable @inline(__always)
 public func murmur3Finalize(_ x: UInt64) -> UInt64 {
     var h = x
     h ^= h >> 33
