@@ -102,7 +102,8 @@ extension FlowCollector {
         for field in fields {
             let name = field.enterprise == 0 ? String(field.id) : "\(field.enterprise)/\(field.id)"
             if let v = unsignedValue(s, at: field.offset, length: field.length) {
-                writer.number(name, Int(truncatingIfNeeded: v))
+                writer.key(escaping: name)
+                writer.number(nil, Int(truncatingIfNeeded: v))
                 if field.id == 160 && field.enterprise == 0 && (systemInit.count < templates.capacity || systemInit[key(c, 0)] != nil) {
                     systemInit[key(c, 0)] = v
                 }
@@ -113,7 +114,8 @@ extension FlowCollector {
                     hex.append(hexDigit(s[field.offset + i] >> 4))
                     hex.append(hexDigit(s[field.offset + i] & 0xF))
                 }
-                writer.string(name, bytes: hex)
+                writer.key(escaping: name)
+                writer.string(nil, bytes: hex)
             }
         }
         writer.endObject()

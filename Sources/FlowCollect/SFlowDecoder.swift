@@ -165,18 +165,18 @@ extension FlowCollector {
             guard length <= s.count - at - 8 else { counters.malformed &+= 1; break }
             if format == 1 && length >= 88 {
                 let r = at + 8
-                let names32: [(String, Int)] = [("if_index", 0), ("if_type", 4)]
+                let names32: [(StaticString, Int)] = [("if_index", 0), ("if_type", 4)]
                 for (name, off) in names32 { writer.number(name, Int(s.beUInt32(at: r + off))) }
                 writer.number("if_speed", Int(clamping: s.beUInt64(at: r + 8)))
                 writer.number("if_direction", Int(s.beUInt32(at: r + 16)))
                 writer.number("if_status", Int(s.beUInt32(at: r + 20)))
                 writer.number("if_in_octets", Int(clamping: s.beUInt64(at: r + 24)))
-                for (name, off) in [("if_in_ucast_pkts", 32), ("if_in_multicast_pkts", 36), ("if_in_broadcast_pkts", 40), ("if_in_discards", 44),
+                for (name, off): (StaticString, Int) in [("if_in_ucast_pkts", 32), ("if_in_multicast_pkts", 36), ("if_in_broadcast_pkts", 40), ("if_in_discards", 44),
                                     ("if_in_errors", 48), ("if_in_unknown_protos", 52)] {
                     writer.number(name, Int(s.beUInt32(at: r + off)))
                 }
                 writer.number("if_out_octets", Int(clamping: s.beUInt64(at: r + 56)))
-                for (name, off) in [("if_out_ucast_pkts", 64), ("if_out_multicast_pkts", 68), ("if_out_broadcast_pkts", 72), ("if_out_discards", 76),
+                for (name, off): (StaticString, Int) in [("if_out_ucast_pkts", 64), ("if_out_multicast_pkts", 68), ("if_out_broadcast_pkts", 72), ("if_out_discards", 76),
                                     ("if_out_errors", 80), ("if_promiscuous_mode", 84)] {
                     writer.number(name, Int(s.beUInt32(at: r + off)))
                 }

@@ -422,14 +422,14 @@ public final class FlowRecordSink: FlowEventSink {
     /// `tcp.analysis`: handshake RTTs (seconds, when the handshake was seen), and per direction what
     /// `TCPDirectionAnalysis` counts, the negotiated options and a loss estimate.
     /// EVE's names of the TCP flags, in EVE's order (a table, not an array per record).
-    static let flagNames: [(Int, String)] = [(0x02, "syn"), (0x01, "fin"), (0x04, "rst"), (0x08, "psh"), (0x10, "ack"), (0x20, "urg"), (0x40, "ecn"), (0x80, "cwr")]
+    static let flagNames: [(Int, StaticString)] = [(0x02, "syn"), (0x01, "fin"), (0x04, "rst"), (0x08, "psh"), (0x10, "ack"), (0x20, "urg"), (0x40, "ecn"), (0x80, "cwr")]
 
     private func writeAnalysis(_ a: TCPAnalysis) {
         writer.beginObject("analysis")
         if let rtt = a.initialRTT { writer.number("rtt_initial", rtt) }
         if let rtt = a.originatorRTT { writer.number("rtt_client", rtt) }
         if let rtt = a.responderRTT { writer.number("rtt_server", rtt) }
-        func direction(_ key: String, _ d: TCPDirectionAnalysis) {
+        func direction(_ key: StaticString, _ d: TCPDirectionAnalysis) {
             writer.beginObject(key)
             writer.number("retransmissions", Int(d.retransmissions))
             writer.number("fast_retransmissions", Int(d.fastRetransmissions))

@@ -4,7 +4,7 @@ extension JSONWriter {
     /// `t` as RFC 3339 text in UTC with microseconds, the same text as `Timestamp.rfc3339`, written in
     /// place: records carry two or three times each, and the date and time of day change once a second,
     /// so they are converted (`gmtime_r`) once per second and reused (`TimestampCache`).
-    public mutating func timestamp(_ key: String?, _ t: Timestamp) {
+    public mutating func timestamp(_ key: StaticString?, _ t: Timestamp) {
         let (second, micro) = t.secondAndMicroseconds
         if second != timestampCache.second {
             timestampCache.second = second
@@ -39,7 +39,7 @@ struct TimestampCache: Sendable {
 extension JSONWriter {
     /// An address as its text (`IPAddress.description`), written in place: records carry two addresses
     /// each, and formatting them through String was a tenth of `collect`'s time.
-    public mutating func address(_ key: String?, _ a: IPAddress) {
+    public mutating func address(_ key: StaticString?, _ a: IPAddress) {
         if let key { self.key(key) }
         valueStart()
         let at = buffer.reserve(IPAddress.maxTextLength + 2)

@@ -88,7 +88,10 @@ enum StatusDocument {
             w.string("name", sample.name)
             w.string("type", sample.kind.rawValue)
             w.beginObject("labels")
-            for label in sample.labels { w.string(label.name, label.value) }
+            for label in sample.labels {
+                w.key(escaping: label.name)
+                w.string(nil, label.value)
+            }
             w.endObject()
             w.number("value", sample.value)
             w.endObject()
@@ -106,7 +109,7 @@ enum StatusDocument {
         return (packets / dt, bytes * 8 / dt)
     }
 
-    static func share(_ w: inout JSONWriter, _ key: String, _ rows: [TrafficShare]) {
+    static func share(_ w: inout JSONWriter, _ key: StaticString, _ rows: [TrafficShare]) {
         w.beginArray(key)
         for row in rows {
             w.beginObject()

@@ -103,16 +103,20 @@ extension BenchPipelineCommand {
             w.number("bytes", bytes)
             w.bool("threads_option", threadsOption)
             if let setupSeconds { w.number("classification_setup_seconds", setupSeconds) }
-            for (name, group) in [("stages", rows.filter { $0.stage != nil }), ("peers", rows.filter { $0.stage == nil })] {
+            for (name, group): (StaticString, [Row]) in [("stages", rows.filter { $0.stage != nil }), ("peers", rows.filter { $0.stage == nil })] {
                 w.beginArray(name)
                 for row in group { write(row, to: &w) }
                 w.endArray()
             }
             w.beginObject("ratios")
-            for ratio in ratios { w.number(ratio.key, ratio.value) }
+            for ratio in ratios {
+                w.key(escaping: ratio.key)
+                w.number(nil, ratio.value)
+            }
             if let floor = row("floor") {
                 for ours in rows where ours.stage == 6 && ours.measured && !ours.cpuSeconds.isEmpty {
-                    w.number("\(ours.key)_cpu_over_floor", cpuOverFloor(ours, floor))
+                    w.key(escaping: "\(ours.key)_cpu_over_floor")
+                    w.number(nil, cpuOverFloor(ours, floor))
                 }
             }
             w.endObject()
@@ -140,7 +144,10 @@ extension BenchPipelineCommand {
                     w.bool("peak_rss_exact", row.peakRSSExact)
                 }
                 if !row.cpuSeconds.isEmpty { w.number("cpu_seconds_median", BenchLoops.median(row.cpuSeconds)) }
-                for (name, value) in row.counts { w.number(name, value) }
+                for (name, value) in row.counts {
+                    w.key(escaping: name)
+                    w.number(nil, value)
+                }
                 if let split = row.split { w.string("thread_split", split) }
             }
             w.endObject()

@@ -171,7 +171,8 @@ final class JSONWriterTextTests: XCTestCase {
             }
             var writer = JSONWriter()
             writer.beginObject()
-            writer.string(String(decoding: raw, as: UTF8.self), raw)
+            writer.key(escaping: String(decoding: raw, as: UTF8.self))
+            writer.string(nil, raw)
             writer.endObject()
             let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(writer.bytes)) as? [String: String])
             let text = String(decoding: raw, as: UTF8.self)

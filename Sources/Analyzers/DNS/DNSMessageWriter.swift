@@ -143,7 +143,7 @@ struct DNSMessageWriter {
     }
 
     /// The record sections after the question, in message order (RFC 1035 §4.1).
-    private static let recordSections = ["answer", "authority", "additional"]
+    private static let recordSections: [StaticString] = ["answer", "authority", "additional"]
 
     /// QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT (RFC 1035 §4.1.1) by section index 0…3;
     /// the caller has checked the 12-byte header is there.

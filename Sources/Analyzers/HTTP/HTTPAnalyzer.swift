@@ -570,7 +570,7 @@ public final class HTTPAnalyzer {
         pair(flow)
     }
 
-    private func endpoint(_ key: String, _ e: HTTPEndpoint) {
+    private func endpoint(_ key: StaticString, _ e: HTTPEndpoint) {
         writer.beginObject(key)
         writer.string("ip", e.ip)
         writer.number("port", Int(e.port))
@@ -587,7 +587,7 @@ public final class HTTPAnalyzer {
         writer.withLine(emit)
     }
 
-    private func side(_ key: String, _ e: HTTPEndpoint, _ m: HTTPMessage) {
+    private func side(_ key: StaticString, _ e: HTTPEndpoint, _ m: HTTPMessage) {
         writer.beginObject(key)
         writer.string("ip", e.ip)
         writer.number("port", Int(e.port))
@@ -634,16 +634,18 @@ public final class HTTPAnalyzer {
     /// Header fields as an object: a name sent once has its value as a string; a name sent several times
     /// (and Set-Cookie always, RFC 6265 §3) has an array of its values in order, never folded, so no value
     /// that holds a comma is split or merged.
-    private func fields(_ key: String, _ list: [(name: [UInt8], value: [UInt8])]) {
+    private func fields(_ key: StaticString, _ list: [(name: [UInt8], value: [UInt8])]) {
         writer.beginObject(key)
         // Header lists are short: a scan per field is cheaper than hashing every name.
         for i in list.indices where !list[..<i].contains(where: { $0.name == list[i].name }) {
             let name = String(decoding: list[i].name, as: UTF8.self)
             guard list[i].name == Self.setCookie || list[(i + 1)...].contains(where: { $0.name == list[i].name }) else {
-                writer.string(name, list[i].value)
+                writer.key(escaping: name)
+                writer.string(nil, list[i].value)
                 continue
             }
-            writer.beginArray(name)
+            writer.key(escaping: name)
+            writer.beginArray()
             for field in list[i...] where field.name == list[i].name { writer.string(nil, field.value) }
             writer.endArray()
         }

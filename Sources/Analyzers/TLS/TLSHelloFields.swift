@@ -3,7 +3,7 @@ import Outputs
 /// ClientHello and a ServerHello the same way (numbers as on the wire, GREASE removed).
 extension JSONWriter {
     /// Starts an endpoint object: `"client":{"ip":…,"port":…`.
-    mutating func beginEndpoint(_ key: String, ip: String, port: UInt16) {
+    mutating func beginEndpoint(_ key: StaticString, ip: String, port: UInt16) {
         beginObject(key)
         string("ip", ip)
         number("port", Int(port))
@@ -41,7 +41,7 @@ extension JSONWriter {
     }
 
     /// A decimal array with GREASE values (RFC 8701) left out.
-    mutating func tlsNumbers(_ key: String, _ values: [UInt16]) {
+    mutating func tlsNumbers(_ key: StaticString, _ values: [UInt16]) {
         beginArray(key)
         for v in values where !TLSFingerprint.isGREASE(v) { number(nil, Int(v)) }
         endArray()
