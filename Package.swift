@@ -146,7 +146,9 @@ let package = Package(
         .testTarget(name: "ClassifyTests", dependencies: ["TestSupport", "Classify", "SFTapConfig", "PacketCore", "CVectorscan"]),
         .testTarget(name: "UnixSocketsTests", dependencies: ["TestSupport", "UnixSockets", "PacketCore"]),
         .testTarget(name: "SFTapConfigTests", dependencies: ["TestSupport", "SFTapConfig"]),
-        .testTarget(name: "AnalyzersTests", dependencies: ["TestSupport", "Analyzers", "Outputs", "PacketCore"]),
+        .testTarget(name: "AnalyzersTests", dependencies: [
+            "TestSupport", "Analyzers", "Outputs", "PacketCore", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "IncubatorTests", dependencies: [
             "TestSupport", "Incubator", "Engine", "Capture", "Wire", "PacketCore", "TrafficGen", .product(name: "Crypto", package: "swift-crypto"),
         ]),

@@ -1,4 +1,5 @@
 @testable import Analyzers
+import Crypto
 import Foundation
 import TestSupport
 import XCTest
@@ -127,6 +128,24 @@ final class QUICTests: XCTestCase {
         XCTAssertEqual(hex(keys.server.key), "cf3a5331653c364c88f0f379b6067e37")
         XCTAssertEqual(hex(keys.server.iv), "0ac1493ca1905853b0bba03e")
         XCTAssertEqual(hex(keys.server.hp), "c206b8d9b9f0f37644430b490eeaa314")
+    }
+
+    /// The HMAC and HKDF the Initial keys use, against swift-crypto's on random keys (shorter than, equal
+    /// to and longer than the 64-byte block), messages and output lengths.
+    func testKeyDerivationAgreesWithSwiftCrypto() {
+        var random = SeededRandom(seed: 9001)
+        for n in 0 ..< 500 {
+            let key = (0 ..< [0, 1, 20, 32, 63, 64, 65, 100, 200][n % 9]).map { _ in UInt8.random(in: 0 ... 255, using: &random) }
+            let message = (0 ..< Int.random(in: 0 ... 300, using: &random)).map { _ in UInt8.random(in: 0 ... 255, using: &random) }
+            let split = Int.random(in: 0 ... message.count, using: &random)
+            let expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+            XCTAssertEqual(QUICKeyDerivation.hmac(key: key, Array(message[..<split]), Array(message[split...])), expected, "key \(key.count), message \(message.count)")
+            XCTAssertEqual(QUICKeyDerivation.extract(salt: key, inputKeyMaterial: message),
+                           Array(HKDF<SHA256>.extract(inputKeyMaterial: SymmetricKey(data: message), salt: key)))
+            let length = Int.random(in: 1 ... 32, using: &random)
+            let expanded = HKDF<SHA256>.expand(pseudoRandomKey: SymmetricKey(data: key), info: message, outputByteCount: length)
+            XCTAssertEqual(QUICKeyDerivation.expand(pseudoRandomKey: key, info: message, length: length), expanded.withUnsafeBytes { Array($0) })
+        }
     }
 
     func testV2InitialKeysRFC9369A1() {

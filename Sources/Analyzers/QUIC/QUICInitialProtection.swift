@@ -12,8 +12,8 @@ public struct QUICPacketKeys {
     let aeadKey: SymmetricKey
     let hpKey: SymmetricKey
 
-    init(secret: SymmetricKey, version: QUICVersion) {
-        self.secret = secret.withUnsafeBytes { Array($0) }
+    init(secret: [UInt8], version: QUICVersion) {
+        self.secret = secret
         key = QUICInitialProtection.expandLabel(secret, label: version.keyLabel, length: 16)
         iv = QUICInitialProtection.expandLabel(secret, label: version.ivLabel, length: 12)
         hp = QUICInitialProtection.expandLabel(secret, label: version.hpLabel, length: 16)
@@ -31,21 +31,19 @@ public struct QUICPacketKeys {
 public enum QUICInitialProtection {
     /// The client's and the server's Initial keys for a client Destination Connection ID.
     public static func keys(version: QUICVersion, dcid: [UInt8]) -> (client: QUICPacketKeys, server: QUICPacketKeys) {
-        let initial = HKDF<SHA256>.extract(inputKeyMaterial: SymmetricKey(data: dcid), salt: version.salt)
-        let initialKey = SymmetricKey(data: Array(initial))
-        let client = SymmetricKey(data: expandLabel(initialKey, label: Array("client in".utf8), length: 32))
-        let server = SymmetricKey(data: expandLabel(initialKey, label: Array("server in".utf8), length: 32))
+        let initial = QUICKeyDerivation.extract(salt: version.salt, inputKeyMaterial: dcid)
+        let client = expandLabel(initial, label: Array("client in".utf8), length: 32)
+        let server = expandLabel(initial, label: Array("server in".utf8), length: 32)
         return (QUICPacketKeys(secret: client, version: version), QUICPacketKeys(secret: server, version: version))
     }
 
     /// HKDF-Expand-Label with an empty context (RFC 8446 §7.1): info is
     /// length(2) ‖ len("tls13 " + label)(1) ‖ "tls13 " + label ‖ 0.
-    static func expandLabel(_ secret: SymmetricKey, label: [UInt8], length: Int) -> [UInt8] {
+    static func expandLabel(_ secret: [UInt8], label: [UInt8], length: Int) -> [UInt8] {
         var info: [UInt8] = [UInt8(length >> 8), UInt8(length & 0xFF), UInt8(6 + label.count)]
         info += Array("tls13 ".utf8) + label
         info.append(0)
-        let out = HKDF<SHA256>.expand(pseudoRandomKey: secret, info: info, outputByteCount: length)
-        return out.withUnsafeBytes { Array($0) }
+        return QUICKeyDerivation.expand(pseudoRandomKey: secret, info: info, length: length)
     }
 
     /// RFC 9001 §5.3: the nonce is the IV XOR the packet number, left-padded to the IV's 12 bytes.
