@@ -36,6 +36,13 @@ final class JSONWriterTests: XCTestCase {
     /// Integers are written digit by digit in place: every value reads back as Swift prints it.
     func testIntegersMatchTheirDecimalText() {
         var values = [0, 1, -1, 9, 10, -10, 99, 100, Int.max, Int.min, Int.max - 1, Int.min + 1, 1_000_000_007]
+        // Every width: each power of ten, one below it, and their negatives.
+        var power = 1
+        for _ in 0 ..< 19 {
+            power *= 10
+            values += [power, power - 1, -power, -(power - 1)]
+            if power > Int.max / 10 { break }
+        }
         var seed: UInt64 = 7
         for _ in 0 ..< 2000 {
             seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
