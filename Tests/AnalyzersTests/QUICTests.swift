@@ -139,7 +139,7 @@ final class QUICTests: XCTestCase {
             let message = (0 ..< Int.random(in: 0 ... 300, using: &random)).map { _ in UInt8.random(in: 0 ... 255, using: &random) }
             let split = Int.random(in: 0 ... message.count, using: &random)
             let expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
-            XCTAssertEqual(QUICKeyDerivation.hmac(key: key, Array(message[..<split]), Array(message[split...])), expected, "key \(key.count), message \(message.count)")
+            XCTAssertEqual(QUICKeyDerivation.Key(key).code(Array(message[..<split]), Array(message[split...])), expected, "key \(key.count), message \(message.count)")
             XCTAssertEqual(QUICKeyDerivation.extract(salt: key, inputKeyMaterial: message),
                            Array(HKDF<SHA256>.extract(inputKeyMaterial: SymmetricKey(data: message), salt: key)))
             let length = Int.random(in: 1 ... 32, using: &random)

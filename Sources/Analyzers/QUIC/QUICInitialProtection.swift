@@ -14,9 +14,10 @@ public struct QUICPacketKeys {
 
     init(secret: [UInt8], version: QUICVersion) {
         self.secret = secret
-        key = QUICInitialProtection.expandLabel(secret, label: version.keyLabel, length: 16)
-        iv = QUICInitialProtection.expandLabel(secret, label: version.ivLabel, length: 12)
-        hp = QUICInitialProtection.expandLabel(secret, label: version.hpLabel, length: 16)
+        let prk = QUICKeyDerivation.Key(secret)
+        key = QUICInitialProtection.expandLabel(prk, label: version.keyLabel, length: 16)
+        iv = QUICInitialProtection.expandLabel(prk, label: version.ivLabel, length: 12)
+        hp = QUICInitialProtection.expandLabel(prk, label: version.hpLabel, length: 16)
         aeadKey = SymmetricKey(data: key)
         hpKey = SymmetricKey(data: hp)
     }
@@ -31,7 +32,7 @@ public struct QUICPacketKeys {
 public enum QUICInitialProtection {
     /// The client's and the server's Initial keys for a client Destination Connection ID.
     public static func keys(version: QUICVersion, dcid: [UInt8]) -> (client: QUICPacketKeys, server: QUICPacketKeys) {
-        let initial = QUICKeyDerivation.extract(salt: version.salt, inputKeyMaterial: dcid)
+        let initial = QUICKeyDerivation.Key(QUICKeyDerivation.extract(salt: version.salt, inputKeyMaterial: dcid))
         let client = expandLabel(initial, label: Array("client in".utf8), length: 32)
         let server = expandLabel(initial, label: Array("server in".utf8), length: 32)
         return (QUICPacketKeys(secret: client, version: version), QUICPacketKeys(secret: server, version: version))
@@ -39,11 +40,11 @@ public enum QUICInitialProtection {
 
     /// HKDF-Expand-Label with an empty context (RFC 8446 §7.1): info is
     /// length(2) ‖ len("tls13 " + label)(1) ‖ "tls13 " + label ‖ 0.
-    static func expandLabel(_ secret: [UInt8], label: [UInt8], length: Int) -> [UInt8] {
+    static func expandLabel(_ secret: QUICKeyDerivation.Key, label: [UInt8], length: Int) -> [UInt8] {
         var info: [UInt8] = [UInt8(length >> 8), UInt8(length & 0xFF), UInt8(6 + label.count)]
         info += Array("tls13 ".utf8) + label
         info.append(0)
-        return QUICKeyDerivation.expand(pseudoRandomKey: secret, info: info, length: length)
+        return secret.expand(info: info, length: length)
     }
 
     /// RFC 9001 §5.3: the nonce is the IV XOR the packet number, left-padded to the IV's 12 bytes.
