@@ -146,8 +146,13 @@ public final class QUICAnalyzer {
 
     /// One UDP datagram of the flow.
     public func datagram(flow id: UInt64, fromClient: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
-        guard var flow = flows.removeValue(forKey: id) else { return }
-        defer { flows[id] = flow }
+        // The flow is changed where it lies in the dictionary: taking it out and putting it back copied
+        // every field (a retain and a release each) and hashed the key twice per datagram.
+        guard let index = flows.index(forKey: id) else { return }
+        datagram(&flows.values[index], fromClient: fromClient, bytes: bytes, time: time)
+    }
+
+    private func datagram(_ flow: inout Flow, fromClient: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
         counters.datagrams &+= 1
         var at = 0
         while at < bytes.count {

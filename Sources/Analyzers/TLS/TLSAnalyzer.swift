@@ -74,8 +74,13 @@ public final class TLSAnalyzer {
     }
 
     public func data(flow id: UInt64, fromClient: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
-        guard var flow = flows.removeValue(forKey: id) else { return }
-        defer { flows[id] = flow }
+        // The flow is changed where it lies in the dictionary: taking it out and putting it back copied
+        // every field (a retain and a release each) and hashed the key twice per segment.
+        guard let index = flows.index(forKey: id) else { return }
+        data(&flows.values[index], fromClient: fromClient, bytes: bytes, time: time)
+    }
+
+    private func data(_ flow: inout Flow, fromClient: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
         guard !flow.emitted else { return }
         if fromClient {
             guard flow.fromClient.state == .reading else { return }
