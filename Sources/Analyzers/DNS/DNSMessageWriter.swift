@@ -262,7 +262,13 @@ struct DNSMessageWriter {
                 }
                 guard at + 1 + length <= bytes.count else { failure = .truncated; return nil }
                 if !scratch.isEmpty { scratch.append(UInt8(ascii: ".")) }
-                for i in at + 1 ... at + length { DNSMessageWriter.appendEscaped(bytes[i], to: &scratch) }
+                let label = UnsafeRawBufferPointer(rebasing: bytes[(at + 1) ..< (at + 1 + length)])
+                // Most labels need no escaping: copied at once rather than a byte and a uniqueness test at a time.
+                if label.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E && $0 != UInt8(ascii: ".") && $0 != UInt8(ascii: "\\") }) {
+                    scratch.append(contentsOf: label)
+                } else {
+                    for byte in label { DNSMessageWriter.appendEscaped(byte, to: &scratch) }
+                }
                 at += 1 + length
             default:
                 failure = .badLabelType; return nil
