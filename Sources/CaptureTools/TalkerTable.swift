@@ -43,10 +43,7 @@ public struct TalkerTable: Sendable {
 
     @inline(__always)
     private func slot(_ a: IPAddress) -> Int {
-        // An IPv4 address sits in the top half of `high`, where a product reaches no low bit: the
-        // finaliser spreads every bit of it over the bits the slot is taken from.
-        let h = murmur3Finalize((a.high ^ seed) &* 0x9E37_79B9_7F4A_7C15 ^ (a.low ^ (a.isIPv6 ? 0x5555 : 0)))
-        return Int(truncatingIfNeeded: h) & mask
+        Int(truncatingIfNeeded: a.tableHash(seed: seed)) & mask
     }
 
     /// Adds one packet of `bytes` to `address`.

@@ -62,7 +62,7 @@ struct HostSums {
     @inline(__always)
     private func probe(_ address: IPAddress) -> Int {
         let family: UInt8 = address.isIPv6 ? 2 : 1
-        var i = Int(truncatingIfNeeded: murmur3Finalize(address.high ^ (address.low &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(family))) & mask
+        var i = Int(truncatingIfNeeded: address.tableHash()) & mask
         while families[i] != 0 && !(families[i] == family && highs[i] == address.high && lows[i] == address.low) { i = (i + 1) & mask }
         return i
     }

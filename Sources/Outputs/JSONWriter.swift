@@ -225,14 +225,7 @@ public struct JSONWriter: Sendable {
     /// most counters; 112 instructions a number when the digits went through a scratch tuple and a copy).
     mutating func appendDigits(_ n: UInt64, minimumCount: Int) {
         if n < 10 && minimumCount <= 1 { return buffer.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n)) }
-        var width = 1
-        var scale: UInt64 = 10
-        // 10^19 is the last power of ten below 2^64: `scale` stops there.
-        while width < 20 && n >= scale {
-            width += 1
-            if width < 20 { scale &*= 10 }
-        }
-        width = max(width, minimumCount)
+        let width = max(decimalDigitCount(n), minimumCount)
         let at = buffer.reserve(width)
         var v = n
         var i = width

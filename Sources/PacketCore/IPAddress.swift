@@ -68,6 +68,16 @@ public struct IPAddress: Hashable, Comparable, Sendable {
     }
 }
 
+extension IPAddress {
+    /// A seeded 64-bit hash for tables keyed by one address (the talker table, the dashboard's host
+    /// sums): both halves and the family, through murmur3's finaliser, so every bit reaches the low bits
+    /// a table takes its slot from (an IPv4 address sits in the top half of `high`).
+    @inlinable @inline(__always)
+    public func tableHash(seed: UInt64 = 0) -> UInt64 {
+        murmur3Finalize(high ^ seed ^ (low &* 0x9E37_79B9_7F4A_7C15) ^ (isIPv6 ? 2 : 1))
+    }
+}
+
 extension IPAddress: CustomStringConvertible {
     /// Dotted quad for IPv4; RFC 5952 text (lower case, longest zero run as `::`) for IPv6.
     public var description: String {

@@ -1,5 +1,5 @@
 /// MurmurHash3's 64-bit finaliser (fmix64): every input bit affects every output bit. The incubator's
-/// cell hash, the records' `flow_id`, the flow table and the talker table end with it.
+/// cell hash, the records' `flow_id`, the flow table and the address tables (`IPAddress.tableHash`) end with it.
 @inlinable @inline(__always)
 public func murmur3Finalize(_ x: UInt64) -> UInt64 {
     var h = x

@@ -51,12 +51,7 @@ public struct SFTapHeaderWriter {
     private mutating func append(decimal value: Int) {
         var v = UInt64(value.magnitude)
         if value < 0 { append(byte: UInt8(ascii: "-")) }
-        var width = 1
-        var scale: UInt64 = 10
-        while width < 20 && v >= scale {
-            width += 1
-            scale = scale &* 10
-        }
+        let width = decimalDigitCount(v)
         guard count + width <= capacity else { return }
         // Two digits per division (octets, ports and lengths are one to five digits).
         var at = count + width

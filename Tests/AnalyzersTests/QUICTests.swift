@@ -144,7 +144,7 @@ final class QUICTests: XCTestCase {
                            Array(HKDF<SHA256>.extract(inputKeyMaterial: SymmetricKey(data: message), salt: key)))
             let length = Int.random(in: 1 ... 32, using: &random)
             let expanded = HKDF<SHA256>.expand(pseudoRandomKey: SymmetricKey(data: key), info: message, outputByteCount: length)
-            XCTAssertEqual(QUICKeyDerivation.expand(pseudoRandomKey: key, info: message, length: length), expanded.withUnsafeBytes { Array($0) })
+            XCTAssertEqual(QUICKeyDerivation.Key(key).expand(info: message, length: length), expanded.withUnsafeBytes { Array($0) })
         }
     }
 

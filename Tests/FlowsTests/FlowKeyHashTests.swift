@@ -8,7 +8,8 @@ import XCTest
 /// that sends them to a few buckets turns every lookup into a scan of the run they fill.
 final class FlowKeyHashTests: XCTestCase {
     /// Distinct values of the low 12 bits over 4096 keys. Uniformly random buckets give 4096·(1 − 1/e)
-    /// ≈ 2589 (standard deviation ≈ 19); the bound leaves ten of those.
+    /// ≈ 2589 (standard deviation ≈ 19); these families under these seeds fill 2,552 to 2,631, and the
+    /// bound sits three deviations below the random figure. (The old hash filled 1 or 2,048.)
     func spread(_ keys: [FlowKey], seed: UInt64) -> Int {
         Set(keys.map { $0.tableHash(seed: seed) & 4095 }).count
     }
@@ -16,8 +17,8 @@ final class FlowKeyHashTests: XCTestCase {
     func assertSpreads(_ name: String, _ make: (Int) -> FlowKey, file: StaticString = #filePath, line: UInt = #line) {
         let keys = (0 ..< 4096).map(make)
         XCTAssertEqual(Set(keys).count, 4096, "\(name): the keys must differ", file: file, line: line)
-        for seed: UInt64 in [1, 0x9E37_79B9_7F4A_7C15, UInt64.random(in: 1 ... .max)] {
-            XCTAssertGreaterThan(spread(keys, seed: seed), 2400, "\(name), seed \(seed)", file: file, line: line)
+        for seed: UInt64 in [1, 0x9E37_79B9_7F4A_7C15, 0x0123_4567_89AB_CDEF] {
+            XCTAssertGreaterThan(spread(keys, seed: seed), 2530, "\(name), seed \(seed)", file: file, line: line)
         }
     }
 

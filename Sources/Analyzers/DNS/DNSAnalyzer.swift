@@ -107,7 +107,12 @@ public final class DNSAnalyzer {
 
     /// TCP payload of one direction, in order, in any split.
     public func data(flow id: UInt64, fromClient: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
-        guard var flow = flows.removeValue(forKey: id) else { return }
+        // Changed where it lies in the dictionary, as the TLS and QUIC analyzers do.
+        guard let index = flows.index(forKey: id) else { return }
+        data(&flows.values[index], fromClient: fromClient, bytes: bytes, time: time)
+    }
+
+    private func data(_ flow: inout Flow, fromClient: Bool, bytes: UnsafeRawBufferPointer, time: Double) {
         // Take the buffer out so appending does not copy it.
         var buffer = fromClient ? flow.fromClient.buffer : flow.fromServer.buffer
         if fromClient { flow.fromClient.buffer = [] } else { flow.fromServer.buffer = [] }
@@ -141,7 +146,6 @@ public final class DNSAnalyzer {
             }
         }
         if fromClient { flow.fromClient.buffer = buffer } else { flow.fromServer.buffer = buffer }
-        flows[id] = flow
     }
 
     /// Forgets the flow; a partial message left in a buffer is dropped silently

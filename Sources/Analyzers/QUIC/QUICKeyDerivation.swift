@@ -6,11 +6,11 @@ import Crypto
 /// Why not swift-crypto's `HKDF<SHA256>`: its `expand` builds its `SecureBytes` and HMAC pads byte by
 /// byte through generic code that is not specialised for the caller, 63,600 instructions per call
 /// (callgrind, `analyze` on nDPI's test captures merged, 15,488 calls: 30% of the run). Initial keys
-/// take one extract and eight expands per connection. An expand here took 16,200 instructions, 13,500
-/// of them in swift-crypto's SHA-256 (four blocks), and `analyze` on that capture went from 3,356 M to
-/// 2,544 M instructions; a key's two padded blocks are now hashed once and its hash states copied for
-/// each expand (two blocks an expand). The RFC 9001 A.1 and RFC 9369 A.1 vectors, and a comparison with
-/// swift-crypto's `HMAC` and `HKDF` on random inputs, test it (`QUICTests`).
+/// take one extract and eight expands per connection. Here a key's padded blocks are hashed once
+/// (6,250 instructions a key) and each expand continues from copies of those states (8,500 an expand,
+/// two SHA-256 blocks): `analyze` on that capture went from 3,356 M to 2,475 M instructions. The
+/// RFC 9001 A.1 and RFC 9369 A.1 vectors, and a comparison with swift-crypto's `HMAC` and `HKDF` on
+/// random inputs, test it (`QUICTests`).
 enum QUICKeyDerivation {
     static let blockSize = 64
 
@@ -63,10 +63,5 @@ enum QUICKeyDerivation {
     /// HKDF-Extract: the pseudorandom key of `inputKeyMaterial` under `salt`.
     static func extract(salt: [UInt8], inputKeyMaterial: [UInt8]) -> [UInt8] {
         Key(salt).code(inputKeyMaterial)
-    }
-
-    /// HKDF-Expand for at most one hash length (32 bytes).
-    static func expand(pseudoRandomKey: [UInt8], info: [UInt8], length: Int) -> [UInt8] {
-        Key(pseudoRandomKey).expand(info: info, length: length)
     }
 }
