@@ -401,6 +401,21 @@ public final class Defragmenter {
     /// the fragment limit rules out.
     private func merge(_ s: Int, start ns: Int, end ne: Int, data: UnsafeRawPointer, overlapped: inout Bool, differs: inout Bool) -> Bool {
         let list = extents + s * maxExtents
+        // In-order arrival, the usual case: the fragment starts where (or after) everything held ends,
+        // so it is one more extent at the tail. The walk below would copy every held extent out and
+        // back for the same result, which made a datagram of n in-order fragments cost O(n²).
+        let held = slots[s].extentCount
+        if ne > ns && ns >= slots[s].maxEnd {
+            guard held < maxExtents else { return false }
+            write(s, ns: ns, data: data, from: ns, to: ne)
+            list[held] = Extent(
+                start: UInt16(truncatingIfNeeded: ns), end: UInt16(truncatingIfNeeded: ne),
+                ownerStart: UInt16(truncatingIfNeeded: ns), ownerEnd: UInt16(truncatingIfNeeded: ne))
+            slots[s].extentCount = held + 1
+            slots[s].coveredBytes += ne - ns
+            slots[s].maxEnd = ne
+            return true
+        }
         var out = 0
         var ok = true
         var cursor = ns
