@@ -1,4 +1,5 @@
 @testable import Analyzers
+import Crypto
 import Foundation
 import TestSupport
 import XCTest
@@ -109,6 +110,60 @@ final class TLSTests: XCTestCase {
         bare.legacyVersion = 0x0301
         XCTAssertEqual(TLSFingerprint.ja4(bare), "t10i000000_000000000000_000000000000")
         XCTAssertEqual(TLSFingerprint.ja3(bare), "769,,,,")
+    }
+
+    /// JA4 against the definition written out plainly (strings, sort, SHA-256 of the joined hex) on random
+    /// hellos: GREASE anywhere, more than 99 ciphers or extensions, duplicate values, every version code,
+    /// ALPN values of any bytes, signature algorithms with and without GREASE.
+    func testJA4AgreesWithAPlainTextDefinitionOnRandomHellos() {
+        func hex4(_ v: UInt16) -> String { let h = String(v, radix: 16); return String(repeating: "0", count: 4 - h.count) + h }
+        func prefix(_ text: String) -> String {
+            SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined().prefix(12).description
+        }
+        func reference(_ h: TLSClientHello, quic: Bool) -> String {
+            let grease = TLSFingerprint.isGREASE
+            let ciphers = h.ciphers.filter { !grease($0) }
+            let extensions = h.extensions.filter { !grease($0) }
+            let version = h.supportedVersions.filter { !grease($0) }.max() ?? h.legacyVersion
+            let names: [UInt16: String] = [0x0304: "13", 0x0303: "12", 0x0302: "11", 0x0301: "10", 0x0300: "s3", 0x0002: "s2",
+                                           0xFEFF: "d1", 0xFEFD: "d2", 0xFEFC: "d3"]
+            let two = { (n: Int) in String(format: "%02d", min(n, 99)) }
+            var a = (quic ? "q" : "t") + (names[version] ?? "00") + (h.extensions.contains(0) ? "d" : "i")
+            a += two(ciphers.count) + two(extensions.count) + TLSFingerprint.alpnChars(h.alpn.first)
+            let b = ciphers.isEmpty ? "000000000000" : prefix(ciphers.sorted().map(hex4).joined(separator: ","))
+            let hashed = extensions.filter { $0 != 0 && $0 != 0x10 }.sorted()
+            let signatures = h.signatureAlgorithms.filter { !grease($0) }
+            var cText = hashed.map(hex4).joined(separator: ",")
+            if !signatures.isEmpty { cText += "_" + signatures.map(hex4).joined(separator: ",") }
+            let c = hashed.isEmpty ? "000000000000" : prefix(cText)
+            return a + "_" + b + "_" + c
+        }
+        var random = SeededRandom(seed: 0x1A4)
+        let versions: [UInt16] = [0x0304, 0x0303, 0x0302, 0x0301, 0x0300, 0x0002, 0xFEFF, 0xFEFD, 0xFEFC, 0x0305, 0x1A1A]
+        func values(_ maxCount: Int) -> [UInt16] {
+            (0 ..< Int.random(in: 0 ... maxCount, using: &random)).map { _ in
+                switch Int.random(in: 0 ..< 10, using: &random) {
+                case 0: UInt16(Int.random(in: 0 ..< 16, using: &random)) * 0x1010 | 0x0A0A  // GREASE
+                case 1: 0x0000
+                case 2: 0x0010
+                default: UInt16.random(in: 0 ... UInt16.max, using: &random)
+                }
+            }
+        }
+        for _ in 0 ..< 400 {
+            var hello = TLSClientHello()
+            hello.legacyVersion = versions.randomElement(using: &random)!
+            hello.ciphers = values(Bool.random(using: &random) ? 12 : 140)
+            hello.extensions = values(Bool.random(using: &random) ? 12 : 120)
+            hello.supportedVersions = (0 ..< Int.random(in: 0 ... 3, using: &random)).map { _ in versions.randomElement(using: &random)! }
+            hello.signatureAlgorithms = values(20)
+            hello.alpn = (0 ..< Int.random(in: 0 ... 2, using: &random)).map { _ in
+                (0 ..< Int.random(in: 0 ... 5, using: &random)).map { _ in UInt8.random(in: 0 ... 255, using: &random) }
+            }
+            for quic in [false, true] {
+                XCTAssertEqual(TLSFingerprint.ja4(hello, quic: quic), reference(hello, quic: quic))
+            }
+        }
     }
 
     func testJA4ALPNCharacters() {

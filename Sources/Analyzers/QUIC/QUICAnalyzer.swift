@@ -337,17 +337,18 @@ public final class QUICAnalyzer {
         if flow.retried { writer.bool("retry", true) }
         // The specified top-level shape: the client's SCID and its ClientHello's SNI, ALPN and JA4, also kept in "client".
         if let scid = flow.clientSCID { writer.string("scid", Self.hex(scid)) }
+        let ja4 = flow.clientHello.map { TLSFingerprint.ja4($0, quic: true) }
         if let hello = flow.clientHello {
             if let sni = hello.serverName { writer.string("sni", sni) }
             writer.beginArray("alpn")
             for name in hello.alpn { writer.string(nil, name) }
             writer.endArray()
-            writer.string("ja4", TLSFingerprint.ja4(hello, quic: true))
+            writer.string("ja4", ja4!)
         }
 
         writer.beginEndpoint("client", ip: flow.client.ip, port: flow.client.port)
         if let scid = flow.clientSCID { writer.string("scid", Self.hex(scid)) }
-        if let hello = flow.clientHello { writer.clientHelloFields(hello, quic: true) }
+        if let hello = flow.clientHello { writer.clientHelloFields(hello, quic: true, ja4: ja4) }
         if case .failed(let error) = flow.fromClient.state { writer.string("error", error.name) }
         writer.endObject()
 

@@ -10,8 +10,8 @@ extension JSONWriter {
     }
 
     /// sni?, alpn[], versions[], legacy_version, ciphers[], extensions[], groups[], ja3, ja3_hash, ja4
-    /// (JA4's protocol letter "q" when the hello came over QUIC).
-    mutating func clientHelloFields(_ hello: TLSClientHello, quic: Bool = false) {
+    /// (JA4's protocol letter "q" when the hello came over QUIC; `ja4` when the caller has it already).
+    mutating func clientHelloFields(_ hello: TLSClientHello, quic: Bool = false, ja4: String? = nil) {
         if let sni = hello.serverName { string("sni", sni) }
         beginArray("alpn")
         for name in hello.alpn { string(nil, name) }
@@ -24,7 +24,7 @@ extension JSONWriter {
         let ja3 = TLSFingerprint.ja3(hello)
         string("ja3", ja3)
         string("ja3_hash", TLSFingerprint.md5(ja3))
-        string("ja4", TLSFingerprint.ja4(hello, quic: quic))
+        string("ja4", ja4 ?? TLSFingerprint.ja4(hello, quic: quic))
     }
 
     /// version, cipher, alpn?, extensions[], ja3s, ja3s_hash
