@@ -17,7 +17,8 @@ import Glibc
 /// Every round measures, in this order: the five in-process stages (each including the ones
 /// before it), `flowtap abstract --out-dir` as a child process of this binary (with `--threads 1`
 /// and `--threads 2` when `abstract --help` lists `--threads`), libpcap's `pcap_next_ex` loop,
-/// `ndpiReader` and `tcpflow`. Rounds interleave the measurements so that noise from the machine
+/// `ndpiReader` and `tcpflow`, and with `--threads 2` two one-thread runs at once (what two busy
+/// processes get from this machine). Rounds interleave the measurements so that noise from the machine
 /// spreads over all of them; medians, minima and maxima of `--runs` rounds are reported.
 struct BenchPipelineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,6 +43,10 @@ struct BenchPipelineCommand: ParsableCommand {
         binary was built in, or of the current directory).
 
         Peers on the same files, when installed (otherwise skipped with a note):
+          ceiling           two flowtap abstract --threads 1 at once, each into its own directory (with
+                            --threads 2 only): twice the work, so its rates count both; against one run's
+                            time it says what two busy processes get from this machine (shared memory,
+                            caches, page cache), the bound to read the 1 -> 2 thread speed-up against
           floor             cat FILE > SCRATCH/floor: reading the capture and writing as many bytes, the least
                             any tool that writes its input's bytes out pays (abstract's CPU is compared to it)
           libpcap           pcap_next_ex touching each packet's first byte, in this process
@@ -106,6 +111,8 @@ struct BenchPipelineCommand: ParsableCommand {
         var counts: [(String, Int)] = []
         /// abstract with several threads: packets and CPU seconds per thread, from the last round's summary.
         var split: String?
+        /// How many copies of the work one measurement does (the two-process ceiling runs two), for rates.
+        var copies = 1
         var measured: Bool { !seconds.isEmpty }
         var median: Double { BenchLoops.median(seconds) }
     }
@@ -147,6 +154,14 @@ struct BenchPipelineCommand: ParsableCommand {
             let suffix = threads.map { " --threads \($0)" } ?? ""
             rows.append(Row(key: threads.map { "abstract_threads_\($0)" } ?? "abstract", label: "6 abstract" + suffix, stage: 6,
                             command: "flowtap abstract -c \(configPath) \(fileArguments("-r")) --out-dir TMPDIR --quiet" + suffix))
+        }
+        if threadsOption {
+            // What two busy processes get from this machine (memory, caches, the kernel's page cache), to
+            // read the 1 -> 2 thread speed-up against.
+            var pair = Row(key: "abstract_pair", label: "ceiling: 2 x --threads 1",
+                           command: "two of flowtap abstract ... --threads 1 at once, each with its own TMPDIR")
+            pair.copies = 2
+            rows.append(pair)
         }
         rows.append(Row(key: "floor", label: "floor: cat > \(scratch)", command: files.map { "cat \($0) > \(scratch)/floor" }.joined(separator: "; ")))
         rows.append(Row(key: "libpcap", label: "libpcap pcap_next_ex", command: "pcap_next_ex loop (in process)"))
@@ -204,6 +219,8 @@ struct BenchPipelineCommand: ParsableCommand {
                 case "tcpflow":
                     guard let tcpflow else { break }
                     try runPeer(&row, timeTool: timeTool) { out in [[tcpflow] + files.flatMap { ["-r", $0] } + ["-o", out]] }
+                case "abstract_pair":
+                    try runAbstractPair(&row, executable: executable, config: configPath)
                 default:
                     try runAbstract(&row, executable: executable, config: configPath, timeTool: timeTool)
                 }
@@ -264,6 +281,25 @@ struct BenchPipelineCommand: ParsableCommand {
         row.peakRSSKiB.append(result.peakRSSKiB)
         row.peakRSSExact = result.peakRSSExact
         row.cpuSeconds.append(result.cpuSeconds)
+    }
+
+    /// Two `flowtap abstract --threads 1` on the files at once, each into its own directory: the wall time
+    /// until both ended, their CPU seconds added up.
+    func runAbstractPair(_ row: inout Row, executable: String, config: String) throws {
+        let scratch = try Subprocess.temporaryDirectoryIn(self.scratch, "flowtap-bench-pair")
+        defer { Subprocess.removeTree(scratch) }
+        let commands = (0 ..< 2).map { i in
+            (executable, ["abstract", "-c", config] + files.flatMap { ["-r", $0] } + ["--out-dir", "\(scratch)/out\(i)", "--quiet", "--threads", "1"],
+             "\(scratch)/stderr\(i)")
+        }
+        let (seconds, results) = try Subprocess.runTogether(commands)
+        for (result, command) in zip(results, commands) where result.status != 0 {
+            throw BenchError("flowtap \(command.1.joined(separator: " ")) exited with status \(result.status): \(Subprocess.readText(command.2))")
+        }
+        row.packets = Self.packetCount(in: Subprocess.readText(commands[0].2))
+        row.seconds.append(seconds)
+        row.cpuSeconds.append(results.reduce(0) { $0 + $1.cpuSeconds })
+        row.peakRSSKiB.append(results.map(\.peakRSSKiB).max() ?? 0)
     }
 
     /// Runs a peer's commands one after another as one measurement (times added, the largest peak RSS).

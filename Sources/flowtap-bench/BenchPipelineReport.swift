@@ -35,12 +35,20 @@ extension BenchPipelineCommand {
             return out
         }
 
-        func packetsPerSecond(_ row: Row) -> Double { Double(packets) / row.median }
+        func packetsPerSecond(_ row: Row) -> Double { Double(packets * row.copies) / row.median }
         /// FlowTap's median CPU seconds over the floor's (below 1.5: within the bound).
         func cpuOverFloor(_ ours: Row, _ floor: Row) -> Double {
             BenchLoops.median(ours.cpuSeconds) / max(BenchLoops.median(floor.cpuSeconds), 1e-9)
         }
-        func gigabitsPerSecond(_ row: Row) -> Double { Double(bytes) * 8 / row.median / 1e9 }
+        func gigabitsPerSecond(_ row: Row) -> Double { Double(bytes * row.copies) * 8 / row.median / 1e9 }
+
+        /// 1 -> 2 threads: `--threads 1`'s median wall time over `--threads 2`'s; and the most two busy
+        /// processes get from this machine: twice the work of one `--threads 1` run, done by two at once,
+        /// against one run's time.
+        var scaling: (speedUp: Double, ceiling: Double)? {
+            guard let one = row("abstract_threads_1"), let two = row("abstract_threads_2"), let pair = row("abstract_pair") else { return nil }
+            return (one.median / two.median, 2 * one.median / pair.median)
+        }
 
         func text() -> String {
             let libpcap = row("libpcap")
@@ -78,6 +86,11 @@ extension BenchPipelineCommand {
                 for ours in rows where ours.stage == 6 && ours.measured && !ours.cpuSeconds.isEmpty {
                     out += "\(ours.label): CPU \(String(format3: cpuOverFloor(ours, floor)))x the floor's (cat: \(String(format3: BenchLoops.median(floor.cpuSeconds))) s)\n"
                 }
+            }
+            if let scaling {
+                out += "1 -> 2 threads: \(String(format3: scaling.speedUp))x in wall time; two --threads 1 runs at once: "
+                    + "\(String(format3: scaling.ceiling))x one run's throughput (what two busy processes get from this machine); "
+                    + "--threads 2 reaches \(String(format3: 100 * scaling.speedUp / scaling.ceiling))% of that\n"
             }
             if rows.contains(where: { !$0.peakRSSKiB.isEmpty && !$0.peakRSSExact }) {
                 out += "* without GNU time (Debian: time) a child's peak RSS is at least this process's peak when it was spawned\n"
@@ -118,6 +131,10 @@ extension BenchPipelineCommand {
                     w.key(escaping: "\(ours.key)_cpu_over_floor")
                     w.number(nil, cpuOverFloor(ours, floor))
                 }
+            }
+            if let scaling {
+                w.number("threads_2_speed_up", scaling.speedUp)
+                w.number("two_process_ceiling", scaling.ceiling)
             }
             w.endObject()
             w.endObject()

@@ -63,10 +63,19 @@ enum Subprocess {
         return pid
     }
 
-    private static func spawnAndWait(_ executable: String, _ arguments: [String], standardOutput: String,
-                                     standardError: String) throws -> Result {
+    /// Runs the commands at once (each: executable, arguments, standard error file; output to /dev/null)
+    /// and waits for all of them: the wall time until the last one ended, and each one's result.
+    static func runTogether(_ commands: [(String, [String], String)]) throws -> (seconds: Double, results: [Result]) {
         let start = MonotonicClock.seconds()
-        let pid = try spawn(executable, arguments, standardOutput: standardOutput, standardError: standardError)
+        let pids = try commands.map { try spawn($0.0, $0.1, standardOutput: "/dev/null", standardError: $0.2) }
+        var results: [Result] = []
+        for (pid, command) in zip(pids, commands) {
+            results.append(try reap(pid, command.0, start: start))
+        }
+        return (MonotonicClock.seconds() - start, results)
+    }
+
+    private static func reap(_ pid: pid_t, _ executable: String, start: Double) throws -> Result {
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 {
@@ -77,6 +86,13 @@ enum Subprocess {
         let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         return Result(status: signal == 0 ? (status >> 8) & 0xFF : 128 + signal, seconds: seconds,
                       peakRSSKiB: Int(usage.ru_maxrss), cpuSeconds: cpu)
+    }
+
+    private static func spawnAndWait(_ executable: String, _ arguments: [String], standardOutput: String,
+                                     standardError: String) throws -> Result {
+        let start = MonotonicClock.seconds()
+        let pid = try spawn(executable, arguments, standardOutput: standardOutput, standardError: standardError)
+        return try reap(pid, executable, start: start)
     }
 
     /// The path of an executable named `name` in PATH, or nil.

@@ -55,6 +55,18 @@ final class BenchPipelineCommandTests: XCTestCase {
             let name = ours["name"] as? String ?? ""
             XCTAssertGreaterThan(ratios["\(name)_cpu_over_floor"] ?? 0, 0, name)
         }
+        // With --threads, two one-thread runs at once give the machine's two-process ceiling: twice the packets.
+        if endToEnd.count == 2 {
+            let pair = try XCTUnwrap(byName["abstract_pair"])
+            XCTAssertEqual(pair["measured"] as? Bool, true, "\(pair)")
+            XCTAssertEqual(pair["packets"] as? Int, packets)
+            let one = try XCTUnwrap(endToEnd.first { $0["name"] as? String == "abstract_threads_1" })
+            let rate = try XCTUnwrap(pair["packets_per_second"] as? Double), seconds = try XCTUnwrap(pair["seconds_median"] as? Double)
+            XCTAssertEqual(rate * seconds, Double(2 * packets), accuracy: 1e-6 * Double(packets))
+            XCTAssertGreaterThan(pair["cpu_seconds_median"] as? Double ?? 0, 0)
+            XCTAssertEqual(try XCTUnwrap(ratios["two_process_ceiling"]), 2 * (one["seconds_median"] as? Double ?? 0) / seconds, accuracy: 1e-9)
+            XCTAssertNotNil(ratios["threads_2_speed_up"])
+        }
         for (peer, tool) in [("ndpiReader", "ndpiReader"), ("tcpflow", "tcpflow")] {
             let row = try XCTUnwrap(byName[peer], peer)
             if Corpus.tool(tool) == nil {
