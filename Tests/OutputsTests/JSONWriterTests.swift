@@ -54,6 +54,17 @@ final class JSONWriterTests: XCTestCase {
             writer.number(nil, value)
             writer.endArray()
             XCTAssertEqual(String(decoding: writer.bytes, as: UTF8.self), "[\(value)]")
+            // With keys (the comma, key, sign and digits written at once), of lengths around every copy size.
+            var keyed = JSONWriter()
+            keyed.beginObject()
+            keyed.number("a", value)
+            keyed.number("pkt", value)
+            keyed.number("bytes_toserver", value)
+            keyed.number("payload_bytes_toserver", value)
+            keyed.number("a_key_of_thirty_three_characters_", value)
+            keyed.endObject()
+            XCTAssertEqual(String(decoding: keyed.bytes, as: UTF8.self),
+                           "{\"a\":\(value),\"pkt\":\(value),\"bytes_toserver\":\(value),\"payload_bytes_toserver\":\(value),\"a_key_of_thirty_three_characters_\":\(value)}")
         }
     }
 }
