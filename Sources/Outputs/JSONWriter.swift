@@ -310,6 +310,16 @@ public struct JSONWriter: Sendable {
             return true
         }
         if done == true { return }
+        // ASCII with characters to escape (a DNS name's presentation escapes, a header holding a quote):
+        // escaped a byte at a time in one reservation rather than decoded into Unicode scalars first.
+        if done == false {
+            let ascii: Bool? = raw.withContiguousStorageIfAvailable { text in
+                guard Self.isASCII(text) else { return false }
+                appendEscapedASCII(text)
+                return true
+            }
+            if ascii == true { return }
+        }
         buffer.append(UInt8(ascii: "\""))
         if done == nil && raw.allSatisfy({ $0 >= 0x20 && $0 < 0x80 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
             buffer.append(contentsOf: raw)
@@ -335,6 +345,59 @@ public struct JSONWriter: Sendable {
             }
         }
         buffer.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether every byte is below 0x80 (eight at a time).
+    @inline(__always)
+    private static func isASCII(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = text.baseAddress else { return true }
+        let raw = UnsafeRawPointer(base)
+        var i = 0
+        while i + 8 <= text.count {
+            if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+            i += 8
+        }
+        while i < text.count {
+            if text[i] >= 0x80 { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// `text` (ASCII) as a quoted JSON string, escaped as the scalar path below escapes it.
+    private mutating func appendEscapedASCII(_ text: UnsafeBufferPointer<UInt8>) {
+        // At most six bytes a byte (\u00XX) and the two quotes.
+        let start = buffer.reserve(6 * text.count + 2)
+        var at = start
+        @inline(__always) func escape(_ character: UInt8) {
+            at[0] = UInt8(ascii: "\\")
+            at[1] = character
+            at += 2
+        }
+        at.pointee = UInt8(ascii: "\"")
+        at += 1
+        for byte in text {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): escape(byte)
+            case UInt8(ascii: "\n"): escape(UInt8(ascii: "n"))
+            case UInt8(ascii: "\r"): escape(UInt8(ascii: "r"))
+            case UInt8(ascii: "\t"): escape(UInt8(ascii: "t"))
+            case 0 ..< 0x20:
+                at[0] = UInt8(ascii: "\\")
+                at[1] = UInt8(ascii: "u")
+                at[2] = UInt8(ascii: "0")
+                at[3] = UInt8(ascii: "0")
+                at[4] = hexDigit(byte >> 4)
+                at[5] = hexDigit(byte & 0xF)
+                at += 6
+            default:
+                at.pointee = byte
+                at += 1
+            }
+        }
+        at.pointee = UInt8(ascii: "\"")
+        at += 1
+        buffer.didWrite(at - start)
     }
 
     /// A two-character escape: a backslash and `character`.

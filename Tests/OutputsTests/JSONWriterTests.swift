@@ -180,7 +180,7 @@ final class JSONWriterTextTests: XCTestCase {
     /// scan, read back by Foundation's JSON parser as the bytes decoded as UTF-8; plain text is copied as it is.
     func testStringsReadBackAsTheirUTF8() throws {
         var random = SeededRandom(seed: 37)
-        let special: [UInt8] = [0x22, 0x5C, 0x00, 0x0A, 0x1F, 0x7F, 0x80, 0xC3, 0xA9, 0xFF, 0x20, 0x41]
+        let special: [UInt8] = [0x22, 0x5C, 0x00, 0x0A, 0x0D, 0x09, 0x1F, 0x7F, 0x80, 0xC3, 0xA9, 0xFF, 0x20, 0x41]
         for n in 0 ..< 20_000 {
             let length = n % 70
             var raw = (0 ..< length).map { _ in UInt8.random(in: 0x20 ... 0x7E, using: &random) }
@@ -196,6 +196,22 @@ final class JSONWriterTextTests: XCTestCase {
             let text = String(decoding: raw, as: UTF8.self)
             XCTAssertEqual(object, [text: text], "\(raw)")
             let plain = raw.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }
+            if !plain && raw.allSatisfy({ $0 < 0x80 }) {
+                // ASCII that needs escapes: exactly RFC 8259's short escapes, \u00XX for other controls.
+                var quoted: [UInt8] = [0x22]
+                for b in raw {
+                    switch b {
+                    case 0x22, 0x5C: quoted += [0x5C, b]
+                    case 0x0A: quoted += Array("\\n".utf8)
+                    case 0x0D: quoted += Array("\\r".utf8)
+                    case 0x09: quoted += Array("\\t".utf8)
+                    case 0 ..< 0x20: quoted += Array(String(format: "\\u%04x", b).utf8)
+                    default: quoted.append(b)
+                    }
+                }
+                quoted.append(0x22)
+                XCTAssertEqual(writer.bytes, [UInt8(ascii: "{")] + quoted + [UInt8(ascii: ":")] + quoted + [UInt8(ascii: "}")], "\(raw)")
+            }
             if plain {
                 let quoted: [UInt8] = [0x22] + raw + [0x22]
                 var expected: [UInt8] = [UInt8(ascii: "{")]
