@@ -20,14 +20,19 @@ extension RecordFlow {
         if !isICMP { w.number("dest_port", Int(destinationPort)) }
         w.string("proto", IPProtocol.name(key.ipProtocol))
         let ports: (UInt16, UInt16) = isICMP ? (UInt16(icmp?.type ?? 0), UInt16(icmp?.code ?? 0)) : (sourcePort, destinationPort)
-        w.string("community_id", CommunityID.compute(seed: communityIDSeed, source: source, sourcePort: ports.0, destination: destination,
-                                                    destinationPort: ports.1, ipProtocol: key.ipProtocol))
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: CommunityID.textCount) { text in
+            CommunityID.write(seed: communityIDSeed, source: source, sourcePort: ports.0, destination: destination,
+                              destinationPort: ports.1, ipProtocol: key.ipProtocol, into: text.baseAddress!)
+            w.string("community_id", bytes: UnsafeBufferPointer(text))
+        }
         if key.vlan != FlowKey.noVLAN {
             w.beginArray("vlan")
             w.number(nil, Int(key.vlan))
             w.endArray()
         }
         w.endObject()
-        self.init(flowID: FlowID.make(key: key, created: created), members: w.buffer.withUnsafeBytes { Array($0.dropFirst().dropLast()) })
+        // The members without the object's braces.
+        self.init(flowID: FlowID.make(key: key, created: created),
+                  members: w.buffer.withUnsafeBytes { Array(UnsafeRawBufferPointer(rebasing: $0[1 ..< $0.count - 1])) })
     }
 }
