@@ -20,8 +20,6 @@ public struct JSONWriter: Sendable {
     private var deeperEmpty: [Bool] = []
     /// A key was written and its value is next.
     private var afterKey = false
-    /// The date and time of day `timestamp(_:_:)` wrote last.
-    var timestampCache = TimestampCache()
 
     public init(capacity: Int = 4096) { buffer = RecordBytes(capacity: capacity) }
 

@@ -101,7 +101,9 @@ final class RecordTimeTests: XCTestCase {
         for _ in 0 ..< 3000 {
             seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             let base = Int64(bitPattern: seed)
-            stamps += [base, base &+ 1_000, base &+ 999_999]
+            // The same second, then later seconds of the same day and the next (the cache keeps a day).
+            stamps += [base, base &+ 1_000, base &+ 999_999, base &+ 1_000_000_000, base &+ 3_599_000_000_000, base &+ 86_399_000_000_000,
+                       base &+ 86_400_000_000_000]
         }
         var writer = JSONWriter()
         for ns in stamps {
@@ -111,6 +113,19 @@ final class RecordTimeTests: XCTestCase {
             writer.endObject()
             let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(writer.bytes)) as? [String: String])
             XCTAssertEqual(object["t"], Timestamp(nanoseconds: ns).rfc3339, "\(ns)")
+        }
+        // Every day Int64 nanoseconds reach (1678 to 2261: leap days, 1700, 1800, 1900 and 2100 without
+        // one, 2000 with), at the day's first and last second: the date arithmetic against gmtime_r.
+        for day in Int64(-106_750) ... 106_750 {
+            for second in [day * 86_400, day * 86_400 + 86_399] {
+                writer.reset()
+                writer.timestamp(nil, Timestamp(nanoseconds: second * 1_000_000_000 + 123_456_000))
+                let text = writer.bytes.dropFirst().dropLast()
+                if String(decoding: text, as: UTF8.self) != Timestamp(nanoseconds: second * 1_000_000_000 + 123_456_000).rfc3339 {
+                    XCTFail("day \(day): \(String(decoding: text, as: UTF8.self))")
+                    return
+                }
+            }
         }
     }
 
