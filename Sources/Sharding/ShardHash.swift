@@ -35,6 +35,8 @@ public enum ShardHash {
     /// Shard 0 runs on the thread that also reads and picks shards for every packet, about 15% of a
     /// shard's work (measured with `flowtap-bench pipeline`), so its share of the hash range is
     /// 85/100 of an even share; the rest is split evenly. Any shard count works, not only powers of two.
+    /// Other shares against it (`abstract --threads 2` on 647,286 generated packets, 9–11 interleaved
+    /// rounds, wall time): 70/100 0.997×, 55/100 1.07×, 100/100 1.10×, 115/100 1.21×.
     @inline(__always)
     static func pick(_ h32: UInt64, shards: Int) -> Int {
         guard shards > 1 else { return 0 }
