@@ -58,13 +58,15 @@ public struct IPAddress: Hashable, Comparable, Sendable {
         return out
     }
 
-    /// Writes the address bytes (4 for IPv4, 16 for IPv6) into `out`.
-    public func append(to out: inout [UInt8]) {
+    /// Writes the address bytes in network order (4 for IPv4, 16 for IPv6) at `out`; returns how many.
+    @inlinable
+    public func writeBytes(to out: UnsafeMutablePointer<UInt8>) -> Int {
         let count = isIPv6 ? 16 : 4
         for i in 0 ..< count {
             let word = i < 8 ? high : low
-            out.append(UInt8(truncatingIfNeeded: word >> UInt64(56 - 8 * (i & 7))))
+            out[i] = UInt8(truncatingIfNeeded: word >> UInt64(56 - 8 * (i & 7)))
         }
+        return count
     }
 }
 

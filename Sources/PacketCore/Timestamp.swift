@@ -65,8 +65,8 @@ extension Timestamp {
         return (second, Int((ns - second * 1_000_000_000) / 1000))
     }
 
-    /// Appends "YYYY-MM-DDTHH:MM:SS" (UTC) of `second` to `out`: the part of RFC 3339 text that changes
-    /// once a second (`JSONWriter.timestamp` keeps it between records).
+    /// Appends "YYYY-MM-DDTHH:MM:SS" (UTC) of `second` to `out`, through `gmtime_r` (`rfc3339`'s date and
+    /// time; `JSONWriter.timestamp` computes the same text without the C library, and is tested against this).
     public static func appendRFC3339Date(second: Int64, to out: inout [UInt8]) {
         var seconds = time_t(second)
         var parts = tm()

@@ -45,11 +45,7 @@ public enum CommunityID {
                 input[n] = byte
                 n += 1
             }
-            func put(_ address: IPAddress) {
-                for i in 0 ..< (address.isIPv6 ? 16 : 4) {
-                    put(UInt8(truncatingIfNeeded: (i < 8 ? address.high : address.low) >> UInt64(56 - 8 * (i & 7))))
-                }
-            }
+            func put(_ address: IPAddress) { n += address.writeBytes(to: input.baseAddress! + n) }
             put(UInt8(seed >> 8))
             put(UInt8(seed & 0xFF))
             put(a.0)
