@@ -12,51 +12,32 @@ extension JSONWriter {
         let day = second >= 0 ? second / 86_400 : (second - 86_399) / 86_400
         let secondOfDay = Int(second - day * 86_400)
         let (year, month, dayOfMonth) = Self.civilDate(daysSinceEpoch: day)
-        if let key { self.key(key) }
-        valueStart()
         // "YYYY-MM-DDTHH:MM:SS.ffffff+00:00" and its quotes.
         let total = 34
-        let at = buffer.reserve(total)
+        let at = reserveValue(key, count: total)
         // Unsigned: a signed remainder needs sign corrections.
         @inline(__always) func digit(_ v: UInt32) -> UInt8 { UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10) }
+        @inline(__always) func twoDigits(_ v: UInt32, at i: Int) {
+            at[i] = digit(v / 10)
+            at[i + 1] = digit(v)
+        }
+        (at[0], at[5], at[8], at[11], at[14], at[17], at[20]) = (0x22, 0x2D, 0x2D, 0x54, 0x3A, 0x3A, 0x2E) // " - - T : : .
+        (at[27], at[28], at[29], at[30], at[31], at[32], at[33]) = (0x2B, 0x30, 0x30, 0x3A, 0x30, 0x30, 0x22) // +00:00"
         // Four digits, as strftime's %Y pads them (years before 1 are written as 0000).
-        let y = UInt32(truncatingIfNeeded: max(0, year)), m = UInt32(truncatingIfNeeded: month), d = UInt32(truncatingIfNeeded: dayOfMonth)
-        at[0] = UInt8(ascii: "\"")
-        at[1] = digit(y / 1000)
-        at[2] = digit(y / 100)
-        at[3] = digit(y / 10)
-        at[4] = digit(y)
-        at[5] = UInt8(ascii: "-")
-        at[6] = digit(m / 10)
-        at[7] = digit(m)
-        at[8] = UInt8(ascii: "-")
-        at[9] = digit(d / 10)
-        at[10] = digit(d)
-        at[11] = UInt8(ascii: "T")
+        let y = UInt32(truncatingIfNeeded: max(0, year))
+        twoDigits(y / 100, at: 1)
+        twoDigits(y, at: 3)
+        twoDigits(UInt32(truncatingIfNeeded: month), at: 6)
+        twoDigits(UInt32(truncatingIfNeeded: dayOfMonth), at: 9)
         let clock = UInt32(truncatingIfNeeded: secondOfDay)
-        let hour = clock / 3600, minute = clock / 60 % 60, secondOfMinute = clock % 60
-        at[12] = digit(hour / 10)
-        at[13] = digit(hour)
-        at[14] = UInt8(ascii: ":")
-        at[15] = digit(minute / 10)
-        at[16] = digit(minute)
-        at[17] = UInt8(ascii: ":")
-        at[18] = digit(secondOfMinute / 10)
-        at[19] = digit(secondOfMinute)
-        at[20] = UInt8(ascii: ".")
+        twoDigits(clock / 3600, at: 12)
+        twoDigits(clock / 60 % 60, at: 15)
+        twoDigits(clock % 60, at: 18)
         var v = UInt32(truncatingIfNeeded: micro)
         for i in stride(from: 26, through: 21, by: -1) {
             at[i] = digit(v)
             v /= 10
         }
-        // "+00:00" and the closing quote.
-        at[27] = UInt8(ascii: "+")
-        at[28] = UInt8(ascii: "0")
-        at[29] = UInt8(ascii: "0")
-        at[30] = UInt8(ascii: ":")
-        at[31] = UInt8(ascii: "0")
-        at[32] = UInt8(ascii: "0")
-        at[33] = UInt8(ascii: "\"")
         buffer.didWrite(total)
     }
 

@@ -221,19 +221,33 @@ public struct JSONWriter: Sendable {
     /// With a key: the comma, the key, the sign and the digits in one reservation (written as a key, then
     /// a value, a number cost about 200 instructions, a quarter of a `flows` record with its 27 numbers).
     public mutating func number(_ key: StaticString?, _ value: Int) {
+        let magnitude = UInt64(value.magnitude)
+        let width = decimalDigitCount(magnitude)
+        let count = (value < 0 ? 1 : 0) + width
+        var at = reserveValue(key, count: count)
+        if value < 0 {
+            at.pointee = UInt8(ascii: "-")
+            at += 1
+        }
+        Self.writeDigits(magnitude, width: width, to: at)
+        buffer.didWrite(count)
+    }
+
+    /// Writes what precedes a value of exactly `count` bytes (the comma, and with `key` the quoted key
+    /// and colon) and reserves the value's room in the same reservation; the caller writes the value at
+    /// the pointer returned, then calls `buffer.didWrite(count)`.
+    @inline(__always)
+    mutating func reserveValue(_ key: StaticString?, count: Int) -> UnsafeMutablePointer<UInt8> {
         guard let key else {
             valueStart()
-            if value < 0 { buffer.append(UInt8(ascii: "-")) }
-            return appendDigits(UInt64(value.magnitude), minimumCount: 1)
+            return buffer.reserve(count)
         }
         assert(key.hasPointerRepresentation && Self.isPlain(UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)),
                "JSON keys are plain ASCII literals")
         let comma = takeComma()
         let n = key.utf8CodeUnitCount
-        let magnitude = UInt64(value.magnitude)
-        let width = decimalDigitCount(magnitude)
-        let total = (comma ? 1 : 0) + n + 3 + (value < 0 ? 1 : 0) + width
-        var at = buffer.reserve(total)
+        let prefix = (comma ? 1 : 0) + n + 3
+        var at = buffer.reserve(prefix + count)
         if comma {
             at.pointee = UInt8(ascii: ",")
             at += 1
@@ -242,13 +256,8 @@ public struct JSONWriter: Sendable {
         Self.copySmall(from: key.utf8Start, to: at + 1, count: n)
         at[n + 1] = UInt8(ascii: "\"")
         at[n + 2] = UInt8(ascii: ":")
-        at += n + 3
-        if value < 0 {
-            at.pointee = UInt8(ascii: "-")
-            at += 1
-        }
-        Self.writeDigits(magnitude, width: width, to: at)
-        buffer.didWrite(total)
+        buffer.didWrite(prefix)
+        return at + n + 3
     }
 
     /// `v`'s last `width` decimal digits, right to left, into `at[0 ..< width]`.
