@@ -262,12 +262,17 @@ struct BenchPipelineCommand: ParsableCommand {
         return result.status == 0 && Subprocess.readText(directory + "/help").contains("--threads")
     }
 
+    /// `flowtap abstract` on the files into `outDir`, quiet, with `--threads` when given.
+    func abstractArguments(config: String, outDir: String, threads: String?) -> [String] {
+        ["abstract", "-c", config] + files.flatMap { ["-r", $0] } + ["--out-dir", outDir, "--quiet"] + (threads.map { ["--threads", $0] } ?? [])
+    }
+
     /// One run of `flowtap abstract --out-dir` on the files; its summary's packet count is kept.
     func runAbstract(_ row: inout Row, executable: String, config: String, timeTool: String?) throws {
         let scratch = try Subprocess.temporaryDirectoryIn(self.scratch, "flowtap-bench-abstract")
         defer { Subprocess.removeTree(scratch) }
-        var arguments = ["abstract", "-c", config] + files.flatMap { ["-r", $0] } + ["--out-dir", scratch + "/out", "--quiet"]
-        if row.key.hasPrefix("abstract_threads_") { arguments += ["--threads", String(row.key.dropFirst("abstract_threads_".count))] }
+        let threads = row.key.hasPrefix("abstract_threads_") ? String(row.key.dropFirst("abstract_threads_".count)) : nil
+        let arguments = abstractArguments(config: config, outDir: scratch + "/out", threads: threads)
         let result = try Subprocess.run(executable, arguments, standardError: scratch + "/stderr", timeTool: timeTool)
         let summary = Subprocess.readText(scratch + "/stderr")
         guard result.status == 0 else {
@@ -289,7 +294,7 @@ struct BenchPipelineCommand: ParsableCommand {
         let scratch = try Subprocess.temporaryDirectoryIn(self.scratch, "flowtap-bench-pair")
         defer { Subprocess.removeTree(scratch) }
         let commands = (0 ..< 2).map { i in
-            (executable, ["abstract", "-c", config] + files.flatMap { ["-r", $0] } + ["--out-dir", "\(scratch)/out\(i)", "--quiet", "--threads", "1"],
+            (executable, abstractArguments(config: config, outDir: "\(scratch)/out\(i)", threads: "1"),
              "\(scratch)/stderr\(i)")
         }
         let (seconds, results) = try Subprocess.runTogether(commands)
