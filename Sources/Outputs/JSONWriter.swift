@@ -335,20 +335,11 @@ public struct JSONWriter: Sendable {
         }
         let text = String(decoding: raw, as: UTF8.self)
         for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": escaped(UInt8(ascii: "\""))
-            case "\\": escaped(UInt8(ascii: "\\"))
-            case "\n": escaped(UInt8(ascii: "n"))
-            case "\r": escaped(UInt8(ascii: "r"))
-            case "\t": escaped(UInt8(ascii: "t"))
-            default:
-                if scalar.value < 0x20 {
-                    buffer.append(contentsOf: "\\u00".utf8)
-                    buffer.append(hexDigit(UInt8(scalar.value >> 4)))
-                    buffer.append(hexDigit(UInt8(scalar.value & 0xF)))
-                } else {
-                    UTF8.encode(scalar) { buffer.append($0) }
-                }
+            if scalar.value < 0x80 {
+                let at = buffer.reserve(6)
+                buffer.didWrite(Self.writeEscapedASCII(UInt8(truncatingIfNeeded: scalar.value), to: at))
+            } else {
+                UTF8.encode(scalar) { buffer.append($0) }
             }
         }
         buffer.append(UInt8(ascii: "\""))
@@ -371,46 +362,45 @@ public struct JSONWriter: Sendable {
         return true
     }
 
-    /// `text` (ASCII) as a quoted JSON string, escaped as the scalar path below escapes it.
+    /// `text` (ASCII) as a quoted JSON string, in one reservation.
     private mutating func appendEscapedASCII(_ text: UnsafeBufferPointer<UInt8>) {
         // At most six bytes a byte (\u00XX) and the two quotes.
         let start = buffer.reserve(6 * text.count + 2)
         var at = start
-        @inline(__always) func escape(_ character: UInt8) {
-            at[0] = UInt8(ascii: "\\")
-            at[1] = character
-            at += 2
-        }
         at.pointee = UInt8(ascii: "\"")
         at += 1
-        for byte in text {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): escape(byte)
-            case UInt8(ascii: "\n"): escape(UInt8(ascii: "n"))
-            case UInt8(ascii: "\r"): escape(UInt8(ascii: "r"))
-            case UInt8(ascii: "\t"): escape(UInt8(ascii: "t"))
-            case 0 ..< 0x20:
-                at[0] = UInt8(ascii: "\\")
-                at[1] = UInt8(ascii: "u")
-                at[2] = UInt8(ascii: "0")
-                at[3] = UInt8(ascii: "0")
-                at[4] = hexDigit(byte >> 4)
-                at[5] = hexDigit(byte & 0xF)
-                at += 6
-            default:
-                at.pointee = byte
-                at += 1
-            }
-        }
+        for byte in text { at += Self.writeEscapedASCII(byte, to: at) }
         at.pointee = UInt8(ascii: "\"")
         at += 1
         buffer.didWrite(at - start)
     }
 
-    /// A two-character escape: a backslash and `character`.
-    private mutating func escaped(_ character: UInt8) {
-        buffer.append(UInt8(ascii: "\\"))
-        buffer.append(character)
+    /// One ASCII byte inside a JSON string (RFC 8259 §7): the short escapes for quote, backslash, newline,
+    /// carriage return and tab, \u00XX for other controls, else the byte; writes up to six bytes at `at`
+    /// and returns how many.
+    @inline(__always)
+    private static func writeEscapedASCII(_ byte: UInt8, to at: UnsafeMutablePointer<UInt8>) -> Int {
+        let short: UInt8
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): short = byte
+        case UInt8(ascii: "\n"): short = UInt8(ascii: "n")
+        case UInt8(ascii: "\r"): short = UInt8(ascii: "r")
+        case UInt8(ascii: "\t"): short = UInt8(ascii: "t")
+        case 0 ..< 0x20:
+            at[0] = UInt8(ascii: "\\")
+            at[1] = UInt8(ascii: "u")
+            at[2] = UInt8(ascii: "0")
+            at[3] = UInt8(ascii: "0")
+            at[4] = hexDigit(byte >> 4)
+            at[5] = hexDigit(byte & 0xF)
+            return 6
+        default:
+            at.pointee = byte
+            return 1
+        }
+        at[0] = UInt8(ascii: "\\")
+        at[1] = short
+        return 2
     }
 
     /// The record as one line of text.
