@@ -23,7 +23,7 @@ import Wire
 /// on 2 cores, 0.22–0.26 s against 0.20–0.21 s on 620k packets, and holds the whole file in the
 /// RSS.) Keeping shard 0 on the reading thread means `--threads 2` is two busy threads, not a
 /// reader and two workers competing for two cores; shard 0 takes 85% of an even share of flows
-/// (`ShardHash.pick`) for the reading it also does. A dedicated reader with two workers was measured
+/// (`ShardHash.Split`) for the reading it also does. A dedicated reader with two workers was measured
 /// against this on 2 cores (1.9 M packets, 5–7 interleaved rounds, wall speed-up over one thread):
 /// abstract 1.64× against 1.75×, analyze 1.34× against 1.42×, flows 1.60× against 1.65× — no better,
 /// so the reader still runs shard 0. Every shard's thread reading the files itself and keeping its
@@ -201,6 +201,7 @@ public final class Pipeline<Sink: FlowEventSink> {
         }
         var decoder = PacketDecoder(verifyChecksums: false)
         decoder.decapsulateTunnels = config.decapsulateTunnels
+        let split = ShardHash.Split(shards: n), vlanInKey = config.vlanInKey
         var packet = DecodedPacket()
         var failure: CaptureError?
 
@@ -231,11 +232,11 @@ public final class Pipeline<Sink: FlowEventSink> {
                     lastTime = record.timestamp
                     var s = 0
                     if n > 1 {
-                        if let quick = ShardHash.quickShard(record.bytes, linkType: record.linkType, vlanInKey: config.vlanInKey, shards: n) {
+                        if let quick = ShardHash.quickShard(record.bytes, linkType: record.linkType, vlanInKey: vlanInKey, split: split) {
                             s = quick
                         } else {
                             decoder.decode(record.bytes, originalLength: record.originalLength, linkType: record.linkType, into: &packet)
-                            s = ShardHash.shard(of: packet, vlanInKey: config.vlanInKey, shards: n)
+                            s = ShardHash.shard(of: packet, vlanInKey: vlanInKey, split: split)
                         }
                     }
                     if s == 0 {

@@ -176,4 +176,37 @@ final class ShardHashTests: XCTestCase {
         XCTAssertEqual(Double(counts[1]) / 30_000, (1 - 0.85 / 3) / 2, accuracy: 0.02, "\(counts)")
         XCTAssertEqual(Double(counts[2]) / 30_000, (1 - 0.85 / 3) / 2, accuracy: 0.02, "\(counts)")
     }
+
+    /// The split's multiply-and-shift against the division it stands for, done in 128 bits per hash: the
+    /// hashes on and either side of every shard boundary and a stride over the whole range, for every
+    /// shard count up to 64 and a few far beyond.
+    func testSplitAgreesWithExactSharesAtEveryBoundary() {
+        for n in Array(1 ... 64) + [100, 1000, 65_536] {
+            let split = ShardHash.Split(shards: n)
+            let range = UInt64(1) << 32
+            let first = n > 1 ? max(1, range * 85 / (100 * UInt64(n))) : range
+            // The exact shard of h: 0 below `first`, else 1 + floor((h - first)(n - 1) / (range - first)).
+            func exact(_ h: UInt64) -> Int {
+                guard h >= first else { return 0 }
+                let (high, low) = (h - first).multipliedFullWidth(by: UInt64(n - 1))
+                return 1 + Int((range - first).dividingFullWidth((high, low)).quotient)
+            }
+            var hashes: [UInt64] = [0, range - 1]
+            if n > 1 {
+                for k in 0 ..< min(n, 70) {
+                    // The lowest hash of shard 1 + k by the exact formula, and its neighbours.
+                    let start = first + ((range - first) * UInt64(k) + UInt64(n - 2)) / UInt64(n - 1)
+                    hashes += [start &- 1, start, start + 1].filter { $0 < range }
+                }
+            }
+            hashes += stride(from: UInt64(0), to: range, by: 1_000_003)
+            var disagreements = 0
+            for h in hashes {
+                let s = split.pick(h)
+                XCTAssert((0 ..< n).contains(s), "n \(n): hash \(h) went to shard \(s)")
+                if s != exact(h) { disagreements += 1 }
+            }
+            XCTAssertEqual(disagreements, 0, "n \(n): \(disagreements) of \(hashes.count) hashes off their exact shard")
+        }
+    }
 }
