@@ -54,7 +54,12 @@ struct BenchPipelineCommand: ParsableCommand {
           tcpflow           tcpflow -r FILE -o TMPDIR (stream reassembly into a file per flow direction,
                             the nearest peer of abstract --out-dir); its output is removed outside the time
         Outputs (abstract's, the floor's, tcpflow's) go under --scratch, /dev/shm by default (memory: the \
-        file system's speed stays out of the figures). With --threads 2, abstract's summary gives each \
+        file system's speed stays out of the figures). The captures are copied there too when it is tmpfs \
+        and they fit in half the available memory, and every row reads the copies: a VM's page cache can \
+        drop part of a file between rounds (--in-place reads the originals). Each row also gives the host's \
+        steal (/proc/stat): the share of this machine's CPU time the hypervisor gave to other guests while \
+        the row ran. Process CPU seconds leave it out, wall times do not; the 1 -> 2 thread speed-up is \
+        meaningful only when it is near zero. With --threads 2, abstract's summary gives each \
         thread's CPU seconds; the last round's split is printed. \
         Ratios are the peer's time over FlowTap's: above 1 means FlowTap is faster. Gbit/s counts captured \
         bytes. Peak RSS of a child is ru_maxrss from wait4; Linux carries a process's peak across exec, so \
@@ -87,6 +92,9 @@ struct BenchPipelineCommand: ParsableCommand {
     @Flag(help: "Print the results as one JSON object.")
     var json = false
 
+    @Flag(help: "Read the captures where they are, not from copies in --scratch.")
+    var inPlace = false
+
     func validate() throws {
         if files.isEmpty { throw ValidationError("give a capture file with -r FILE") }
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
@@ -113,20 +121,28 @@ struct BenchPipelineCommand: ParsableCommand {
         var split: String?
         /// How many copies of the work one measurement does (the two-process ceiling runs two), for rates.
         var copies = 1
+        /// Each measurement's host steal share (`HostSteal`).
+        var stealShares: [Double] = []
         var measured: Bool { !seconds.isEmpty }
         var median: Double { BenchLoops.median(seconds) }
     }
 
     func run() throws {
         do {
-            try measure()
+            let staged = inPlace ? CaptureStaging.Staged(files: files, directory: nil, note: "read in place (--in-place)")
+                : try CaptureStaging.stage(files, under: scratch)
+            defer { staged.remove() }
+            var bench = self
+            bench.files = staged.files
+            try bench.measure(originals: files, reading: staged.note)
         } catch {
             writeStandardError("flowtap-bench pipeline: \(error)\n")
             throw ExitCode(1)
         }
     }
 
-    func measure() throws {
+    /// Measures with `files` (the staged copies); the report names `originals` and says where they were read.
+    func measure(originals: [String], reading: String) throws {
         let progress = isatty(2) != 0
         let configPath = try resolveConfig()
         let settings: SFTapSettings
@@ -179,6 +195,7 @@ struct BenchPipelineCommand: ParsableCommand {
             for index in rows.indices where rows[index].note == nil {
                 if progress { writeStandardError("\rround \(round + 1)/\(runs): \(rows[index].label)\u{1B}[K") }
                 var row = rows[index]
+                let steal = HostSteal.sample()
                 switch row.key {
                 case "read", "decode", "flows":
                     var flows = 0
@@ -224,6 +241,10 @@ struct BenchPipelineCommand: ParsableCommand {
                 default:
                     try runAbstract(&row, executable: executable, config: configPath, timeTool: timeTool)
                 }
+                // Children's rows measure their own spans; the in-process stages and several-command peers this whole span.
+                if row.seconds.count > row.stealShares.count, let share = HostSteal.share(from: steal, to: HostSteal.sample()) {
+                    row.stealShares.append(share)
+                }
                 rows[index] = row
             }
         }
@@ -233,7 +254,7 @@ struct BenchPipelineCommand: ParsableCommand {
         for row in rows where row.measured && !["ndpiReader", "tcpflow", "floor"].contains(row.key) && row.packets != packets {
             throw BenchError("\(row.label) saw \(row.packets.map(String.init) ?? "an unknown number of") packets, the reader \(packets)")
         }
-        let report = Report(files: files, config: configPath, runs: runs, packets: packets, bytes: capturedBytes, rows: rows,
+        let report = Report(files: originals, reading: reading, config: configPath, runs: runs, packets: packets, bytes: capturedBytes, rows: rows,
                             setupSeconds: setupSeconds.isEmpty ? nil : BenchLoops.median(setupSeconds), threadsOption: threadsOption)
         print(json ? report.json() : report.text(), terminator: "")
     }
@@ -286,6 +307,7 @@ struct BenchPipelineCommand: ParsableCommand {
         row.peakRSSKiB.append(result.peakRSSKiB)
         row.peakRSSExact = result.peakRSSExact
         row.cpuSeconds.append(result.cpuSeconds)
+        if let share = result.stealShare { row.stealShares.append(share) }
     }
 
     /// Two `flowtap abstract --threads 1` on the files at once, each into its own directory: the wall time
@@ -305,6 +327,7 @@ struct BenchPipelineCommand: ParsableCommand {
         row.seconds.append(seconds)
         row.cpuSeconds.append(results.reduce(0) { $0 + $1.cpuSeconds })
         row.peakRSSKiB.append(results.map(\.peakRSSKiB).max() ?? 0)
+        if let share = results.first?.stealShare { row.stealShares.append(share) }
     }
 
     /// Runs a peer's commands one after another as one measurement (times added, the largest peak RSS).

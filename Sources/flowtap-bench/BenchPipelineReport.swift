@@ -6,6 +6,8 @@ extension BenchPipelineCommand {
     /// The results of `bench pipeline` as a table or one JSON object.
     struct Report {
         var files: [String]
+        /// Where the captures were read from (copies in memory, or in place and why).
+        var reading: String
         var config: String
         var runs: Int
         var packets: Int
@@ -53,6 +55,7 @@ extension BenchPipelineCommand {
         func text() -> String {
             let libpcap = row("libpcap")
             var out = "\(files.joined(separator: ", ")): \(packets) packets, \(String(format3: Double(bytes) / 1e6)) MB captured; config \(config); \(runs == 1 ? "1 round" : "\(runs) rounds")\n"
+            out += "captures \(reading)\n"
             out += "time: median (min, max) of the rounds; rates from the median; vs libpcap: libpcap's time over this one\n\n"
             out += "  " + "stage".padding(28) + "median ms".leftPadding(11) + "min ms".leftPadding(11) + "max ms".leftPadding(11)
                 + "Mpps".leftPadding(9) + "Gbit/s".leftPadding(9) + "vs libpcap".leftPadding(12) + "peak RSS".leftPadding(12) + "CPU s".leftPadding(9) + "\n"
@@ -92,6 +95,11 @@ extension BenchPipelineCommand {
                     + "\(String(format3: scaling.ceiling))x one run's throughput (what two busy processes get from this machine); "
                     + "--threads 2 reaches \(String(format3: 100 * scaling.speedUp / scaling.ceiling))% of that\n"
             }
+            let stolen = rows.filter { $0.measured && !$0.stealShares.isEmpty }
+            if !stolen.isEmpty {
+                out += "host steal while each row ran (CPU time the hypervisor gave to other guests, /proc/stat; wall times need it near 0):\n"
+                for row in stolen { out += "  \(row.label.padding(28)) \(HostSteal.summary(row.stealShares)!)\n" }
+            }
             if rows.contains(where: { !$0.peakRSSKiB.isEmpty && !$0.peakRSSExact }) {
                 out += "* without GNU time (Debian: time) a child's peak RSS is at least this process's peak when it was spawned\n"
             }
@@ -110,6 +118,7 @@ extension BenchPipelineCommand {
             w.beginArray("files")
             for file in files { w.string(nil, file) }
             w.endArray()
+            w.string("reading", reading)
             w.string("config", config)
             w.number("runs", runs)
             w.number("packets", packets)
@@ -166,6 +175,10 @@ extension BenchPipelineCommand {
                     w.number(nil, value)
                 }
                 if let split = row.split { w.string("thread_split", split) }
+                if !row.stealShares.isEmpty {
+                    w.number("steal_share_median", BenchLoops.median(row.stealShares))
+                    w.number("steal_share_max", row.stealShares.max()!)
+                }
             }
             w.endObject()
         }

@@ -22,7 +22,10 @@ struct BenchRecordsCommand: ParsableCommand {
           ndpiReader -i FILE -q
           softflowd -r FILE -n 127.0.0.1:9 -v 10 -6 -d -m 1000000 -c none   (IPFIX to the discard port)
         A peer that is not installed is skipped and said. Ratios are packets per CPU-second against ndpiReader's; \
-        "× floor" is the command's CPU seconds over the floor's.
+        "× floor" is the command's CPU seconds over the floor's. Every command reads a copy of the capture in \
+        /dev/shm when it fits in half the available memory (a VM's page cache can drop part of a file between \
+        rounds; --in-place reads the original). "steal" is the share of the machine's CPU time the hypervisor \
+        gave to other guests while the command ran (/proc/stat): CPU seconds leave it out, wall times do not.
 
         Examples:
           flowtap generate -w big.pcap --sessions 30000 --rate 2000 --impaired
@@ -40,6 +43,9 @@ struct BenchRecordsCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The flowtap executable to measure (default: the one beside flowtap-bench).", valueName: "path"))
     var flowtap: String?
 
+    @Flag(help: "Read the capture where it is, not from a copy in /dev/shm.")
+    var inPlace = false
+
     struct Row {
         var label: String
         var command: [String]?
@@ -49,10 +55,26 @@ struct BenchRecordsCommand: ParsableCommand {
         var cpu: [Double] = []
         var wall: [Double] = []
         var rss: [Int] = []
+        var steal: [Double] = []
     }
 
     func run() throws {
         guard runs > 0 else { throw ValidationError("--runs must be 1 or more") }
+        let staged: CaptureStaging.Staged
+        do {
+            staged = inPlace || access("/dev/shm", W_OK) != 0
+                ? CaptureStaging.Staged(files: [file], directory: nil, note: "read in place")
+                : try CaptureStaging.stage([file], under: "/dev/shm")
+        } catch {
+            writeStandardError("flowtap-bench records: \(error)\n")
+            throw ExitCode(1)
+        }
+        defer { staged.remove() }
+        try measure(file: staged.files[0], reading: staged.note)
+    }
+
+    /// The rounds on `file` (the staged copy of `self.file`).
+    func measure(file: String, reading: String) throws {
         var ignored = 0
         let packets: Int
         do {
@@ -95,14 +117,15 @@ struct BenchRecordsCommand: ParsableCommand {
                 rows[i].cpu.append(result.cpuSeconds)
                 rows[i].wall.append(result.seconds)
                 rows[i].rss.append(result.peakRSSKiB)
+                if let share = result.stealShare { rows[i].steal.append(share) }
             }
         }
         if progress { writeStandardError("\r\u{1B}[K") }
         let ndpiRow = rows.first { $0.label == "ndpiReader -q" }
         let ndpiCPU = ndpiRow.flatMap { $0.cpu.isEmpty ? nil : BenchLoops.median($0.cpu) }
-        print("\(file): \(packets) packets; medians of \(runs) rounds, same run")
+        print("\(self.file): \(packets) packets; medians of \(runs) rounds, same run; capture \(reading)")
         let floorCPU = rows[0].cpu.isEmpty ? nil : BenchLoops.median(rows[0].cpu)
-        print("command                     CPU s    wall s   packets/CPU-s   vs ndpiReader   × floor   peak RSS MiB")
+        print("command                     CPU s    wall s   packets/CPU-s   vs ndpiReader   × floor   peak RSS MiB   steal")
         for row in rows {
             guard row.note == nil, !row.cpu.isEmpty else {
                 print(row.label.padding(toLength: 28, withPad: " ", startingAt: 0) + "  skipped: \(row.note ?? "no run")")
@@ -117,7 +140,8 @@ struct BenchRecordsCommand: ParsableCommand {
                   + "  " + String(format3: cpu).leftPadded(6) + "  " + String(format3: wall).leftPadded(8)
                   + "  " + rate.leftPadded(14) + "  " + ratio.leftPadded(14)
                   + "  " + (floorCPU.map { String(format3: cpu / max($0, 1e-9)) + "×" } ?? "—").leftPadded(8)
-                  + "  " + String(format3: Double(BenchLoops.median(row.rss.map(Double.init))) / 1024).leftPadded(12))
+                  + "  " + String(format3: Double(BenchLoops.median(row.rss.map(Double.init))) / 1024).leftPadded(12)
+                  + "  " + (row.steal.isEmpty ? "—" : HostSteal.percent(BenchLoops.median(row.steal))).leftPadded(6))
         }
         // 1 → 2 threads: the wall-time speed-up of each command (a shared machine makes CPU the steadier figure
         // above; this one needs both cores idle).

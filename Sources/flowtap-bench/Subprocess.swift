@@ -18,6 +18,8 @@ enum Subprocess {
         var peakRSSExact = false
         /// User plus system CPU time of the child.
         var cpuSeconds: Double
+        /// The share of the machine's CPU time the hypervisor took while the child ran (`HostSteal`).
+        var stealShare: Double?
     }
 
     /// Runs `executable` (a path, or a name looked up in PATH) with `arguments` and waits for it.
@@ -66,13 +68,17 @@ enum Subprocess {
     /// Runs the commands at once (each: executable, arguments, standard error file; output to /dev/null)
     /// and waits for all of them: the wall time until the last one ended, and each one's result.
     static func runTogether(_ commands: [(String, [String], String)]) throws -> (seconds: Double, results: [Result]) {
+        let steal = HostSteal.sample()
         let start = MonotonicClock.seconds()
         let pids = try commands.map { try spawn($0.0, $0.1, standardOutput: "/dev/null", standardError: $0.2) }
         var results: [Result] = []
         for (pid, command) in zip(pids, commands) {
             results.append(try reap(pid, command.0, start: start))
         }
-        return (MonotonicClock.seconds() - start, results)
+        let seconds = MonotonicClock.seconds() - start
+        let share = HostSteal.share(from: steal, to: HostSteal.sample())
+        for i in results.indices { results[i].stealShare = share }
+        return (seconds, results)
     }
 
     private static func reap(_ pid: pid_t, _ executable: String, start: Double) throws -> Result {
@@ -90,9 +96,12 @@ enum Subprocess {
 
     private static func spawnAndWait(_ executable: String, _ arguments: [String], standardOutput: String,
                                      standardError: String) throws -> Result {
+        let steal = HostSteal.sample()
         let start = MonotonicClock.seconds()
         let pid = try spawn(executable, arguments, standardOutput: standardOutput, standardError: standardError)
-        return try reap(pid, executable, start: start)
+        var result = try reap(pid, executable, start: start)
+        result.stealShare = HostSteal.share(from: steal, to: HostSteal.sample())
+        return result
     }
 
     /// The path of an executable named `name` in PATH, or nil.

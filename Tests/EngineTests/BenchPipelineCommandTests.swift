@@ -7,6 +7,36 @@ import XCTest
 final class BenchPipelineCommandTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// Whether `path` is on a tmpfs mount (/proc/self/mounts, longest matching mount point).
+    static func isTmpfs(_ path: String) -> Bool {
+        let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+        var best: (length: Int, type: String)?
+        for line in mounts.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 3 else { continue }
+            let point = String(fields[1])
+            if point == "/" || path == point || path.hasPrefix(point + "/"), point.count >= (best?.length ?? -1) {
+                best = (point.count, String(fields[2]))
+            }
+        }
+        return best?.type == "tmpfs"
+    }
+
+    func testInPlaceReadsTheOriginalCapture() throws {
+        let flowtap = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flowtap").path
+        guard FileManager.default.isExecutableFile(atPath: flowtap) else { throw OracleMissing.error("flowtap executable not built beside the tests") }
+        let sample = Self.root.appendingPathComponent("samples/sample.pcap").path
+        let bench = URL(fileURLWithPath: flowtap).deletingLastPathComponent().appendingPathComponent("flowtap-bench").path
+        let (text, status) = try Corpus.run(bench, ["pipeline", "-r", sample, "--runs", "1", "--json", "--in-place"])
+        XCTAssertEqual(status, 0, text)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
+        XCTAssertEqual(report["reading"] as? String, "read in place (--in-place)")
+        let stages = try XCTUnwrap(report["stages"] as? [[String: Any]])
+        let commands = stages.compactMap { $0["command"] as? String }
+        XCTAssertFalse(commands.isEmpty)
+        for command in commands { XCTAssertTrue(command.contains("-r \(sample)"), command) }
+    }
+
     func testJSONHasEveryStageWithTheCapturesPacketCount() throws {
         let flowtap = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flowtap").path
         guard FileManager.default.isExecutableFile(atPath: flowtap) else { throw OracleMissing.error("flowtap executable not built beside the tests") }
@@ -25,8 +55,25 @@ final class BenchPipelineCommandTests: XCTestCase {
         XCTAssertEqual(report["packets"] as? Int, packets)
         XCTAssertEqual(report["runs"] as? Int, 1)
 
+        // The capture is read from a copy in /dev/shm when that is tmpfs (so a VM's page cache cannot drop it
+        // between rounds), and the copy is gone afterwards.
+        let reading = try XCTUnwrap(report["reading"] as? String)
+        if Self.isTmpfs("/dev/shm") {
+            XCTAssertTrue(reading.hasPrefix("read from copies in /dev/shm/flowtap-bench-captures-"), reading)
+            let directory = String(reading.dropFirst("read from copies in ".count).prefix { $0 != " " })
+            XCTAssertFalse(FileManager.default.fileExists(atPath: directory), "\(directory) left behind")
+        } else {
+            XCTAssertTrue(reading.hasPrefix("read in place"), reading)
+        }
+
         let stages = try XCTUnwrap(report["stages"] as? [[String: Any]])
         XCTAssertEqual(stages.prefix(5).compactMap { $0["name"] as? String }, ["read", "decode", "flows", "reassembly", "classification"])
+        // Every measured row says how much of the machine's CPU time the hypervisor took meanwhile (a share).
+        for row in stages + (report["peers"] as? [[String: Any]] ?? []) where row["measured"] as? Bool == true {
+            let steal = try XCTUnwrap(row["steal_share_median"] as? Double, "\(row)")
+            XCTAssertTrue((0 ... 1).contains(steal), "\(row)")
+            XCTAssertGreaterThanOrEqual(row["steal_share_max"] as? Double ?? -1, steal, "\(row)")
+        }
         let endToEnd = stages.filter { $0["stage"] as? Int == 6 }
         XCTAssertFalse(endToEnd.isEmpty, "no end-to-end abstract row")
         for stage in stages {
