@@ -32,7 +32,15 @@ import Wire
 /// standard input or inflate gzip once, so it was not kept. Also measured and not kept (big60k, paired
 /// rounds): refilling from the most recently returned batch first (0.99–1.01× the CPU), non-temporal
 /// stores for the batch copy (1.4×: the worker then reads from memory), padding between the shards'
-/// objects (within noise). Reading and hashing every packet costs the reading thread 0.06 s of a
+/// objects (within noise); handing packets over by pointer into a ring of eight 1 MiB read windows that
+/// are reused only once the worker is done with them (reader 480 M → 469 M instructions on 315k
+/// packets, but 0.999× the CPU and 1.03× (0.75–1.32) the wall time in 21 paired rounds: the kernel's
+/// copy into a window the worker last read pays the same cross-core misses the batch copy did).
+/// `abstract --threads 2` costs 1.25× the CPU of one thread where two one-thread processes cost 1.04×
+/// each (big60k, a quiet host); about a third of the difference is instructions (hashing, batching),
+/// the rest cache misses on packets that cross cores and contention in the kernel on event files both
+/// shards append to (a file set per shard was 1.07–1.09× faster in four paired runs, but would change
+/// `--out-dir`'s layout of one stream per interface). Reading and hashing every packet costs the reading thread 0.06 s of a
 /// 0.43 s one-thread run, copying the worker's packets another 0.04–0.06 s. The summary reports each thread's CPU
 /// seconds (`workerSplit`). Each worker owns one `FlowEngine` (flow table,
 /// reassembly, defragmenter, sink): nothing is shared between shards, so there are no locks on

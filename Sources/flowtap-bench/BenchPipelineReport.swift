@@ -52,6 +52,28 @@ extension BenchPipelineCommand {
             return (one.median / two.median, 2 * one.median / pair.median)
         }
 
+        /// The most of the machine's CPU time the host may have taken during a round's two runs for the
+        /// round to count as quiet.
+        static let quietSteal = 0.01
+
+        /// 1 -> 2 threads within each round where the host took at most `quietSteal` while the one- and the
+        /// two-thread run ran (what "an otherwise idle machine" comes to on a shared VM): the rounds' speed-ups
+        /// and the two-process ceilings of those rounds (nil where that round's ceiling was not quiet).
+        var quietScaling: (speedUps: [Double], ceilings: [Double])? {
+            guard let one = row("abstract_threads_1"), let two = row("abstract_threads_2"),
+                  one.stealShares.count == one.seconds.count, two.stealShares.count == two.seconds.count else { return nil }
+            let pair = row("abstract_pair")
+            var speedUps: [Double] = [], ceilings: [Double] = []
+            for i in one.seconds.indices where i < two.seconds.count
+                && one.stealShares[i] <= Self.quietSteal && two.stealShares[i] <= Self.quietSteal {
+                speedUps.append(one.seconds[i] / two.seconds[i])
+                if let pair, i < pair.seconds.count, i < pair.stealShares.count, pair.stealShares[i] <= Self.quietSteal {
+                    ceilings.append(2 * one.seconds[i] / pair.seconds[i])
+                }
+            }
+            return (speedUps, ceilings)
+        }
+
         func text() -> String {
             let libpcap = row("libpcap")
             var out = "\(files.joined(separator: ", ")): \(packets) packets, \(String(format3: Double(bytes) / 1e6)) MB captured; config \(config); \(runs == 1 ? "1 round" : "\(runs) rounds")\n"
@@ -94,6 +116,19 @@ extension BenchPipelineCommand {
                 out += "1 -> 2 threads: \(String(format3: scaling.speedUp))x in wall time; two --threads 1 runs at once: "
                     + "\(String(format3: scaling.ceiling))x one run's throughput (what two busy processes get from this machine); "
                     + "--threads 2 reaches \(String(format3: 100 * scaling.speedUp / scaling.ceiling))% of that\n"
+            }
+            if let quiet = quietScaling {
+                let limit = HostSteal.percent(Self.quietSteal)
+                if quiet.speedUps.isEmpty {
+                    out += "1 -> 2 threads in quiet rounds (host steal at most \(limit) during both runs): none of the \(runs) rounds was quiet\n"
+                } else {
+                    out += "1 -> 2 threads in quiet rounds (host steal at most \(limit) during both runs): \(quiet.speedUps.count) of \(runs), "
+                        + "median \(String(format3: BenchLoops.median(quiet.speedUps)))x (\(String(format3: quiet.speedUps.min()!))-\(String(format3: quiet.speedUps.max()!)))"
+                    if !quiet.ceilings.isEmpty {
+                        out += "; two-process ceiling in \(quiet.ceilings.count) of them: median \(String(format3: BenchLoops.median(quiet.ceilings)))x"
+                    }
+                    out += "\n"
+                }
             }
             let stolen = rows.filter { $0.measured && !$0.stealShares.isEmpty }
             if !stolen.isEmpty {
@@ -144,6 +179,11 @@ extension BenchPipelineCommand {
             if let scaling {
                 w.number("threads_2_speed_up", scaling.speedUp)
                 w.number("two_process_ceiling", scaling.ceiling)
+            }
+            if let quiet = quietScaling {
+                w.number("quiet_rounds", quiet.speedUps.count)
+                if !quiet.speedUps.isEmpty { w.number("threads_2_speed_up_quiet_rounds", BenchLoops.median(quiet.speedUps)) }
+                if !quiet.ceilings.isEmpty { w.number("two_process_ceiling_quiet_rounds", BenchLoops.median(quiet.ceilings)) }
             }
             w.endObject()
             w.endObject()

@@ -113,6 +113,11 @@ final class BenchPipelineCommandTests: XCTestCase {
             XCTAssertGreaterThan(pair["cpu_seconds_median"] as? Double ?? 0, 0)
             XCTAssertEqual(try XCTUnwrap(ratios["two_process_ceiling"]), 2 * (one["seconds_median"] as? Double ?? 0) / seconds, accuracy: 1e-9)
             XCTAssertNotNil(ratios["threads_2_speed_up"])
+            // Rounds where the host took at most 1% of the machine during both runs: counted, and their speed-up
+            // given when there were any.
+            let quiet = try XCTUnwrap(ratios["quiet_rounds"])
+            XCTAssertTrue([0, 1].contains(quiet), "\(quiet)")
+            XCTAssertEqual(ratios["threads_2_speed_up_quiet_rounds"] != nil, quiet == 1)
         }
         for (peer, tool) in [("ndpiReader", "ndpiReader"), ("tcpflow", "tcpflow")] {
             let row = try XCTUnwrap(byName[peer], peer)
