@@ -20,7 +20,9 @@ public enum ShardHash {
     /// shard's work (measured with `flowtap-bench pipeline`), so its share of the hash range is
     /// 85/100 of an even share; the rest is split evenly. Any shard count works, not only powers of two.
     /// Other shares against it (`abstract --threads 2` on 647,286 generated packets, 9–11 interleaved
-    /// rounds, wall time): 70/100 0.997×, 55/100 1.07×, 100/100 1.10×, 115/100 1.21×.
+    /// rounds, wall time): 70/100 0.997×, 55/100 1.07×, 100/100 1.10×, 115/100 1.21×; measured again with the
+    /// captures in memory (15–21 paired rounds): 95/100 1.07× slower, 75/100 1.02–1.04× faster on that capture
+    /// and 1.04× slower on the 315k-packet one.
     public struct Split: Sendable {
         public let shards: Int
         /// Hashes below this go to shard 0.
