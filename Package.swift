@@ -133,7 +133,7 @@ let package = Package(
         // -sanitize=fuzzer,address -DFUZZING); an ordinary build replays saved inputs through them.
         .executableTarget(
             name: "flowtap-fuzz",
-            dependencies: ["Abstraction", "Analyzers", "Capture", "FlowCollect", "FlowCore", "Forwarding", "Incubator", "FlowDispatch", "FlowRecords", "PacketCore", "SFTapCodec", "SFTapConfig", "Wire", "Classify", "Reports", "Telemetry"]
+            dependencies: ["Abstraction", "Analyzers", "Capture", "FlowCollect", "FlowCore", "Forwarding", "Incubator", "FlowDispatch", "FlowRecords", "PacketCore", "SFTapCodec", "SFTapConfig", "Wire", "Classify", "Reports", "Sharding", "Telemetry"]
         ),
         // Corpus lookup and process helpers shared by the test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

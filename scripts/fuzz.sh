@@ -16,7 +16,7 @@ seconds=${1:-6}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(decoder capture gzip engine flows collect http dns tls quic event-reader loopback7 config forward incubate report telemetry rules-cache)
+    targets=(decoder capture gzip engine flows collect http dns tls quic event-reader loopback7 config forward incubate report telemetry rules-cache shard)
 fi
 corpus=${FLOWTAP_CORPUS:-../shared/corpus}
 

@@ -12,6 +12,7 @@ import PacketCore
 import Reports
 import SFTapCodec
 import SFTapConfig
+import Sharding
 import Telemetry
 import Wire
 #if canImport(Glibc)
@@ -24,6 +25,7 @@ import Glibc
 enum FuzzTarget: String, CaseIterable {
     case decoder, capture, gzip, engine, flows, collect, http, dns, tls, quic, eventReader = "event-reader", loopback7, config, forward, incubate, report, telemetry
     case rulesCache = "rules-cache"
+    case shard
 
     func run(_ input: UnsafeRawBufferPointer) {
         switch self {
@@ -45,6 +47,7 @@ enum FuzzTarget: String, CaseIterable {
         case .report: Self.report(input)
         case .telemetry: Self.telemetry(input)
         case .rulesCache: fuzzRulesCacheFile(input)
+        case .shard: Self.shard(input)
         }
     }
 
@@ -72,6 +75,25 @@ enum FuzzTarget: String, CaseIterable {
         var packet = DecodedPacket()
         let bytes = UnsafeRawBufferPointer(rebasing: input[1...])
         _ = decoder.decode(bytes, originalLength: bytes.count + Int(first & 0x0F), linkType: linkTypes[Int(first) % linkTypes.count], into: &packet)
+    }
+
+    /// The reading thread's shard pick straight off a frame (`ShardHash.quickShard`, no decoding): the
+    /// first byte chooses the shard count (2–9) and whether the VLAN is in the key, the rest is an
+    /// Ethernet frame. Wherever it answers for what the decoder takes for IP it must answer as the decoded
+    /// packet does (`shard(of:)`), or a flow's packets would be split between two shards.
+    static func shard(_ input: UnsafeRawBufferPointer) {
+        guard let first = input.first else { return }
+        let split = ShardHash.Split(shards: 2 + Int(first & 7)), vlanInKey = first & 8 != 0
+        let frame = UnsafeRawBufferPointer(rebasing: input[1...])
+        guard let quick = ShardHash.quickShard(frame, linkType: .ethernet, vlanInKey: vlanInKey, split: split) else { return }
+        var decoder = PacketDecoder(verifyChecksums: false)
+        decoder.decapsulateTunnels = true
+        var packet = DecodedPacket()
+        _ = decoder.decode(frame, originalLength: frame.count, linkType: .ethernet, into: &packet)
+        // A frame the decoder does not take for IP joins no flow, whichever shard reads it.
+        guard packet.isIP else { return }
+        let decoded = ShardHash.shard(of: packet, vlanInKey: vlanInKey, split: split)
+        if quick != decoded { fatalError("quickShard \(quick), decoded packet's shard \(decoded)") }
     }
 
     /// A pcap or pcapng stream, whole and then in the input's own chunks.

@@ -6,7 +6,7 @@ import XCTest
 /// loopback7) replayed through the fuzz targets in an ordinary build: each must run without a trap.
 final class FuzzRegressionTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let targets = ["decoder", "capture", "gzip", "engine", "flows", "collect", "http", "dns", "tls", "quic", "event-reader", "loopback7", "config", "forward", "incubate", "report", "telemetry", "rules-cache"]
+    static let targets = ["decoder", "capture", "gzip", "engine", "flows", "collect", "http", "dns", "tls", "quic", "event-reader", "loopback7", "config", "forward", "incubate", "report", "telemetry", "rules-cache", "shard"]
 
     func testSavedInputsReplayWithoutATrap() throws {
         let fuzz = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flowtap-fuzz").path
