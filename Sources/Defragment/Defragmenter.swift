@@ -573,13 +573,27 @@ public final class Defragmenter {
 }
 
 /// What identifies one datagram.
-struct DatagramKey: Hashable {
+struct DatagramKey: Hashable, FixedTableKey {
     var source = IPAddress.zero
     var destination = IPAddress.zero
     var identification: UInt32 = 0
     var vlan: UInt16 = 0
     /// IPv4 protocol; 0 for IPv6, whose key has none.
     var proto: UInt8 = 0
+
+    /// Every field folded in by a multiply, the seed inside the first (two keys then collide in full only
+    /// for seeds an attacker cannot know), then murmur3's finaliser: fragments of one source's datagrams
+    /// differ only in the identification, and without the finaliser they would share a few low bits.
+    @inline(__always)
+    func tableHash(seed: UInt64) -> UInt64 {
+        var h = (seed ^ source.high) &* 0x9E37_79B9_7F4A_7C15
+        h = (h ^ source.low) &* 0xC2B2_AE3D_27D4_EB4F
+        h = (h ^ destination.high) &* 0x1656_67B1_9E37_79F9
+        h = (h ^ destination.low) &* 0x9E37_79B9_7F4A_7C15
+        let families: UInt64 = (source.isIPv6 ? 1 : 0) | (destination.isIPv6 ? 2 : 0)
+        let small = UInt64(identification) << 32 | UInt64(vlan) << 16 | UInt64(proto) << 8 | families
+        return murmur3Finalize((h ^ small) &* 0xC2B2_AE3D_27D4_EB4F)
+    }
 }
 
 /// One datagram under reassembly.

@@ -30,6 +30,8 @@ struct HostSums {
     private var families: [UInt8]
     private var sums: [Sum]
     private var mask: Int
+    /// Drawn per table: which addresses share a probe run cannot be worked out in advance.
+    private let seed = UInt64.random(in: 1 ... UInt64.max)
     private(set) var count = 0
 
     init(capacity: Int = 1024) {
@@ -62,7 +64,7 @@ struct HostSums {
     @inline(__always)
     private func probe(_ address: IPAddress) -> Int {
         let family: UInt8 = address.isIPv6 ? 2 : 1
-        var i = Int(truncatingIfNeeded: address.tableHash()) & mask
+        var i = Int(truncatingIfNeeded: address.tableHash(seed: seed)) & mask
         while families[i] != 0 && !(families[i] == family && highs[i] == address.high && lows[i] == address.low) { i = (i + 1) & mask }
         return i
     }

@@ -80,9 +80,12 @@ public struct FlowKey: Hashable, Sendable {
     }
 
     /// A seeded 64-bit hash for the flow table (same for both directions, since the key is canonical).
+    /// The seed goes in before the first multiply: XORed onto a product instead, it cancelled out of the
+    /// comparison of two keys that differ only in the first address, so such keys could be made to
+    /// collide whatever the seed.
     @inlinable @inline(__always)
     public func tableHash(seed: UInt64) -> UInt64 {
-        var h = seed ^ (high1 &* 0x9E37_79B9_7F4A_7C15)
+        var h = (seed ^ high1) &* 0x9E37_79B9_7F4A_7C15
         h = (h ^ low1) &* 0xC2B2_AE3D_27D4_EB4F
         h = (h ^ high2) &* 0x1656_67B1_9E37_79F9
         h = (h ^ low2) &* 0x9E37_79B9_7F4A_7C15

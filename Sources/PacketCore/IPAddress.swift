@@ -73,10 +73,12 @@ public struct IPAddress: Hashable, Comparable, Sendable {
 extension IPAddress {
     /// A seeded 64-bit hash for tables keyed by one address (the talker table, the dashboard's host
     /// sums): both halves and the family, through murmur3's finaliser, so every bit reaches the low bits
-    /// a table takes its slot from (an IPv4 address sits in the top half of `high`).
+    /// a table takes its slot from (an IPv4 address sits in the top half of `high`). The seed enters
+    /// before a multiply, so which addresses collide depends on it: with the seed and both halves only
+    /// XORed together, addresses chosen so that `high ^ low·C` is equal collided under every seed.
     @inlinable @inline(__always)
-    public func tableHash(seed: UInt64 = 0) -> UInt64 {
-        murmur3Finalize(high ^ seed ^ (low &* 0x9E37_79B9_7F4A_7C15) ^ (isIPv6 ? 2 : 1))
+    public func tableHash(seed: UInt64) -> UInt64 {
+        murmur3Finalize((((seed ^ high) &* 0x9E37_79B9_7F4A_7C15) ^ low) &* 0xC2B2_AE3D_27D4_EB4F ^ (isIPv6 ? 2 : 1))
     }
 }
 
