@@ -17,19 +17,11 @@ struct BackgroundProcess {
     /// User plus system CPU seconds of the process and every descendant alive now.
     func treeCPUSeconds() -> Double {
         var parents: [pid_t: pid_t] = [:], ticks: [pid_t: Double] = [:]
-        guard let directory = opendir("/proc") else { return 0 }
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard let p = pid_t(name) else { continue }
-            let stat = Subprocess.readText("/proc/\(p)/stat")
-            // pid (comm) state ppid … utime(14) stime(15): fields after the closing parenthesis.
-            guard let close = stat.lastIndex(of: ")") else { continue }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
+        for (p, fields) in Subprocess.processStats() {
             guard fields.count > 13, let ppid = pid_t(fields[1]), let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
             parents[p] = ppid
             ticks[p] = user + system
         }
-        closedir(directory)
         var total = 0.0
         for (p, t) in ticks {
             var q = p
@@ -47,5 +39,7 @@ struct BackgroundProcess {
         kill(pid, signal)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        Interruption.forget(child: pid)
+        Interruption.holdWhileStopping()
     }
 }

@@ -55,13 +55,24 @@ enum Subprocess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // This process blocks the stop signals for `Interruption`'s thread; the child must not inherit that.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        // Its own process group, so that a stop reaches what it starts in turn (GNU time's command).
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
+        let spawned = posix_spawnp(&pid, executable, &actions, &attributes, argv, environ)
         guard spawned == 0 else {
             throw BenchError("cannot start \(executable): \(String(cString: strerror(spawned)))")
         }
+        Interruption.track(child: pid)
         return pid
     }
 
@@ -85,8 +96,13 @@ enum Subprocess {
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 {
-            guard errno == EINTR else { throw BenchError("wait4 for \(executable) failed: \(String(cString: strerror(errno)))") }
+            guard errno == EINTR else {
+                Interruption.holdWhileStopping()
+                throw BenchError("wait4 for \(executable) failed: \(String(cString: strerror(errno)))")
+            }
         }
+        Interruption.forget(child: pid)
+        Interruption.holdWhileStopping()
         let seconds = MonotonicClock.seconds() - start
         let signal = status & 0x7F
         let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
@@ -137,11 +153,19 @@ enum Subprocess {
         guard let made = mkdtemp(&template) else {
             throw BenchError("cannot create a directory under \(parent): \(String(cString: strerror(errno)))")
         }
-        return String(cString: made)
+        let path = String(cString: made)
+        Interruption.track(directory: path)
+        return path
     }
 
-    /// Removes `path` and everything below it (links are removed, not followed).
-    static func removeTree(_ path: String) {
+    /// Removes `path` and everything below it (links are removed, not followed); a directory made by
+    /// `temporaryDirectoryIn` is no longer removed on a signal (`Interruption`) once this ran.
+    static func removeTree(_ path: String, tracked: Bool = true) {
+        removeEntries(path)
+        if tracked { Interruption.forget(directory: path) }
+    }
+
+    private static func removeEntries(_ path: String) {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         if info.st_mode & S_IFMT == S_IFDIR, let directory = opendir(path) {
@@ -153,11 +177,28 @@ enum Subprocess {
                 if name != "." && name != ".." { names.append(name) }
             }
             closedir(directory)
-            for name in names { removeTree(path + "/" + name) }
+            for name in names { removeEntries(path + "/" + name) }
             rmdir(path)
         } else {
             unlink(path)
         }
+    }
+
+    /// Every process's /proc/PID/stat fields after the command name: state (0), parent (1), process
+    /// group (2), … user (11) and system (12) CPU ticks.
+    static func processStats() -> [(pid: pid_t, fields: [Substring])] {
+        guard let directory = opendir("/proc") else { return [] }
+        defer { closedir(directory) }
+        var stats: [(pid: pid_t, fields: [Substring])] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = pid_t(name) else { continue }
+            let text = readText("/proc/\(pid)/stat")
+            // The command name is in parentheses and may hold spaces: fields start after the last ')'.
+            guard let close = text.lastIndex(of: ")") else { continue }
+            stats.append((pid, text[text.index(after: close)...].split(separator: " ")))
+        }
+        return stats
     }
 
     /// The whole text of a small file, or "" when it cannot be read.

@@ -133,4 +133,49 @@ final class BenchPipelineCommandTests: XCTestCase {
             }
         }
     }
+
+    /// Stopped with SIGTERM or SIGINT while a child runs, the bench stops it, removes its scratch directories
+    /// (the copies of the captures, FlowTap's event files) and exits with 128 + the signal, saying so.
+    func testStopSignalRemovesTheScratchDirectoriesAndStopsTheChildren() throws {
+        let flowtap = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flowtap").path
+        guard FileManager.default.isExecutableFile(atPath: flowtap) else { throw OracleMissing.error("flowtap executable not built beside the tests") }
+        let bench = URL(fileURLWithPath: flowtap).deletingLastPathComponent().appendingPathComponent("flowtap-bench").path
+        // On tmpfs the bench also copies the capture into the scratch directory; that copy must go too.
+        let base = Self.isTmpfs("/dev/shm") ? "/dev/shm/" : NSTemporaryDirectory()
+        let work = base + "flowtap-bench-stop-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let capture = work + "/capture.pcap"
+        let (generated, status) = try Corpus.run(flowtap, ["generate", "-w", capture, "--sessions", "3000", "--seed", "3"])
+        XCTAssertEqual(status, 0, generated)
+        for (signal, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+            let scratch = work + "/scratch-\(name)"
+            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: bench)
+            process.arguments = ["pipeline", "-r", capture, "--runs", "9", "--scratch", scratch]
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            // Wait until an end-to-end run has its own directory: a child is running then.
+            let deadline = Date().addingTimeInterval(300)
+            var entries: [String] = []
+            while Date() < deadline, process.isRunning {
+                entries = (try? FileManager.default.contentsOfDirectory(atPath: scratch)) ?? []
+                if entries.contains(where: { $0.hasPrefix("flowtap-bench-abstract-") || $0.hasPrefix("flowtap-bench-pair-") }) { break }
+                usleep(20_000)
+            }
+            XCTAssertTrue(process.isRunning, "\(name): the bench ended before it could be stopped")
+            XCTAssertTrue(entries.contains { $0.hasPrefix("flowtap-bench-") }, "\(name): \(entries)")
+            kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            XCTAssertEqual(process.terminationReason, .exit, name)
+            XCTAssertEqual(process.terminationStatus, 128 + signal, "\(name): \(text)")
+            XCTAssertTrue(text.contains("flowtap-bench: stopped by \(name); stopped "), text)
+            XCTAssertFalse(text.contains("exited with status"), "\(name): a stopped child reported as a failure: \(text)")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch), [], "\(name): left behind")
+        }
+    }
 }
