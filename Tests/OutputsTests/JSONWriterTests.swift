@@ -1,4 +1,4 @@
-import Outputs
+@testable import Outputs
 import PacketCore
 import Foundation
 import TestSupport
@@ -289,9 +289,9 @@ final class JSONWriterTextTests: XCTestCase {
     }
 }
 
-/// The record buffer behaves as a value: copies do not share writes, and it grows past any capacity.
+/// The record buffer grows past any capacity and keeps its bytes through appends, removals and growth.
 final class RecordBytesTests: XCTestCase {
-    func testCopiesAreIndependentAndGrowthKeepsBytes() {
+    func testGrowthAndRemovalKeepTheBytes() {
         var random = SeededRandom(seed: 43)
         var a = RecordBytes(capacity: 1), reference: [UInt8] = []
         for _ in 0 ..< 5000 {
@@ -309,23 +309,58 @@ final class RecordBytesTests: XCTestCase {
                 a.removeLast(n)
                 reference.removeLast(n)
             default:
-                // A copy taken now keeps its bytes whatever happens to either afterwards.
-                var copy = a
-                let frozen = reference
-                a.append(contentsOf: "after".utf8)
-                reference += Array("after".utf8)
-                copy.append(0xEE)
-                XCTAssertEqual(copy.array, frozen + [0xEE])
+                // Bytes written through a reservation, as the number writers do.
+                let n = Int.random(in: 1 ... 40, using: &random)
+                let at = a.reserve(n)
+                for i in 0 ..< n { at[i] = UInt8(truncatingIfNeeded: i &* 7) }
+                a.didWrite(n)
+                reference += (0 ..< n).map { UInt8(truncatingIfNeeded: $0 &* 7) }
             }
             XCTAssertEqual(a.count, reference.count)
         }
         XCTAssertEqual(a.array, reference)
+        a.removeAll()
+        XCTAssertEqual(a.count, 0)
+        a.append(contentsOf: "again".utf8)
+        XCTAssertEqual(a.array, Array("again".utf8))
         var writer = JSONWriter(capacity: 1)
         writer.beginObject()
         writer.string("k", String(repeating: "v", count: 10_000))
-        let before = writer
+        let before = writer.bytes.count
         writer.endObject()
-        XCTAssertEqual(writer.bytes.count, before.bytes.count + 1)
+        XCTAssertEqual(writer.bytes.count, before + 1)
         XCTAssertEqual(writer.line, "{\"k\":\"" + String(repeating: "v", count: 10_000) + "\"}\n")
+    }
+}
+
+/// Digit counts and the number writer's digits at every power of ten, around it, and at random.
+final class DecimalDigitsTests: XCTestCase {
+    func testDigitCountAndNumbersAtEveryPowerOfTen() {
+        var values: [UInt64] = [0, 1, 9, 10, 11, 99, 100, UInt64.max, UInt64.max - 1, UInt64(Int64.max), UInt64(Int64.max) + 1]
+        var power: UInt64 = 1
+        for _ in 0 ... 19 {
+            values += [power &- 1, power, power &+ 1]
+            if power > UInt64.max / 10 { break }
+            power *= 10
+        }
+        var random = SeededRandom(seed: 7)
+        for _ in 0 ..< 20_000 { values.append(UInt64.random(in: 0 ... .max, using: &random) >> UInt64.random(in: 0 ... 63, using: &random)) }
+        for v in values {
+            XCTAssertEqual(decimalDigitCount(v), String(v).count, "\(v)")
+            XCTAssertEqual(powerOfTen(decimalDigitCount(v) - 1) <= v || v == 0, true, "\(v)")
+            if v <= UInt64(Int64.max) {
+                for signed in [Int(v), -Int(v)] {
+                    var w = JSONWriter()
+                    w.beginObject()
+                    w.number("n", signed)
+                    w.number(nil as StaticString?, signed)
+                    w.endObject()
+                    XCTAssertEqual(String(decoding: w.bytes, as: UTF8.self), "{\"n\":\(signed),\(signed)}")
+                }
+            }
+        }
+        var w = JSONWriter()
+        w.number(nil as StaticString?, Int.min)
+        XCTAssertEqual(String(decoding: w.bytes, as: UTF8.self), "\(Int.min)")
     }
 }
