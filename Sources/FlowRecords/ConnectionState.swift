@@ -99,6 +99,18 @@ public struct HistoryLetters: Sendable {
     }
 
     public var bytes: [UInt8] { (0 ..< count).map { self[$0] } }
+
+    /// The letters lent to `body` from a copy on the stack (records write them so, without an array).
+    public func withLetters<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        // Letter i is byte i % 8 of word i / 8, counted from the least significant byte.
+        let words = (storage.0.littleEndian, storage.1.littleEndian, storage.2.littleEndian, storage.3.littleEndian)
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.capacity) { letters in
+            withUnsafeBytes(of: words) { raw in
+                UnsafeMutableRawBufferPointer(letters).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0 ..< count]))
+            }
+            return body(UnsafeBufferPointer(rebasing: letters[0 ..< count]))
+        }
+    }
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
     /// Zeek's RSTOS0 shape: an optional "^", an "S", then no H, A, F, G, I or Q before an "R".

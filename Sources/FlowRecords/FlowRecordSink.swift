@@ -368,11 +368,9 @@ public final class FlowRecordSink: FlowEventSink {
         writer.reset()
         writer.beginObject()
         writer.timestamp("timestamp", s.start)
-        let shared = RecordFlow(key: key, originatorIsFirst: s.firstIsOrig, created: flow.created, communityIDSeed: communityIDSeed,
-                                icmp: icmp ? (s.icmpType, s.icmpCode) : nil)
-        writer.number("flow_id", Int(truncatingIfNeeded: shared.flowID))
+        writer.number("flow_id", Int(truncatingIfNeeded: FlowID.make(key: key, created: flow.created)))
         writer.string("event_type", "flow")
-        writer.members(shared.members)
+        writer.flowMembers(key: key, originatorIsFirst: s.firstIsOrig, communityIDSeed: communityIDSeed, icmp: icmp ? (s.icmpType, s.icmpCode) : nil)
         if let service = s.service { writer.string("app_proto", service) }
         if icmp && s.icmpSeen {
             writer.number("icmp_type", Int(s.icmpType))
@@ -395,7 +393,7 @@ public final class FlowRecordSink: FlowEventSink {
         default: "OTH"
         }
         writer.string("conn_state", connState)
-        writer.string("history", bytes: s.history.bytes)
+        s.history.withLetters { writer.string("history", bytes: $0) }
         writer.number("missed_bytes", Int(truncatingIfNeeded: orig.missedBytes + resp.missedBytes))
         writer.number("duration", Double(s.end.nanoseconds - s.start.nanoseconds) / 1e9)
         writer.number("payload_bytes_toserver", Int(truncatingIfNeeded: orig.payloadBytes))
@@ -405,9 +403,9 @@ public final class FlowRecordSink: FlowEventSink {
         writer.endObject()
         if key.ipProtocol == 6 {
             writer.beginObject("tcp")
-            writer.string("tcp_flags", Self.hex(orig.tcpFlags | resp.tcpFlags))
-            writer.string("tcp_flags_ts", Self.hex(orig.tcpFlags))
-            writer.string("tcp_flags_tc", Self.hex(resp.tcpFlags))
+            writer.hexByte("tcp_flags", orig.tcpFlags | resp.tcpFlags)
+            writer.hexByte("tcp_flags_ts", orig.tcpFlags)
+            writer.hexByte("tcp_flags_tc", resp.tcpFlags)
             let all = orig.tcpFlags | resp.tcpFlags
             for (bit, name) in Self.flagNames where Int(all) & bit != 0 {
                 writer.bool(name, true)
@@ -451,7 +449,4 @@ public final class FlowRecordSink: FlowEventSink {
         writer.endObject()
     }
 
-    static func hex(_ b: UInt8) -> String {
-        String(decoding: [hexDigit(b >> 4), hexDigit(b & 0xF)], as: UTF8.self)
-    }
 }

@@ -196,10 +196,34 @@ public struct JSONWriter: ~Copyable, Sendable {
         popContainer()
     }
 
+    /// A value that needs no escaping (most: names, states, flags) goes in with its key in one
+    /// reservation; 204 instructions a short string in `flows` records when the key and the value were
+    /// written one after the other.
     public mutating func string(_ key: StaticString?, _ value: String) {
+        let done: Bool? = value.utf8.withContiguousStorageIfAvailable { text in
+            guard Self.isPlain(text) else { return false }
+            let n = text.count
+            let at = reserveValue(key, count: n &+ 2)
+            at.pointee = UInt8(ascii: "\"")
+            if let source = text.baseAddress { Self.copySmall(from: source, to: at + 1, count: n) }
+            at[n &+ 1] = UInt8(ascii: "\"")
+            buffer.didWrite(n &+ 2)
+            return true
+        }
+        if done == true { return }
         if let key { self.key(key) }
         valueStart()
         appendUTF8(value)
+    }
+
+    /// A byte as two lower-case hex digits in a JSON string (`"1b"`).
+    public mutating func hexByte(_ key: StaticString?, _ value: UInt8) {
+        let at = reserveValue(key, count: 4)
+        at[0] = UInt8(ascii: "\"")
+        at[1] = hexDigit(value >> 4)
+        at[2] = hexDigit(value & 0xF)
+        at[3] = UInt8(ascii: "\"")
+        buffer.didWrite(4)
     }
 
     /// A string's bytes read in place (a native string's contiguous UTF-8): scanning them is several times

@@ -382,3 +382,18 @@ final class TCPAnalysisDifferentialTests: XCTestCase {
                          "duplicate_ack": 12, "zero_window": 1]
     static let rttFloor = 468
 }
+
+/// The history letters as records write them: in order, at every length up to the cap, and the cap kept.
+final class HistoryLettersTests: XCTestCase {
+    func testLettersLentInOrderAtEveryLength() {
+        var history = HistoryLetters()
+        let letters = Array("ShADadFfTtWwGgRr^QqIiShADadFfTtWwGg".utf8)
+        for (i, letter) in letters.enumerated() {
+            XCTAssertEqual(history.withLetters { Array($0) }, Array(letters.prefix(min(i, HistoryLetters.capacity))))
+            history.append(letter)
+        }
+        XCTAssertEqual(history.count, HistoryLetters.capacity)
+        XCTAssertEqual(history.withLetters { Array($0) }, Array(letters.prefix(HistoryLetters.capacity)))
+        XCTAssertEqual(history.withLetters { Array($0) }, history.bytes)
+    }
+}
