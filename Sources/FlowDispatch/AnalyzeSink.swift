@@ -252,10 +252,11 @@ public final class AnalyzeSink: FlowEventSink {
 
     /// Hands a chunk of a routed TCP flow to its analyzer.
     func deliver(_ flow: FlowView, fromFirst: Bool, bytes: UnsafeRawBufferPointer, time: Timestamp) {
-        let state = flows[flow.slot]
-        let fromClient = fromFirst == state.clientIsFirst
+        // Two fields, not the whole state: a copy of it retained and released its strings and buffers
+        // with every chunk.
+        let fromClient = fromFirst == flows[flow.slot].clientIsFirst
         let t = Self.seconds(time)
-        switch state.route {
+        switch flows[flow.slot].route {
         case .http:
             if http.data(flow: flow.id, fromClient: fromClient, bytes: bytes, time: t) { connectTunnel(flow, time: time) }
         case .tls: tls.data(flow: flow.id, fromClient: fromClient, bytes: bytes, time: t)
