@@ -47,6 +47,10 @@ struct BenchPipelineCommand: ParsableCommand {
                             --threads 2 only): twice the work, so its rates count both; against one run's
                             time it says what two busy processes get from this machine (shared memory,
                             caches, page cache), the bound to read the 1 -> 2 thread speed-up against
+          ideal             the capture split in two by flow with flowtap incubate (once, untimed), then two
+                            flowtap abstract --threads 1 at once, one on each half (with --threads 2 only):
+                            the most sharding by flow can give here, start-up and an even split included
+                            (the halves take as much room under --scratch as the captures)
           floor             cat FILE > SCRATCH/floor: reading the capture and writing as many bytes, the least
                             any tool that writes its input's bytes out pays (abstract's CPU is compared to it)
           libpcap           pcap_next_ex touching each packet's first byte, in this process
@@ -178,6 +182,11 @@ struct BenchPipelineCommand: ParsableCommand {
                            command: "two of flowtap abstract ... --threads 1 at once, each with its own TMPDIR")
             pair.copies = 2
             rows.append(pair)
+            // What sharding by flow can give on this machine at best: the capture split in two by flow
+            // beforehand, two one-thread processes on the halves at once (no reading of the other's
+            // packets, no shared files, an even split), against one run on the whole.
+            rows.append(Row(key: "abstract_halves", label: "ideal: 2 halves at once",
+                            command: "flowtap incubate splits the capture in two by flow (untimed); two of flowtap abstract ... --threads 1 at once, one on each half"))
         }
         rows.append(Row(key: "floor", label: "floor: cat > \(scratch)", command: files.map { "cat \($0) > \(scratch)/floor" }.joined(separator: "; ")))
         rows.append(Row(key: "libpcap", label: "libpcap pcap_next_ex", command: "pcap_next_ex loop (in process)"))
@@ -185,6 +194,13 @@ struct BenchPipelineCommand: ParsableCommand {
                         note: ndpiReader == nil ? "ndpiReader not installed (Debian: libndpi-bin); skipped" : nil))
         rows.append(Row(key: "tcpflow", label: "tcpflow -o", command: "tcpflow \(fileArguments("-r")) -o TMPDIR",
                         note: tcpflow == nil ? "tcpflow not installed (Debian: tcpflow); skipped" : nil))
+        // The halves for the ideal row, made once, removed at the end.
+        var halves: [String] = []
+        let halvesDirectory = threadsOption ? try Subprocess.temporaryDirectoryIn(scratch, "flowtap-bench-halves") : nil
+        defer { if let halvesDirectory { Subprocess.removeTree(halvesDirectory) } }
+        if let halvesDirectory {
+            halves = try splitInHalves(executable: executable, into: halvesDirectory)
+        }
         var setupSeconds: [Double] = []
         var capturedBytes = 0
         // One untimed pass, so that the first round does not pay for a cold page cache.
@@ -238,6 +254,8 @@ struct BenchPipelineCommand: ParsableCommand {
                     try runPeer(&row, timeTool: timeTool) { out in [[tcpflow] + files.flatMap { ["-r", $0] } + ["-o", out]] }
                 case "abstract_pair":
                     try runAbstractPair(&row, executable: executable, config: configPath)
+                case "abstract_halves":
+                    try runAbstractPair(&row, executable: executable, config: configPath, inputs: halves.map { [$0] })
                 default:
                     try runAbstract(&row, executable: executable, config: configPath, timeTool: timeTool)
                 }
@@ -310,20 +328,40 @@ struct BenchPipelineCommand: ParsableCommand {
         if let share = result.stealShare { row.stealShares.append(share) }
     }
 
-    /// Two `flowtap abstract --threads 1` on the files at once, each into its own directory: the wall time
-    /// until both ended, their CPU seconds added up.
-    func runAbstractPair(_ row: inout Row, executable: String, config: String) throws {
+    /// The capture split in two by flow (`flowtap incubate`, both directions and every fragment of a flow
+    /// in one half): the two files.
+    func splitInHalves(executable: String, into directory: String) throws -> [String] {
+        let halves = [directory + "/half0.pcap", directory + "/half1.pcap"]
+        let arguments = ["incubate"] + files.flatMap { ["-r", $0] } + halves.flatMap { ["--cell", "file:" + $0] } + ["--quiet"]
+        let result = try Subprocess.run(executable, arguments, standardError: directory + "/stderr")
+        guard result.status == 0 else {
+            throw BenchError("flowtap \(arguments.joined(separator: " ")) exited with status \(result.status): \(Subprocess.readText(directory + "/stderr"))")
+        }
+        return halves
+    }
+
+    /// Two `flowtap abstract --threads 1` at once, each into its own directory, on the files each (or on
+    /// `inputs[0]` and `inputs[1]`): the wall time until both ended, their CPU seconds and packets added up.
+    func runAbstractPair(_ row: inout Row, executable: String, config: String, inputs: [[String]]? = nil) throws {
         let scratch = try Subprocess.temporaryDirectoryIn(self.scratch, "flowtap-bench-pair")
         defer { Subprocess.removeTree(scratch) }
         let commands = (0 ..< 2).map { i in
-            (executable, abstractArguments(config: config, outDir: "\(scratch)/out\(i)", threads: "1"),
-             "\(scratch)/stderr\(i)")
+            var arguments = abstractArguments(config: config, outDir: "\(scratch)/out\(i)", threads: "1")
+            if let inputs {
+                var bench = self
+                bench.files = inputs[i]
+                arguments = bench.abstractArguments(config: config, outDir: "\(scratch)/out\(i)", threads: "1")
+            }
+            return (executable, arguments, "\(scratch)/stderr\(i)")
         }
         let (seconds, results) = try Subprocess.runTogether(commands)
         for (result, command) in zip(results, commands) where result.status != 0 {
             throw BenchError("flowtap \(command.1.joined(separator: " ")) exited with status \(result.status): \(Subprocess.readText(command.2))")
         }
-        row.packets = Self.packetCount(in: Subprocess.readText(commands[0].2))
+        // The ceiling's two runs each see the whole capture (its rates count both); the halves add up to it.
+        let counts = commands.map { Self.packetCount(in: Subprocess.readText($0.2)) }
+        let known = counts.compactMap { $0 }
+        row.packets = inputs == nil ? counts[0] : known.count == 2 ? known.reduce(0, +) : nil
         row.seconds.append(seconds)
         row.cpuSeconds.append(results.reduce(0) { $0 + $1.cpuSeconds })
         row.peakRSSKiB.append(results.map(\.peakRSSKiB).max() ?? 0)

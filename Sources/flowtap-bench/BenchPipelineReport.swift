@@ -52,6 +52,13 @@ extension BenchPipelineCommand {
             return (one.median / two.median, 2 * one.median / pair.median)
         }
 
+        /// The ideal split: one `--threads 1` run on the whole capture over two at once on its halves (split
+        /// by flow beforehand), the most sharding by flow can give here with this start-up and this split.
+        var halvesSpeedUp: Double? {
+            guard let one = row("abstract_threads_1"), let halves = row("abstract_halves"), halves.measured else { return nil }
+            return one.median / halves.median
+        }
+
         /// The most of the machine's CPU time the host may have taken during a round's two runs for the
         /// round to count as quiet.
         static let quietSteal = 0.01
@@ -117,6 +124,12 @@ extension BenchPipelineCommand {
                     + "\(String(format3: scaling.ceiling))x one run's throughput (what two busy processes get from this machine); "
                     + "--threads 2 reaches \(String(format3: 100 * scaling.speedUp / scaling.ceiling))% of that\n"
             }
+            if let ideal = halvesSpeedUp {
+                out += "ideal split: two --threads 1 at once on the capture's halves (split by flow beforehand) finish "
+                    + "\(String(format3: ideal))x faster than one run on the whole"
+                if let scaling { out += "; --threads 2 reaches \(String(format3: 100 * scaling.speedUp / ideal))% of that" }
+                out += "\n"
+            }
             if let quiet = quietScaling {
                 let limit = HostSteal.percent(Self.quietSteal)
                 if quiet.speedUps.isEmpty {
@@ -180,6 +193,7 @@ extension BenchPipelineCommand {
                 w.number("threads_2_speed_up", scaling.speedUp)
                 w.number("two_process_ceiling", scaling.ceiling)
             }
+            if let ideal = halvesSpeedUp { w.number("halves_speed_up", ideal) }
             if let quiet = quietScaling {
                 w.number("quiet_rounds", quiet.speedUps.count)
                 if !quiet.speedUps.isEmpty { w.number("threads_2_speed_up_quiet_rounds", BenchLoops.median(quiet.speedUps)) }

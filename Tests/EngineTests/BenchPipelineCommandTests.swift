@@ -113,6 +113,12 @@ final class BenchPipelineCommandTests: XCTestCase {
             XCTAssertGreaterThan(pair["cpu_seconds_median"] as? Double ?? 0, 0)
             XCTAssertEqual(try XCTUnwrap(ratios["two_process_ceiling"]), 2 * (one["seconds_median"] as? Double ?? 0) / seconds, accuracy: 1e-9)
             XCTAssertNotNil(ratios["threads_2_speed_up"])
+            // The ideal split: two one-thread runs on the capture's halves (split by flow) see every packet once.
+            let halves = try XCTUnwrap(byName["abstract_halves"])
+            XCTAssertEqual(halves["measured"] as? Bool, true, "\(halves)")
+            XCTAssertEqual(halves["packets"] as? Int, packets)
+            XCTAssertEqual(try XCTUnwrap(ratios["halves_speed_up"]),
+                           (one["seconds_median"] as? Double ?? 0) / (halves["seconds_median"] as? Double ?? 1), accuracy: 1e-9)
             // Rounds where the host took at most 1% of the machine during both runs: counted, and their speed-up
             // given when there were any.
             let quiet = try XCTUnwrap(ratios["quiet_rounds"])
