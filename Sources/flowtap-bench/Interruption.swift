@@ -45,11 +45,30 @@ enum Interruption {
         return set
     }
 
-    static func track(directory: String) { state.withLock { $0.directories.append(directory) } }
+    /// A directory to remove on a stop. Made while the bench is being stopped (after the stopping thread
+    /// took its list), it is removed here and the thread waits for the exit.
+    static func track(directory: String) {
+        guard isStopping(orAdd: { $0.directories.append(directory) }) else { return }
+        Subprocess.removeTree(directory, tracked: false)
+        holdWhileStopping()
+    }
 
     static func forget(directory: String) { state.withLock { $0.directories.removeAll { $0 == directory } } }
 
-    static func track(child: pid_t) { state.withLock { $0.children.append(child) } }
+    /// A child to stop on a stop; one started while the bench is being stopped is killed at once.
+    static func track(child: pid_t) {
+        guard isStopping(orAdd: { $0.children.append(child) }) else { return }
+        kill(-child, SIGKILL)
+        holdWhileStopping()
+    }
+
+    /// Whether a stop has begun; if not, `add` records something for it, under the same lock.
+    private static func isStopping(orAdd add: (inout State) -> Void) -> Bool {
+        state.withLock { s in
+            if !s.stopping { add(&s) }
+            return s.stopping
+        }
+    }
 
     static func forget(child: pid_t) { state.withLock { $0.children.removeAll { $0 == child } } }
 
