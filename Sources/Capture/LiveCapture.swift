@@ -24,6 +24,14 @@ public final class LiveCapture {
     public let linkType: LinkType
     private let descriptor: Int32
     private let waitMilliseconds: Int32
+    /// Frames received before this instant are skipped (`LiveShards` sets it on every handle but the
+    /// first, just before the handle joins its fanout group). From activation until it joins, a handle
+    /// receives every frame on the interface, and each of those frames also reaches the handles already in
+    /// the group (or the first handle, which receives everything until then): kept, they were the same
+    /// frame on two shards, a flow made twice. Cleared at the first frame received after it.
+    public var skipBefore: Timestamp?
+    /// Frames skipped for `skipBefore`: copies another handle of the group received.
+    public private(set) var skippedBeforeJoining: UInt64 = 0
 
     public struct Statistics: Sendable {
         public var received: UInt64
@@ -105,6 +113,15 @@ public final class LiveCapture {
             var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
             _ = poll(&ready, 1, min(waitMilliseconds, self.waitMilliseconds))
             status = pcap_next_ex(handle, &header, &data)
+        }
+        if let skipBefore {
+            // Copies from before this handle joined its group, oldest first: skipped without waiting.
+            while status == 1, let h = header?.pointee,
+                  Int64(h.ts.tv_sec) &* 1_000_000_000 &+ Int64(h.ts.tv_usec) &* 1000 < skipBefore.nanoseconds {
+                skippedBeforeJoining &+= 1
+                status = pcap_next_ex(handle, &header, &data)
+            }
+            if status == 1 { self.skipBefore = nil }
         }
         switch status {
         case 1:

@@ -20,7 +20,16 @@ public struct LiveShards {
         if captures.count > 1 {
             // The group ID is the process's: one group per process.
             let group = UInt16(truncatingIfNeeded: getpid())
-            for capture in captures { try capture.joinFanoutByAddresses(group: group, members: captures.count) }
+            for (index, capture) in captures.enumerated() {
+                // Every handle after the first received all frames since it was opened, as the group did:
+                // what it holds from before joining is skipped (`LiveCapture.skipBefore`).
+                if index > 0 {
+                    var now = timespec()
+                    clock_gettime(CLOCK_REALTIME, &now)
+                    capture.skipBefore = Timestamp(nanoseconds: Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec))
+                }
+                try capture.joinFanoutByAddresses(group: group, members: captures.count)
+            }
         }
         let fanout = captures.count > 1 ? " with \(shards) worker threads (packet fanout group \(UInt16(truncatingIfNeeded: getpid())))" : ""
         writeStandardError("flowtap \(command): capturing on \(interface)\(fanout); SIGINT or SIGTERM stops\n")

@@ -109,6 +109,34 @@ final class CommandEndpointsTests: XCTestCase {
         }
     }
 
+    /// Two shards started while traffic flows: until the second capture handle joins the fanout group it
+    /// receives every frame the first one does, and those copies must not reach a shard (each datagram
+    /// below comes from its own source port, so a copy shows as a second record of its flow).
+    func testTwoShardsStartedUnderTrafficSeeEachFrameOnce() throws {
+        try requireRoot()
+        let dir = try directory("startup")
+        let port = UInt16(30000 + (Int(getpid()) + 29) % 20000)
+        let sender = LoopbackFlood(port: port)
+        sender.start()
+        let command = try RunningCommand(["flows", "--threads", "2", "-i", "lo", "-o", dir.appendingPathComponent("records.json").path,
+                                          "udp and dst port \(port)"], directory: dir)
+        defer { command.stop() }
+        _ = try command.waitForStatus { ($0["packets"] as? Int ?? 0) > 2000 }
+        sender.stop()
+        usleep(300_000)
+        XCTAssertEqual(command.stop(), 0, command.errors)
+        let text = try String(contentsOf: dir.appendingPathComponent("records.json"), encoding: .utf8)
+        var seen: [Int: Int] = [:]
+        for line in text.split(separator: "\n") {
+            guard let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let source = record["src_port"] as? Int else { continue }
+            seen[source, default: 0] += 1
+        }
+        XCTAssertGreaterThan(seen.count, 2000, "records of the datagrams sent")
+        let twice = seen.filter { $0.value > 1 }
+        XCTAssertTrue(twice.isEmpty, "\(twice.count) datagrams made two flows, e.g. source ports \(twice.keys.sorted().prefix(5))")
+    }
+
     func testIncubateTapCountsPerCell() throws {
         try requireRoot()
         let dir = try directory("incubate")

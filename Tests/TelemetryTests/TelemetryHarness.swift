@@ -213,3 +213,36 @@ func samples(_ exposition: String, _ name: String) -> [String: Double] {
     }
     return result
 }
+
+/// UDP datagrams to 127.0.0.1:`port` as fast as `threads` threads send them, each from its own source
+/// port (thread t cycles over its own 10,000 ports from 20,000 + 10,000·t), until `stop`.
+final class LoopbackFlood: @unchecked Sendable {
+    let port: UInt16
+    let threads: Int
+    private let lock = NSLock()
+    private var running = true
+    private let done = DispatchSemaphore(value: 0)
+
+    init(port: UInt16, threads: Int = 3) {
+        self.port = port
+        self.threads = threads
+    }
+
+    func start() {
+        for t in 0 ..< threads {
+            Thread { [self] in
+                var next = 0
+                while lock.withLock({ running }) {
+                    Loopback.sendUDP([0x42], port: port, sourcePort: UInt16(20000 + 10000 * t + next % 10000))
+                    next += 1
+                }
+                done.signal()
+            }.start()
+        }
+    }
+
+    func stop() {
+        lock.withLock { running = false }
+        for _ in 0 ..< threads { done.wait() }
+    }
+}
