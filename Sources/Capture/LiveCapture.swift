@@ -37,6 +37,8 @@ public final class LiveCapture {
         public var received: UInt64
         public var droppedByKernel: UInt64
         public var droppedByInterface: UInt64
+        /// Frames this handle skipped as copies of the group's from before it joined (`skipBefore`).
+        public var skippedBeforeJoining: UInt64 = 0
     }
 
     /// Opens and activates `interface`.
@@ -116,8 +118,7 @@ public final class LiveCapture {
         }
         if let skipBefore {
             // Copies from before this handle joined its group, oldest first: skipped without waiting.
-            while status == 1, let h = header?.pointee,
-                  Int64(h.ts.tv_sec) &* 1_000_000_000 &+ Int64(h.ts.tv_usec) &* 1000 < skipBefore.nanoseconds {
+            while status == 1, let h = header?.pointee, Self.timestamp(h) < skipBefore {
                 skippedBeforeJoining &+= 1
                 status = pcap_next_ex(handle, &header, &data)
             }
@@ -128,7 +129,7 @@ public final class LiveCapture {
             guard let header, let data else { return nil }
             let h = header.pointee
             return PacketRecord(
-                timestamp: Timestamp(seconds: Int64(h.ts.tv_sec), microseconds: Int64(h.ts.tv_usec)),
+                timestamp: Self.timestamp(h),
                 originalLength: Int(h.len), linkType: linkType, interfaceID: 0,
                 bytes: UnsafeRawBufferPointer(start: data, count: Int(h.caplen)))
         case 0:
@@ -138,6 +139,12 @@ public final class LiveCapture {
         default:
             throw CaptureError(source: interface, reason: "capture failed: \(String(cString: pcap_geterr(handle)))")
         }
+    }
+
+    /// A frame's capture time from its libpcap header (microseconds).
+    @inline(__always)
+    private static func timestamp(_ header: pcap_pkthdr) -> Timestamp {
+        Timestamp(seconds: Int64(header.ts.tv_sec), microseconds: Int64(header.ts.tv_usec))
     }
 
     /// The descriptor to poll(2) for packets, or -1 when the platform gives none.
@@ -171,6 +178,7 @@ public final class LiveCapture {
     public var statistics: Statistics? {
         var s = pcap_stat()
         guard pcap_stats(handle, &s) == 0 else { return nil }
-        return Statistics(received: UInt64(s.ps_recv), droppedByKernel: UInt64(s.ps_drop), droppedByInterface: UInt64(s.ps_ifdrop))
+        return Statistics(received: UInt64(s.ps_recv), droppedByKernel: UInt64(s.ps_drop), droppedByInterface: UInt64(s.ps_ifdrop),
+                          skippedBeforeJoining: skippedBeforeJoining)
     }
 }

@@ -170,6 +170,8 @@ extension TelemetrySnapshot {
                 labels: label + [MetricLabel(name: "where", value: "kernel")])
         counter("flowtap_capture_dropped_total", "Packets lost before FlowTap read them, by where (libpcap's ps_drop and ps_ifdrop).", statistics.droppedByInterface,
                 labels: label + [MetricLabel(name: "where", value: "interface")])
+        counter("flowtap_capture_skipped_copies_total", "Frames a shard's capture handle skipped as copies of what the fanout group received before the handle joined it.",
+                statistics.skippedBeforeJoining, labels: label)
     }
 }
 

@@ -23,11 +23,7 @@ public struct LiveShards {
             for (index, capture) in captures.enumerated() {
                 // Every handle after the first received all frames since it was opened, as the group did:
                 // what it holds from before joining is skipped (`LiveCapture.skipBefore`).
-                if index > 0 {
-                    var now = timespec()
-                    clock_gettime(CLOCK_REALTIME, &now)
-                    capture.skipBefore = Timestamp(nanoseconds: Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec))
-                }
+                if index > 0 { capture.skipBefore = Timestamp.wallClock() }
                 try capture.joinFanoutByAddresses(group: group, members: captures.count)
             }
         }

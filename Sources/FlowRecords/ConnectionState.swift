@@ -98,7 +98,7 @@ public struct HistoryLetters: Sendable {
         return UInt8(truncatingIfNeeded: word >> (UInt64(i % 8) * 8))
     }
 
-    public var bytes: [UInt8] { (0 ..< count).map { self[$0] } }
+    public var bytes: [UInt8] { withLetters { Array($0) } }
 
     /// The letters lent to `body` from a copy on the stack (records write them so, without an array).
     public func withLetters<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {

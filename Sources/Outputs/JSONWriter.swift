@@ -100,11 +100,17 @@ public struct JSONWriter: ~Copyable, Sendable {
             at.pointee = UInt8(ascii: ",")
             at += 1
         }
-        at.pointee = UInt8(ascii: "\"")
-        if let source = text.baseAddress { Self.copySmall(from: source, to: at + 1, count: n) }
-        at[n + 1] = UInt8(ascii: "\"")
+        Self.writeQuoted(text, to: at)
         at[n + 2] = UInt8(ascii: ":")
         buffer.didWrite(n + (colon ? 3 : 2) + (comma ? 1 : 0))
+    }
+
+    /// `"text"` at `at` (room for `text.count + 2` bytes), text that needs no escaping.
+    @inline(__always)
+    private static func writeQuoted(_ text: UnsafeBufferPointer<UInt8>, to at: UnsafeMutablePointer<UInt8>) {
+        at.pointee = UInt8(ascii: "\"")
+        if let source = text.baseAddress { copySmall(from: source, to: at + 1, count: text.count) }
+        at[text.count &+ 1] = UInt8(ascii: "\"")
     }
 
     /// Copies `count` bytes; up to 32 (keys, most values) as two overlapping loads and stores of the
@@ -202,12 +208,8 @@ public struct JSONWriter: ~Copyable, Sendable {
     public mutating func string(_ key: StaticString?, _ value: String) {
         let done: Bool? = value.utf8.withContiguousStorageIfAvailable { text in
             guard Self.isPlain(text) else { return false }
-            let n = text.count
-            let at = reserveValue(key, count: n &+ 2)
-            at.pointee = UInt8(ascii: "\"")
-            if let source = text.baseAddress { Self.copySmall(from: source, to: at + 1, count: n) }
-            at[n &+ 1] = UInt8(ascii: "\"")
-            buffer.didWrite(n &+ 2)
+            Self.writeQuoted(text, to: reserveValue(key, count: text.count &+ 2))
+            buffer.didWrite(text.count &+ 2)
             return true
         }
         if done == true { return }

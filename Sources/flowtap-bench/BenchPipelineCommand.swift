@@ -301,9 +301,9 @@ struct BenchPipelineCommand: ParsableCommand {
         return result.status == 0 && Subprocess.readText(directory + "/help").contains("--threads")
     }
 
-    /// `flowtap abstract` on the files into `outDir`, quiet, with `--threads` when given.
-    func abstractArguments(config: String, outDir: String, threads: String?) -> [String] {
-        ["abstract", "-c", config] + files.flatMap { ["-r", $0] } + ["--out-dir", outDir, "--quiet"] + (threads.map { ["--threads", $0] } ?? [])
+    /// `flowtap abstract` on `inputs` (the files, unless given) into `outDir`, quiet, with `--threads` when given.
+    func abstractArguments(config: String, outDir: String, threads: String?, inputs: [String]? = nil) -> [String] {
+        ["abstract", "-c", config] + (inputs ?? files).flatMap { ["-r", $0] } + ["--out-dir", outDir, "--quiet"] + (threads.map { ["--threads", $0] } ?? [])
     }
 
     /// One run of `flowtap abstract --out-dir` on the files; its summary's packet count is kept.
@@ -346,13 +346,7 @@ struct BenchPipelineCommand: ParsableCommand {
         let scratch = try Subprocess.temporaryDirectoryIn(self.scratch, "flowtap-bench-pair")
         defer { Subprocess.removeTree(scratch) }
         let commands = (0 ..< 2).map { i in
-            var arguments = abstractArguments(config: config, outDir: "\(scratch)/out\(i)", threads: "1")
-            if let inputs {
-                var bench = self
-                bench.files = inputs[i]
-                arguments = bench.abstractArguments(config: config, outDir: "\(scratch)/out\(i)", threads: "1")
-            }
-            return (executable, arguments, "\(scratch)/stderr\(i)")
+            (executable, abstractArguments(config: config, outDir: "\(scratch)/out\(i)", threads: "1", inputs: inputs?[i]), "\(scratch)/stderr\(i)")
         }
         let (seconds, results) = try Subprocess.runTogether(commands)
         for (result, command) in zip(results, commands) where result.status != 0 {
